@@ -1,0 +1,70 @@
+"""The ``bench`` command line: a thin click group whose subcommands live in their own modules.
+
+Subcommands load lazily so ``bench --help`` starts fast and a broken optional feature
+cannot stop the others from running. Each module under ``bench/cli/`` holds one command
+(or one sub-group) and delegates to the library API that tests call directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import BenchError
+
+# Order is the order shown by ``bench --help``: the main job first.
+COMMANDS: dict[str, str] = {
+    "run": "bench.cli.run:run",
+    "compare": "bench.cli.compare:compare",
+    "score": "bench.cli.score:score",
+    "leaderboard": "bench.cli.leaderboard:leaderboard",
+    "train": "bench.cli.train:train",
+    "synth": "bench.cli.synth:synth",
+    "protocols": "bench.cli.protocols:protocols",
+    "models": "bench.cli.models:models",
+    "yaw": "bench.cli.yaw:yaw",
+    "align": "bench.cli.align:align",
+    "perf": "bench.cli.perf:perf",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:  # the command is not built (yet); anything else is a real bug
+                return None
+            raise
+        return getattr(mod, attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BenchError as exc:
+            # Users get the message (with file:line), not a traceback.
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bench")
+def main() -> None:
+    """Pose-robust face recognition benchmark: per-yaw verification for stems and DREAM.
+
+    Main job: ``bench run --protocol cfp-fp --model resnet18-dream``.
+    """

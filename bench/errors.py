@@ -1,0 +1,34 @@
+"""Exceptions that carry the place of bad input, so users can fix the file, not guess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BenchError(Exception):
+    """Any error the harness reports to the user as a message, not a traceback."""
+
+
+class DataError(BenchError):
+    """Bad or missing input data, with the file and (when known) the 1-based line.
+
+    ``str(err)`` reads ``path:line: message`` (or ``path: message``) so that editors and
+    terminals can jump to it; ``err.text`` keeps the offending line when it was given.
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None, line: int | None = None,
+                 text: str | None = None):
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.text = text
+        where = ""
+        if self.path is not None:
+            where = self.path if line is None else f"{self.path}:{line}"
+            where += ": "
+        shown = f"\n    {text.rstrip()}" if text is not None else ""
+        super().__init__(f"{where}{message}{shown}")
+
+
+class ConfigError(BenchError):
+    """An unknown name, a bad option, an inconsistent configuration."""
