@@ -1,0 +1,19 @@
+"""Face models: a registry of stems (ResNet, iResNet, ONNX) and their DREAM variants.
+
+Importing this package registers every model; there is nothing else to trigger.
+
+>>> model = create_model("resnet18-dream")          # doctest: +SKIP
+>>> model(model.preprocess.normalise(images), yaw)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from . import resnet  # noqa: F401,E402  (registers its factories)
+from .dream import DreamBlock
+from .face_model import FaceModel
+from .factory import MODELS, create_model, factory_options, register_model
+from .gates import DEFAULT_GATE, GATES
+from .preprocess import Preprocess
+
+__all__ = ["MODELS", "create_model", "register_model", "factory_options", "Preprocess",
+           "FaceModel", "DreamBlock", "GATES", "DEFAULT_GATE"]

@@ -1,0 +1,58 @@
+"""The DREAM block: ``f = mid + Y * R(mid)`` with ``R`` two fc+ReLU layers (CVPR 2018).
+
+Module names follow the authors' code (``fc1``/``fc2`` become ``residual.0``/``residual.2``)
+so that their checkpoints map onto it one to one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .gates import DEFAULT_GATE, GATES
+
+
+class DreamBlock(nn.Module):
+    """Residual equivariant mapping gated by yaw (or by a generic condition in [0, 1]).
+
+    ``forward(mid, yaw)`` gates with ``GATES[gate](|yaw|)``; ``forward(mid, condition=c)``
+    uses ``c`` as the gate value directly. Exactly one of the two must be given, so the gate
+    input is always explicit.
+    """
+
+    def __init__(self, dim: int, gate: str = DEFAULT_GATE):
+        super().__init__()
+        if int(dim) < 1:
+            raise ConfigError(f"DreamBlock dim must be positive, got {dim}")
+        GATES.get(gate)  # fail now, with did-you-mean, rather than at the first forward
+        self.dim = int(dim)
+        self.gate = gate
+        self.residual = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim), nn.ReLU())
+
+    def gate_weight(self, mid: torch.Tensor, yaw: torch.Tensor | None = None,
+                    condition: torch.Tensor | None = None) -> torch.Tensor:
+        """The ``(N, 1)`` gate value for a batch."""
+        if (yaw is None) == (condition is None):
+            raise ConfigError("DreamBlock needs exactly one of yaw (degrees) or condition ([0, 1])")
+        if yaw is not None:
+            value = GATES.get(self.gate)(torch.as_tensor(yaw).to(mid).abs())
+        else:
+            value = torch.as_tensor(condition).to(mid)
+            if torch.any((value < 0) | (value > 1)):
+                raise ConfigError("condition values must lie in [0, 1]")
+        value = value.reshape(-1)
+        if value.shape[0] != mid.shape[0]:
+            raise ConfigError(f"gate input has {value.shape[0]} values for a batch of {mid.shape[0]}")
+        if torch.isnan(value).any():
+            raise ConfigError("yaw/condition contains NaN: estimate yaw first (bench yaw)")
+        return value.unsqueeze(1)
+
+    def forward(self, mid: torch.Tensor, yaw: torch.Tensor | None = None, *,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
+        weight = self.gate_weight(mid, yaw, condition)
+        # Frontal faces (weight 0) must pass through bit-exactly: no arithmetic on `mid` there.
+        return torch.where(weight == 0, mid, mid + weight * self.residual(mid))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, gate={self.gate!r}"

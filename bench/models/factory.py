@@ -1,0 +1,78 @@
+"""The model registry and ``create_model`` (timm style: tiny registered factories)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..registry import Registry
+from .face_model import FaceModel
+from .preprocess import Preprocess
+
+ModelFactory = Callable[..., FaceModel]
+
+MODELS: Registry[ModelFactory] = Registry("model")
+
+
+def register_model(name: str | None = None, *, feature_dim: int | None,
+                   preprocess: Preprocess, description: str = "") -> Callable[[ModelFactory],
+                                                                              ModelFactory]:
+    """Register a factory with what listing needs without building it.
+
+    ``feature_dim`` is ``None`` when only the weights file knows it (the ``onnx`` stem).
+    """
+    def deco(fn: ModelFactory) -> ModelFactory:
+        doc = description or (inspect.getdoc(fn) or "").split("\n")[0]
+        return MODELS.register(name, feature_dim=feature_dim, preprocess=preprocess,
+                               description=doc)(fn)
+
+    return deco
+
+
+def factory_options(name: str) -> dict[str, Any]:
+    """The keyword options a model's factory accepts, with their defaults."""
+    sig = inspect.signature(MODELS.get(name))
+    return {p.name: p.default for p in sig.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def create_model(name: str, weights: str | Path | None = None,
+                 preprocess: Preprocess | dict[str, Any] | None = None, **cfg: Any) -> FaceModel:
+    """Build registered model ``name`` with factory options ``cfg`` and optional local weights.
+
+    ``preprocess`` replaces the registered preprocessing (a :class:`Preprocess`) or changes
+    some of its fields (a dict), e.g. ImageNet mean/std for torchvision weights.
+    A harness checkpoint restores its own options; explicit ``cfg`` wins over them.
+    """
+    factory = MODELS.get(name)
+    options = factory_options(name)
+    unknown = sorted(set(cfg) - set(options))
+    if unknown:
+        raise ConfigError(f"model {name!r} has no option(s) {unknown}; options: "
+                          f"{', '.join(f'{k}={v!r}' for k, v in options.items()) or '(none)'}")
+    state = None
+    if weights is not None:
+        from .weights import read_checkpoint
+
+        state = read_checkpoint(weights)
+        if state.config:
+            saved = {k: v for k, v in state.config.get("options", {}).items() if k in options}
+            cfg = {**saved, **cfg}
+            if preprocess is None and state.config.get("preprocess"):
+                preprocess = Preprocess.from_dict(state.config["preprocess"])
+    model = factory(**cfg)
+    model.config.update(name=name, options={**options, **cfg})
+    if isinstance(preprocess, dict):
+        preprocess = model.preprocess.replace(**preprocess)
+    if preprocess is not None:
+        model.preprocess = preprocess
+    model.config["preprocess"] = model.preprocess.to_dict()
+    if state is not None:
+        from .weights import load_state
+
+        load_state(model, state)
+        model.config["weights"] = str(weights)
+    return model

@@ -1,0 +1,109 @@
+"""Registry-wide model contract: forward/backward, gate-zero identity, state-dict round trip."""
+
+import pytest
+import torch
+
+from bench.errors import ConfigError
+from bench.models import MODELS, DreamBlock, FaceModel, create_model
+
+#: Models that need a file (the onnx stem) or an optional package are tested elsewhere.
+NEEDS_FILE = {name for name in MODELS.names() if MODELS.meta(name)["feature_dim"] is None
+              or name.startswith(("onnx", "sface"))}
+BUILDABLE = [n for n in MODELS.names() if n not in NEEDS_FILE]
+SMALL = [n for n in BUILDABLE if not n.startswith(("iresnet100", "resnet50", "iresnet50"))]
+
+
+def _batch(model: FaceModel, n: int = 2, size: int = 32) -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.randn(n, 3, size, size)
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_forward_backward_every_parameter_gets_gradient(name):
+    torch.manual_seed(0)
+    model = create_model(name)
+    model.train()
+    x = _batch(model)
+    yaw = torch.tensor([70.0, -50.0])
+    out = model(x, yaw) if model.dream is not None else model(x)
+    assert out.shape == (2, model.feature_dim)
+    assert model.feature_dim == MODELS.meta(name)["feature_dim"]
+    out.pow(2).sum().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, pname
+        assert torch.isfinite(p.grad).all(), pname
+    assert any(p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", [n for n in BUILDABLE if n.endswith("-dream")])
+def test_dream_variant_records_gate_and_needs_yaw(name):
+    model = create_model(name, gate="paper")
+    assert model.config["gate"] == "paper"
+    assert isinstance(model.dream, DreamBlock)
+    with pytest.raises(ConfigError, match="yaw"):
+        model.eval()(torch.zeros(1, 3, 32, 32))
+
+
+def test_gate_zero_is_exact_identity():
+    torch.manual_seed(0)
+    block = DreamBlock(16)
+    with torch.no_grad():
+        for p in block.parameters():
+            p.add_(1.0)  # make the residual large so any leak would show
+    mid = torch.randn(5, 16)
+    out = block(mid, condition=torch.zeros(5))
+    assert torch.equal(out, mid)
+    partial = block(mid, condition=torch.tensor([0.0, 1.0, 0.0, 0.5, 0.0]))
+    assert torch.equal(partial[[0, 2, 4]], mid[[0, 2, 4]])
+    assert not torch.equal(partial[1], mid[1])
+
+
+def test_gate_zero_identity_through_model():
+    torch.manual_seed(0)
+    model = create_model("resnet18-dream").eval()
+    x = _batch(model)
+    with torch.no_grad():
+        assert torch.equal(model(x, condition=torch.zeros(2)), model.stem(x))
+
+
+def test_dream_matches_formula():
+    torch.manual_seed(0)
+    block = DreamBlock(8, gate="code")
+    mid = torch.randn(3, 8)
+    yaw = torch.tensor([0.0, 45.0, -90.0])
+    y = torch.sigmoid(10 * (yaw.abs() / 45 - 1)).unsqueeze(1)
+    r = torch.relu(block.residual[2](torch.relu(block.residual[0](mid))))
+    assert torch.allclose(block(mid, yaw), mid + y * r, atol=1e-6)
+
+
+def test_dream_rejects_bad_gate_input():
+    block = DreamBlock(4)
+    mid = torch.zeros(2, 4)
+    with pytest.raises(ConfigError, match="exactly one"):
+        block(mid)
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        block(mid, condition=torch.tensor([0.5, 1.5]))
+    with pytest.raises(ConfigError, match="batch of 2"):
+        block(mid, torch.zeros(3))
+    with pytest.raises(ConfigError, match="NaN"):
+        block(mid, torch.tensor([1.0, float("nan")]))
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_state_dict_round_trip(name):
+    torch.manual_seed(1)
+    a = create_model(name).eval()
+    torch.manual_seed(2)
+    b = create_model(name).eval()
+    b.load_state_dict(a.state_dict())
+    x = _batch(a)
+    yaw = torch.tensor([10.0, 80.0])
+    with torch.no_grad():
+        assert torch.equal(a(x, yaw), b(x, yaw))
+
+
+def test_unknown_option_and_model_are_clear():
+    with pytest.raises(ConfigError, match="has no option"):
+        create_model("resnet18", gate="code")
+    with pytest.raises(ConfigError, match="Did you mean"):
+        create_model("resnet19")
