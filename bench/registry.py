@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from .errors import ConfigError
 
@@ -27,7 +28,7 @@ class Registry(Generic[T]):
         """Decorator: ``@REG.register()`` uses the object's ``__name__``."""
 
         def deco(obj: T) -> T:
-            self.add(name or getattr(obj, "__name__"), obj, **meta)
+            self.add(name or obj.__name__, obj, **meta)
             return obj
 
         return deco

@@ -1,0 +1,142 @@
+"""Verification report from a score table: overall, per fold and per yaw bin, with CIs.
+
+One function, :func:`evaluate_scores`, serves ``bench score``, ``bench run`` and
+``bench compare``; its output is JSON-ready (NaN becomes null when dumped with
+:func:`bench.fileio.dump_json`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import metrics as M
+
+
+def parse_floats(text: str | tuple | list, name: str) -> tuple[str, ...]:
+    """Split "0.1,0.01" into the strings as written (they become JSON keys); check each."""
+    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else map(str, text))]
+    items = [t for t in items if t]
+    for t in items:
+        try:
+            float(t)
+        except ValueError:
+            raise ValueError(f"{name}: {t!r} is not a number") from None
+    if not items:
+        raise ValueError(f"{name}: empty list")
+    return tuple(items)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How a score table is summarised. ``far`` keeps the strings as the user wrote them."""
+
+    bins: tuple[float, ...] = M.DEFAULT_YAW_EDGES
+    far: tuple[str, ...] = ("0.1", "0.01", "0.001")
+    pair_rule: str = "max"
+    n_boot: int = 1000
+    seed: int = 0
+    level: float = 0.95
+    min_cell_pairs: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def far_values(self) -> tuple[float, ...]:
+        return tuple(float(t) for t in self.far)
+
+    def bootstrap_spec(self) -> M.BootstrapSpec:
+        return M.BootstrapSpec(self.n_boot, self.seed, self.level, self.far_values)
+
+
+def _subjects(df: pd.DataFrame):
+    if {"subject_a", "subject_b"} <= set(df.columns):
+        return df["subject_a"].astype(str).to_numpy(), df["subject_b"].astype(str).to_numpy()
+    return None, None
+
+
+def metrics_block(df: pd.DataFrame, cfg: EvalConfig, correct: np.ndarray | None = None,
+                  with_ci: bool = True) -> dict:
+    """AUC, EER, TAR@FAR (+ accuracy from per-pair correctness) with bootstrap CIs.
+
+    A block with one class only gets NaN metrics and a warning (never an exception), so a
+    sparse yaw cell cannot stop a report.
+    """
+    scores = df["score"].to_numpy(np.float64)
+    labels = df["label"].to_numpy().astype(bool)
+    out: dict = {"n_pairs": int(len(df)), "n_genuine": int(labels.sum())}
+    nan_far = {t: float("nan") for t in cfg.far}
+    if labels.all() or not labels.any():
+        warnings.warn(f"a block of {len(df)} pairs has a single class: metrics are NaN",
+                      stacklevel=2)
+        out.update(auc=float("nan"), eer=float("nan"), tar_at_far=nan_far,
+                   accuracy=None if correct is None else float(np.mean(correct)) if len(df) else None,
+                   ci=None)
+        return out
+    summary = M.roc_summary(scores, labels, cfg.far_values)
+    out.update(auc=summary["auc"], eer=summary["eer"], eer_threshold=summary["eer_threshold"],
+               tar_at_far=dict(zip(cfg.far, summary["tar_at_far"], strict=True)),
+               tar_thresholds=dict(zip(cfg.far, summary["tar_thresholds"], strict=True)))
+    if correct is not None:
+        out["accuracy"] = float(np.mean(correct))
+    if with_ci and cfg.n_boot > 0:
+        sa, sb = _subjects(df)
+        boot = M.bootstrap_ci(scores, labels, sa, sb, cfg.bootstrap_spec(), correct=correct)
+        out["ci"] = boot.as_dict()
+    return out
+
+
+def evaluate_scores(df: pd.DataFrame, cfg: EvalConfig | None = None) -> dict:
+    """Summarise a validated score table (see :mod:`bench.scores`).
+
+    Keys: ``n_pairs``, ``n_genuine``, ``auc``, ``eer``, ``tar_at_far`` (keyed by the FAR as
+    written), ``ci``, ``accuracy`` (``mean``, ``std``, ``folds``; None without a fold
+    column) and ``by_yaw`` (None without yaw columns): per pair bin and per bin-by-bin cell.
+    """
+    cfg = cfg or EvalConfig()
+    correct = None
+    accuracy = None
+    if "fold" in df.columns and df["fold"].nunique() >= 2:
+        fa = M.fold_accuracy(df["score"], df["label"], df["fold"])
+        correct = M.accuracy_at_thresholds(df["score"], df["label"], df["fold"], fa)
+        accuracy = {
+            "mean": fa.mean, "std": fa.std, "std_kind": "population (ddof=0) over folds",
+            "folds": [{"fold": _plain(f), "accuracy": float(a), "threshold": float(t)}
+                      for f, a, t in zip(fa.folds, fa.accuracy, fa.thresholds, strict=True)],
+        }
+    result = metrics_block(df, cfg, correct)
+    result.pop("accuracy", None)
+    result["accuracy"] = accuracy
+    result["config"] = {k: v for k, v in asdict(cfg).items() if k != "extra"}
+    result["by_yaw"] = None
+    if {"yaw_a", "yaw_b"} <= set(df.columns):
+        result["by_yaw"] = _by_yaw(df, cfg, correct)
+    return result
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v
+
+
+def _by_yaw(df: pd.DataFrame, cfg: EvalConfig, correct) -> dict:
+    labels = M.bin_labels(cfg.bins)
+    lo, hi, pair = M.pair_bins(df["yaw_a"], df["yaw_b"], cfg.bins, cfg.pair_rule)
+    by_bin, cells = {}, []
+    for i, name in enumerate(labels):
+        sel = pair == i
+        if sel.sum() >= cfg.min_cell_pairs:
+            by_bin[name] = metrics_block(df[sel], cfg, None if correct is None else correct[sel])
+    for i in range(len(labels)):
+        for j in range(i, len(labels)):
+            sel = (lo == i) & (hi == j)
+            if sel.sum() >= cfg.min_cell_pairs:
+                block = metrics_block(df[sel], cfg, None if correct is None else correct[sel])
+                cells.append({"a": labels[i], "b": labels[j], **block})
+    return {"edges": list(cfg.bins), "pair_rule": cfg.pair_rule,
+            "rule_doc": {"max": "pair bin = bin of the larger |yaw| of its two sides",
+                         "a": "pair bin = bin of side a", "b": "pair bin = bin of side b"}[cfg.pair_rule],
+            "cell_rule": "unordered: (bin of the smaller |yaw|, bin of the larger |yaw|)",
+            "bins": labels, "by_bin": by_bin, "cells": cells,
+            "n_unbinned": int(np.sum(pair < 0))}

@@ -1,0 +1,1 @@
+"""Human-readable renderings (tables, plots, leaderboards) of result dictionaries."""

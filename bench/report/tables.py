@@ -1,0 +1,63 @@
+"""Text tables (tabulate) of an :func:`bench.evaluation.evaluate_scores` result."""
+
+from __future__ import annotations
+
+import math
+
+from tabulate import tabulate
+
+
+def pct(value, ci: dict | None = None, key: str | None = None) -> str:
+    """``98.31 [97.9, 98.7]``: a rate in percent with its CI when there is one."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = f"{100 * value:.2f}"
+    if ci and key and ci.get("metrics", {}).get(key):
+        m = ci["metrics"][key]
+        if m["low"] is not None and not math.isnan(m["low"]):
+            text += f" [{100 * m['low']:.2f}, {100 * m['high']:.2f}]"
+    return text
+
+
+def _row(block: dict, far: list[str]) -> list[str]:
+    ci = block.get("ci")
+    row = [block["n_pairs"], block["n_genuine"],
+           pct(block.get("accuracy"), ci, "accuracy"),
+           pct(block["auc"], ci, "auc"), pct(block["eer"], ci, "eer")]
+    row += [pct(block["tar_at_far"][t], ci, f"tar@far={float(t):g}") for t in far]
+    return row
+
+
+def _headers(far: list[str]) -> list[str]:
+    return ["pairs", "genuine", "acc %", "AUC %", "EER %"] + [f"TAR@FAR={t} %" for t in far]
+
+
+def summary_table(result: dict, fmt: str = "github") -> str:
+    far = list(result["tar_at_far"])
+    block = dict(result)
+    block["accuracy"] = result["accuracy"]["mean"] if result.get("accuracy") else None
+    text = tabulate([["all", *_row(block, far)]], headers=["", *_headers(far)], tablefmt=fmt)
+    ci = result.get("ci")
+    if ci:
+        text += (f"\n[low, high]: {100 * ci['level']:.0f}% bootstrap CI over {ci['unit']}s "
+                 f"({ci['n_boot']} resamples, seed {ci['seed']})")
+    acc = result.get("accuracy")
+    if acc:
+        text += (f"\n{len(acc['folds'])}-fold accuracy: {100 * acc['mean']:.2f} +- "
+                 f"{100 * acc['std']:.2f} % (std over folds, {acc['std_kind']})")
+    return text
+
+
+def yaw_table(result: dict, fmt: str = "github") -> str:
+    by = result.get("by_yaw")
+    if not by:
+        return ""
+    far = list(result["tar_at_far"])
+    rows = [[f"|yaw| {name}", *_row(block, far)] for name, block in by["by_bin"].items()]
+    text = tabulate(rows, headers=["pair bin", *_headers(far)], tablefmt=fmt)
+    cells = [[f"{c['a']} x {c['b']}", *_row(c, far)] for c in by["cells"]]
+    text += "\n\n" + tabulate(cells, headers=["yaw cell", *_headers(far)], tablefmt=fmt)
+    text += f"\npair bin: {by['rule_doc']}; cell: {by['cell_rule']}"
+    if by["n_unbinned"]:
+        text += f"; {by['n_unbinned']} pairs without a bin"
+    return text

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from bench.metrics import BootstrapSpec, assign_bins, bootstrap_ci, pair_bins, paired_comparison
+
+
+def _pairs(seed=0, n_subj=60, n=1200, shift=1.5):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, n_subj, n)
+    y = rng.random(n) < 0.5
+    b = np.where(y, a, (a + rng.integers(1, n_subj, n)) % n_subj)
+    s = rng.normal(size=n) + shift * y
+    return s, y, a.astype(str), b.astype(str)
+
+
+def test_bootstrap_is_seeded_and_contains_estimate():
+    s, y, a, b = _pairs()
+    spec = BootstrapSpec(n_boot=300, seed=4)
+    r1 = bootstrap_ci(s, y, a, b, spec)
+    r2 = bootstrap_ci(s, y, a, b, spec)
+    assert r1.as_dict() == r2.as_dict()
+    assert r1.unit == "subject"
+    for iv in r1.intervals.values():
+        assert iv.low <= iv.estimate <= iv.high
+    other = bootstrap_ci(s, y, a, b, BootstrapSpec(n_boot=300, seed=5))
+    assert other.as_dict() != r1.as_dict()
+
+
+def test_subject_bootstrap_wider_than_pair_bootstrap_with_subject_effects():
+    # Subject-level random effects make pairs of one subject correlated: resampling pairs
+    # understates the uncertainty.
+    rng = np.random.default_rng(0)
+    n_subj, per = 40, 30
+    a = np.repeat(np.arange(n_subj), per)
+    y = np.tile(np.arange(per) % 2 == 0, n_subj)
+    effect = rng.normal(0, 1.0, n_subj)[a]
+    s = rng.normal(size=a.size) + y * (1.0 + effect)
+    b = np.where(y, a, (a + 1) % n_subj)
+    spec = BootstrapSpec(n_boot=400, seed=0)
+    subj = bootstrap_ci(s, y, a, b, spec).intervals["auc"]
+    pair = bootstrap_ci(s, y, None, None, spec)
+    assert pair.unit == "pair"
+    pw = pair.intervals["auc"]
+    assert (subj.high - subj.low) > 1.3 * (pw.high - pw.low)
+
+
+def test_paired_comparison_detects_real_difference_and_not_a_null_one():
+    s, y, a, b = _pairs(seed=1)
+    rng = np.random.default_rng(2)
+    better = s + 0.8 * y + rng.normal(0, 0.1, s.size)
+    diffs, unit = paired_comparison(s, better, y, a, b, BootstrapSpec(n_boot=300))
+    d = {x.metric: x for x in diffs}
+    assert unit == "subject"
+    assert d["auc"].difference > 0 and d["auc"].low > 0 and d["auc"].p_value < 0.01
+    assert d["eer"].difference < 0 and d["eer"].high < 0
+    same, _ = paired_comparison(s, s.copy(), y, a, b, BootstrapSpec(n_boot=100))
+    for x in same:
+        assert x.difference == 0 and x.p_value == 1.0
+
+
+def test_assign_bins_edges_and_rule():
+    edges = (0, 30, 60, 90)
+    np.testing.assert_array_equal(assign_bins([0, -29.9, 30, 59, -60, 90, 95, np.nan], edges),
+                                  [0, 0, 1, 1, 2, 2, -1, -1])
+    with pytest.warns(UserWarning):
+        lo, hi, pair = pair_bins([5, 70, 45, np.nan], [-80, 10, 50, 0], edges, "max")
+    np.testing.assert_array_equal(lo, [0, 0, 1, -1])
+    np.testing.assert_array_equal(hi, [2, 2, 1, -1])
+    np.testing.assert_array_equal(pair, [2, 2, 1, -1])
+    _, _, pb = pair_bins([5, 70], [-80, 10], edges, "b")
+    np.testing.assert_array_equal(pb, [2, 0])
+    with pytest.raises(ValueError):
+        assign_bins([1], (0, 30, 20))
