@@ -63,13 +63,13 @@ def read_scores(path: str | Path) -> pd.DataFrame:
             bad |= ~np.isfinite(values.fillna(0.0))
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            _fail(path, row, f"column {col!r}: {df[col].iloc[row]!r} is not a finite number")
+            _fail(path, row, f"column {col!r}: {str(df[col].iloc[row])!r} is not a finite number")
         df[col] = values.astype(np.float64)
     labels = pd.to_numeric(df["label"], errors="coerce")
     bad = ~labels.isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        _fail(path, row, f"column 'label': {df['label'].iloc[row]!r} is not 0 or 1")
+        _fail(path, row, f"column 'label': {str(df['label'].iloc[row])!r} is not 0 or 1")
     df["label"] = labels.astype(np.int8)
     if df["label"].nunique() < 2:
         raise DataError(f"all {len(df)} pairs have label {int(df['label'].iloc[0])}: "
@@ -92,7 +92,8 @@ def write_scores(df: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def example_scores(n_subjects: int = 500, n_folds: int = 10, seed: int = 0) -> pd.DataFrame:
+def example_scores(n_subjects: int = 500, n_folds: int = 10, pairs_per_fold: int = 350,
+                   seed: int = 0) -> pd.DataFrame:
     """A CFP-FP-like score table with a built-in pose gap, for demos and docs.
 
     Each subject has 10 frontal images (|yaw| < 10) and 4 profiles (|yaw| 60..90); per fold,
@@ -106,11 +107,10 @@ def example_scores(n_subjects: int = 500, n_folds: int = 10, seed: int = 0) -> p
     subjects = np.array([f"{i + 1:03d}" for i in range(n_subjects)])
     fold_of = np.repeat(np.arange(1, n_folds + 1), int(np.ceil(n_subjects / n_folds)))[:n_subjects]
     rows = []
-    per_fold = 350
     for fold in range(1, n_folds + 1):
         subj = subjects[fold_of == fold]
         for kind in ("FF", "FP"):
-            n = per_fold // 2
+            n = pairs_per_fold // 2  # per protocol (FF, FP) and label, as CFP splits
             a = rng.choice(subj, n)
             b_gen = a
             b_imp = rng.choice(subj, n)

@@ -19,13 +19,39 @@ def _data(seed, n=3000, ties=False):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_roc_matches_sklearn(seed, ties):
     s, y = _data(seed, ties=ties)
-    r = roc_curve(s, y)
+    r = roc_curve(s, y, drop_intermediate=False)
     fpr, tpr, thr = sk_roc_curve(y, s, drop_intermediate=False)
     np.testing.assert_allclose(r.fpr, fpr)
     np.testing.assert_allclose(r.tpr, tpr)
     np.testing.assert_allclose(r.thresholds[1:], thr[1:])
     assert r.thresholds[0] == np.inf
     assert auc(r.fpr, r.tpr) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_dropped_points_lie_on_the_same_polyline(ties, weighted):
+    s, y = _data(11, n=2000, ties=ties)
+    w = np.random.default_rng(1).integers(1, 3, s.size) if weighted else None
+    full = roc_curve(s, y, w, drop_intermediate=False)
+    short = roc_curve(s, y, w)
+    assert short.fpr.size < full.fpr.size
+    # every full point lies on the short polyline (TPR as a function of FPR, right-continuous)
+    for f, t in zip(full.fpr, full.tpr, strict=True):
+        on = (short.fpr == f) & (short.tpr == t)
+        if not on.any():
+            k = np.searchsorted(short.fpr, f, side="right")
+            assert short.tpr[k - 1] == pytest.approx(t)
+    assert auc(short.fpr, short.tpr) == pytest.approx(auc(full.fpr, full.tpr), abs=1e-12)
+    assert eer(short.fpr, short.tpr) == pytest.approx(eer(full.fpr, full.tpr), abs=1e-12)
+    targets = [0.5, 0.1, 0.013, 0.001, 0.0]
+    np.testing.assert_allclose(tar_at_far(short.fpr, short.tpr, targets),
+                               tar_at_far(full.fpr, full.tpr, targets))
+    # the thresholds of the short curve reproduce its operating points
+    if w is None:
+        for f, t, th in zip(short.fpr, short.tpr, short.thresholds, strict=True):
+            assert np.mean(s[~y] >= th) == pytest.approx(f)
+            assert np.mean(s[y] >= th) == pytest.approx(t)
 
 
 def test_weighted_roc_equals_repeated_rows():
@@ -43,7 +69,7 @@ def test_hand_computed_small_case():
     # scores: genuine 0.9, 0.6, 0.4; impostor 0.7, 0.3
     s = [0.9, 0.7, 0.6, 0.4, 0.3]
     y = [1, 0, 1, 1, 0]
-    r = roc_curve(s, y)
+    r = roc_curve(s, y, drop_intermediate=False)
     np.testing.assert_allclose(r.tpr, [0, 1 / 3, 1 / 3, 2 / 3, 1, 1])
     np.testing.assert_allclose(r.fpr, [0, 0, 0.5, 0.5, 0.5, 1])
     # 6 genuine-impostor pairs, 4 ordered correctly (0.6 and 0.4 lose to 0.7).

@@ -14,11 +14,13 @@ from ._validation import check_scores_labels, check_targets
 
 @dataclass(frozen=True)
 class Roc:
-    """ROC at every distinct threshold, plus the all-rejected start point.
+    """ROC operating points, starting with the all-rejected point.
 
-    ``fpr``, ``tpr``, ``thresholds``: shape (T + 1,) for T distinct scores; ``thresholds``
-    decrease, ``thresholds[0] = +inf`` (nothing accepted), as scikit-learn's
-    ``roc_curve(..., drop_intermediate=False)``.
+    ``fpr``, ``tpr``, ``thresholds``: shape (P,); ``thresholds`` decrease and
+    ``thresholds[0] = +inf`` (nothing accepted). With ``drop_intermediate=False`` there is
+    one point per distinct score, as scikit-learn's ``roc_curve(..., drop_intermediate=False)``;
+    by default the interior points of horizontal runs (impostor-only steps) are left out:
+    the curve as a polyline, hence AUC, EER and TAR@FAR, is exactly the same.
     """
 
     fpr: np.ndarray
@@ -37,28 +39,69 @@ def sorted_pairs(scores: np.ndarray, labels: np.ndarray):
     return order, last
 
 
-def roc_curve(scores, labels, weights=None) -> Roc:
+def roc_curve(scores, labels, weights=None, drop_intermediate: bool = True) -> Roc:
     """Exact ROC. ``scores``: (n,) float; ``labels``: (n,) 0/1 or bool; ``weights``: (n,) >= 0.
 
     Ties are one operating point, as in scikit-learn.
     """
     s, y, w = check_scores_labels(scores, labels, weights)
-    order, last = sorted_pairs(s, y)
-    ys = y[order]
-    if w is None:
-        tps = np.cumsum(ys, dtype=np.float64)[last]
-        fps = (last + 1) - tps
+    if w is None and drop_intermediate:
+        values, tps, fps = _corner_counts(s, y)
     else:
-        ws = w[order]
+        order, last = sorted_pairs(s, y)
+        ys = y[order]
+        ws = np.ones(s.size) if w is None else w[order]
         tps = np.cumsum(ws * ys)[last]
         fps = np.cumsum(ws * ~ys)[last]
+        values = s[order][last]
+        if drop_intermediate:
+            values, tps, fps = _drop_horizontal(values, tps, fps)
     n_pos, n_neg = tps[-1], fps[-1]
     if n_pos <= 0 or n_neg <= 0:
         raise ValueError("weights leave a single class")
     fpr = np.concatenate([[0.0], fps / n_neg])
     tpr = np.concatenate([[0.0], tps / n_pos])
-    thr = np.concatenate([[np.inf], s[order][last]])
+    thr = np.concatenate([[np.inf], values])
     return Roc(fpr, tpr, thr, float(n_pos), float(n_neg))
+
+
+def _drop_horizontal(values, tps, fps):
+    """Keep the ends of every run of equal TP counts; interior points are collinear."""
+    prev = np.concatenate([[0.0], tps[:-1]])
+    nxt = np.concatenate([tps[1:], [np.nan]])
+    keep = (tps != prev) | (tps != nxt)
+    return values[keep], tps[keep], fps[keep]
+
+
+def _corner_counts(s: np.ndarray, y: np.ndarray):
+    """The ROC's corners from a value sort and binary searches (no argsort).
+
+    Only genuine scores move the TPR, so the polyline is fixed by two points per distinct
+    genuine value v: just above v (counts of scores > v) and at v (counts >= v). Sorting
+    values is several times faster than an argsort, and the searches cost O(G log n) for
+    G genuine pairs, which keeps IJB-C-sized sets (15.7M pairs) well under a second.
+    """
+    a = np.sort(s)
+    gen = np.sort(s[y])
+    gv = np.unique(gen)[::-1]  # distinct genuine values, descending
+    n, g = a.size, gen.size
+    lo_all, hi_all = np.searchsorted(a, gv, "left"), np.searchsorted(a, gv, "right")
+    lo_gen, hi_gen = np.searchsorted(gen, gv, "left"), np.searchsorted(gen, gv, "right")
+    tp_gt, tp_ge = g - hi_gen, g - lo_gen
+    fp_gt, fp_ge = (n - hi_all) - tp_gt, (n - lo_all) - tp_ge
+    # Threshold reaching the "> v" point: the smallest score above v.
+    above = np.where(hi_all < n, a[np.minimum(hi_all, n - 1)], np.inf)
+    values = np.stack([above, gv], 1).ravel()
+    tps = np.stack([tp_gt, tp_ge], 1).ravel().astype(np.float64)
+    fps = np.stack([fp_gt, fp_ge], 1).ravel().astype(np.float64)
+    if fps[-1] < n - g:  # impostors below the lowest genuine score: the final point
+        values = np.append(values, a[0])
+        tps = np.append(tps, float(g))
+        fps = np.append(fps, float(n - g))
+    # Consecutive genuine values with no impostor between them repeat a point.
+    new = np.concatenate([[True], (tps[1:] != tps[:-1]) | (fps[1:] != fps[:-1])])
+    new &= (tps > 0) | (fps > 0)  # the origin is added by the caller
+    return values[new], tps[new], fps[new]
 
 
 def auc(fpr, tpr) -> np.ndarray:

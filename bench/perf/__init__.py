@@ -1,0 +1,1 @@
+"""Benchmarks the project ships (``bench perf ...``); figures land in ``results/perf/``."""

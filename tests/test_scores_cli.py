@@ -1,0 +1,122 @@
+import gzip
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import main
+from bench.errors import DataError
+from bench.evaluation import EvalConfig, evaluate_scores
+from bench.scores import example_scores, read_scores, write_scores
+
+
+@pytest.fixture
+def example(tmp_path):
+    path = tmp_path / "scores.csv"
+    write_scores(example_scores(n_subjects=100, pairs_per_fold=70), path)
+    return path
+
+
+def test_example_roundtrip_keeps_extra_columns(example, tmp_path):
+    df = read_scores(example)
+    assert list(df.columns[:7]) == ["score", "label", "fold", "subject_a", "subject_b",
+                                    "yaw_a", "yaw_b"]
+    assert "protocol" in df.columns  # extra metadata kept
+    gz = tmp_path / "scores.csv.gz"
+    write_scores(df, gz)
+    again = read_scores(gz)
+    np.testing.assert_allclose(again["score"], df["score"], rtol=1e-8)
+
+
+def test_example_has_a_pose_gap(example):
+    res = evaluate_scores(read_scores(example), EvalConfig(n_boot=50, pair_rule="b"))
+    bins = res["by_yaw"]["by_bin"]
+    assert bins["[0,30)"]["eer"] < bins["[60,90]"]["eer"]
+    assert bins["[0,30)"]["accuracy"] > bins["[60,90]"]["accuracy"]
+
+
+def _write(tmp_path, text, name="s.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("score\n0.5\n", "missing required column(s) label"),
+    ("score,label\n0.5,1\nabc,0\n", ":3: column 'score': 'abc'"),
+    ("score,label\n0.5,1\n,0\n", ":3: column 'score'"),
+    ("score,label\n0.5,1\nnan,0\n", ":3: column 'score'"),
+    ("score,label\n0.5,1\n0.2,2\n", ":3: column 'label': '2'"),
+    ("score,label\n0.5,1\n0.2,1\n", "label 1"),
+    ("score,label,yaw_a,yaw_b\n0.5,1,x,3\n0.1,0,1,2\n", ":2: column 'yaw_a'"),
+    ("", "empty file"),
+])
+def test_bad_score_files_name_file_and_line(tmp_path, text, needle):
+    p = _write(tmp_path, text)
+    with pytest.raises(DataError) as exc:
+        read_scores(p)
+    assert str(p) in str(exc.value)
+    assert needle in str(exc.value)
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        read_scores(tmp_path / "nope.csv")
+    bad = tmp_path / "x.csv.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="x.csv.gz"):
+        read_scores(bad)
+
+
+def test_cli_json_keys_and_far_keys_as_written(example):
+    r = CliRunner().invoke(main, ["score", str(example), "--json", "--far", "0.1,1e-3",
+                                  "--n-boot", "20"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    for key in ("n_pairs", "n_genuine", "auc", "eer", "tar_at_far", "accuracy", "by_yaw"):
+        assert key in out
+    assert set(out["tar_at_far"]) == {"0.1", "1e-3"}
+    assert out["n_pairs"] == 1400 and out["n_genuine"] == 700
+    assert set(out["accuracy"]) >= {"mean", "std", "folds"}
+    assert len(out["accuracy"]["folds"]) == 10
+
+
+def test_cli_without_folds_or_yaw_gives_nulls(tmp_path):
+    p = _write(tmp_path, "score,label\n0.9,1\n0.8,0\n0.7,1\n0.1,0\n")
+    r = CliRunner().invoke(main, ["score", str(p), "--json", "--n-boot", "10"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["accuracy"] is None and out["by_yaw"] is None
+    assert out["auc"] == pytest.approx(0.75)
+
+
+def test_empty_yaw_cell_gives_null_and_warning(tmp_path):
+    # only frontal genuine pairs in the profile bin -> one class -> NaN -> null in JSON
+    p = _write(tmp_path, "score,label,yaw_a,yaw_b\n0.9,1,0,0\n0.2,0,0,0\n0.8,1,0,80\n0.7,1,5,75\n")
+    r = CliRunner().invoke(main, ["score", str(p), "--json", "--n-boot", "10"])
+    assert r.exit_code == 0, r.output
+    text = r.output[r.output.index("{"):]
+    out = json.loads(text)
+    assert out["by_yaw"]["by_bin"]["[60,90]"]["auc"] is None
+    assert "NaN" not in text and "Infinity" not in text
+
+
+def test_cli_table_and_errors(example, tmp_path):
+    r = CliRunner().invoke(main, ["score", str(example), "--n-boot", "20"])
+    assert r.exit_code == 0, r.output
+    assert "TAR@FAR=0.001" in r.output and "|yaw| [60,90]" in r.output
+    bad = _write(tmp_path, "score,label\n0.5,7\n")
+    r = CliRunner().invoke(main, ["score", str(bad)])
+    assert r.exit_code == 2
+    assert f"{bad}:2:" in r.output
+    r = CliRunner().invoke(main, ["score", str(example), "--far", "x"])
+    assert r.exit_code == 2 and "not a number" in r.output
+
+
+def test_cli_example_writes_file(tmp_path):
+    out = tmp_path / "ex.csv.gz"
+    r = CliRunner().invoke(main, ["score", "--example", str(out)])
+    assert r.exit_code == 0
+    with gzip.open(out, "rt") as f:
+        assert f.readline().startswith("score,label,fold")
