@@ -1,0 +1,93 @@
+"""Comparison lists on disk (``a,b,label,fold`` CSV with a sha256 sidecar) and the checks
+every reader applies to its pairs: unknown template ids and duplicate pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..fileio import atomic_write, sha256_file
+from .samples import COMPARISON_COLUMNS, duplicate_pairs, new_comparisons
+from .skipped import SkippedRows
+from .tables import LINE, TEXT, keep_rows, parse_numbers, read_table
+
+
+def sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def write_comparisons(comparisons: pd.DataFrame, path: str | Path) -> str:
+    """Write ``a,b,label,fold`` rows and ``PATH.sha256`` (``sha256sum`` format); return the hash.
+
+    Both files are written atomically; ``sha256sum -c PATH.sha256`` verifies the list.
+    """
+    path = Path(path)
+    with atomic_write(path) as f:
+        comparisons.loc[:, list(COMPARISON_COLUMNS)].to_csv(f, index=False, lineterminator="\n")
+    digest = sha256_file(path)
+    with atomic_write(sidecar(path)) as f:
+        f.write(f"{digest}  {path.name}\n")
+    return digest
+
+
+def reject_bad_pairs(pairs: pd.DataFrame, known_templates, path: Path,
+                     skipped: SkippedRows) -> pd.DataFrame:
+    """Drop (through ``skipped``) pairs naming an unknown template or listed twice.
+
+    ``pairs`` needs ``a``, ``b`` and the ``_line``/``_text`` columns of :func:`read_table`;
+    rows gathered from several files name theirs in a ``_file`` column (else ``path``).
+    A pair repeated in the other order counts as a duplicate; the first occurrence is kept.
+    """
+    files = pairs["_file"].to_numpy() if "_file" in pairs else np.full(len(pairs), str(path))
+    known = pd.Index(pd.unique(np.asarray(known_templates, dtype=object).astype(str)))
+    ok = np.ones(len(pairs), dtype=bool)
+    for side in ("a", "b"):
+        unknown = ~pairs[side].isin(known).to_numpy()
+        for i in np.flatnonzero(unknown & ok):
+            skipped.reject(DataError(f"unknown template id {pairs[side].iat[i]!r}", files[i],
+                                     int(pairs[LINE].iat[i]), pairs[TEXT].iat[i]))
+        ok &= ~unknown
+    dup = np.zeros(len(pairs), dtype=bool)
+    dup[ok] = duplicate_pairs(pairs["a"].to_numpy()[ok], pairs["b"].to_numpy()[ok])
+    for i in np.flatnonzero(dup):
+        skipped.reject(DataError(f"duplicate pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]})",
+                                 files[i], int(pairs[LINE].iat[i]), pairs[TEXT].iat[i]))
+    return keep_rows(pairs, ok & ~dup)
+
+
+def read_comparisons(path: str | Path, known_templates, skipped: SkippedRows | None = None
+                     ) -> tuple[pd.DataFrame, str]:
+    """Read a list written by :func:`write_comparisons`: (comparisons, sha256 of the file).
+
+    When ``PATH.sha256`` exists the file must match it, so a shared split is the split
+    that was published.
+    """
+    path = Path(path)
+    skipped = skipped if skipped is not None else SkippedRows()
+    rows = read_table(path, "comparison list", required=COMPARISON_COLUMNS, skipped=skipped)
+    digest = sha256_file(path)
+    check = sidecar(path)
+    if check.is_file():
+        expected = check.read_text().split()[0] if check.read_text().strip() else ""
+        if expected != digest:
+            raise DataError(f"comparison list does not match its checksum {check.name} "
+                            f"(file {digest[:12]}..., recorded {expected[:12]}...)", path)
+    label, ok_label = parse_numbers(rows, "label", path, skipped, what="bad label",
+                                    allow_empty=False, integer=True)
+    fold, ok_fold = parse_numbers(rows, "fold", path, skipped, what="bad fold",
+                                  allow_empty=False, integer=True)
+    ok = ok_label & ok_fold
+    for i in np.flatnonzero(ok & ~np.isin(label, (0, 1))):
+        skipped.reject(DataError("label must be 0 or 1", path, int(rows[LINE].iat[i]),
+                                 rows[TEXT].iat[i]))
+    ok &= np.isin(label, (0, 1))
+    for i in np.flatnonzero(ok & (fold < 1)):
+        skipped.reject(DataError("fold must be >= 1", path, int(rows[LINE].iat[i]),
+                                 rows[TEXT].iat[i]))
+    ok &= fold >= 1
+    rows = rows.assign(label=label, fold=fold)
+    rows = reject_bad_pairs(keep_rows(rows, ok), known_templates, path, skipped)
+    return new_comparisons(rows["a"], rows["b"], rows["label"], rows["fold"]), digest

@@ -1,0 +1,186 @@
+"""The data model shared by the dataset readers, the runner and training.
+
+A :class:`SampleSet` holds one row per image occurrence; a comparisons frame lists the
+template pairs to score. Readers build both with :func:`new_samples` and
+:func:`new_comparisons` so that every reader returns the same columns and dtypes, and
+:func:`check_samples` / :func:`check_comparisons` enforce the contract at the boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+#: Columns every samples frame has, in this order (readers may append format-specific ones,
+#: e.g. IJB-A's ``frame`` and ``sighting``).
+SAMPLE_COLUMNS: tuple[str, ...] = (
+    "path", "subject", "yaw", "pitch", "roll", "yaw_source", "template", "media",
+    "landmarks", "box",
+)
+#: ``yaw_source`` of an image whose yaw is not known (yet): the yaw estimator fills it in.
+YAW_UNKNOWN = "none"
+#: ``yaw_source`` of a yaw read from the dataset's own files (IJB-A FACE_YAW, pose.csv, manifest).
+YAW_METADATA = "metadata"
+
+COMPARISON_COLUMNS: tuple[str, ...] = ("a", "b", "label", "fold")
+
+
+@dataclass
+class SampleSet:
+    """Images of one dataset.
+
+    ``samples`` columns: ``path`` (absolute str), ``subject`` (str, "" when the format has
+    no identities), ``yaw``/``pitch``/``roll`` (float degrees, NaN unknown), ``yaw_source``
+    (str), ``template`` (str), ``media`` (str), ``landmarks`` (float32 (K, 2) pixel coordinates
+    in the image file, or None), ``box`` (float32 (4,) x, y, w, h, or None). One row per
+    (template, image): an image used by two templates appears twice; see :func:`unique_images`.
+    ``provenance`` says where the rows came from: format, files with sha256, notes, and
+    ``landmark_scheme`` naming the point order of ``landmarks``.
+    """
+
+    root: Path
+    samples: pd.DataFrame
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        check_samples(self.samples, where=str(self.root))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def templates(self) -> pd.DataFrame:
+        """One row per template: ``template``, ``subject``, ``images`` (count), index-free."""
+        grouped = self.samples.groupby("template", sort=False)
+        return pd.DataFrame({
+            "template": grouped.size().index.astype(str),
+            "subject": grouped["subject"].first().to_numpy(),
+            "images": grouped.size().to_numpy(),
+        })
+
+
+def new_samples(path, subject, *, template=None, media=None, yaw=None, pitch=None, roll=None,
+                yaw_source=None, landmarks=None, box=None, **extra) -> pd.DataFrame:
+    """Build a samples frame with the contract's columns and dtypes from per-row sequences.
+
+    Omitted columns get their "unknown" value: NaN angles, ``template`` = ``path`` (the image
+    is its own template), ``media`` = ``template``, landmarks/box None, and ``yaw_source``
+    ``"metadata"`` where yaw is finite, ``"none"`` elsewhere.
+    """
+    path = np.asarray(path, dtype=object).astype(str)
+    n = len(path)
+
+    def angle(values) -> np.ndarray:
+        return np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64)
+
+    yaw_a, pitch_a, roll_a = angle(yaw), angle(pitch), angle(roll)
+    if yaw_source is None:
+        yaw_source = np.where(np.isfinite(yaw_a), YAW_METADATA, YAW_UNKNOWN)
+    template = path if template is None else np.asarray(template, dtype=object).astype(str)
+    media = template if media is None else np.asarray(media, dtype=object).astype(str)
+    frame = pd.DataFrame({
+        "path": path,
+        "subject": np.asarray(subject, dtype=object).astype(str),
+        "yaw": yaw_a, "pitch": pitch_a, "roll": roll_a,
+        "yaw_source": np.asarray(yaw_source, dtype=object).astype(str),
+        "template": template,
+        "media": media,
+        "landmarks": _object_column(landmarks, n),
+        "box": _object_column(box, n),
+    })
+    for name, values in extra.items():
+        frame[name] = list(values)
+    return frame
+
+
+def _object_column(values, n: int) -> np.ndarray:
+    out = np.empty(n, dtype=object)
+    if values is not None:
+        out[:] = list(values)
+    return out
+
+
+def check_samples(samples: pd.DataFrame, where: str = "samples") -> None:
+    """Raise DataError unless ``samples`` follows the contract (columns, dtypes, shapes)."""
+    missing = [c for c in SAMPLE_COLUMNS if c not in samples.columns]
+    if missing:
+        raise DataError(f"samples frame lacks columns {missing}", where)
+    if not isinstance(samples.index, pd.RangeIndex) or samples.index.start != 0:
+        raise DataError("samples frame must have a RangeIndex from 0", where)
+    for col in ("yaw", "pitch", "roll"):
+        if not pd.api.types.is_float_dtype(samples[col]):
+            raise DataError(f"column {col!r} must be float degrees, got {samples[col].dtype}",
+                            where)
+    for col in ("path", "subject", "yaw_source", "template", "media"):
+        if len(samples) and not all(isinstance(v, str) for v in samples[col].to_numpy()):
+            raise DataError(f"column {col!r} must hold str values", where)
+    for i, lm in enumerate(samples["landmarks"].to_numpy()):
+        if lm is not None and (not isinstance(lm, np.ndarray) or lm.ndim != 2
+                               or lm.shape[1] != 2 or lm.dtype != np.float32):
+            raise DataError(f"row {i}: landmarks must be a float32 (K, 2) array or None", where)
+    for i, box in enumerate(samples["box"].to_numpy()):
+        if box is not None and (not isinstance(box, np.ndarray) or box.shape != (4,)):
+            raise DataError(f"row {i}: box must be a (4,) array x, y, w, h or None", where)
+
+
+def new_comparisons(a, b, label, fold) -> pd.DataFrame:
+    """A comparisons frame: ``a``, ``b`` template ids (str), ``label`` 0/1, ``fold`` 1-based."""
+    return pd.DataFrame({
+        "a": np.asarray(a, dtype=object).astype(str),
+        "b": np.asarray(b, dtype=object).astype(str),
+        "label": np.asarray(label, dtype=np.int64),
+        "fold": np.asarray(fold, dtype=np.int64),
+    })
+
+
+def check_comparisons(comparisons: pd.DataFrame, templates, where: str = "comparisons") -> None:
+    """Raise DataError on missing columns, labels outside {0, 1}, folds < 1, unknown
+    template ids or pairs listed twice (in either order)."""
+    missing = [c for c in COMPARISON_COLUMNS if c not in comparisons.columns]
+    if missing:
+        raise DataError(f"comparisons frame lacks columns {missing}", where)
+    bad_label = ~comparisons["label"].isin((0, 1))
+    if bad_label.any():
+        raise DataError(f"{int(bad_label.sum())} labels are not 0/1", where)
+    if (comparisons["fold"] < 1).any():
+        raise DataError("folds are 1-based; found a fold < 1", where)
+    known = pd.Index(pd.unique(np.asarray(templates, dtype=object).astype(str)))
+    for side in ("a", "b"):
+        unknown = ~comparisons[side].isin(known)
+        if unknown.any():
+            first = comparisons[side][unknown].iloc[0]
+            raise DataError(f"{int(unknown.sum())} unknown template ids in column {side!r}, "
+                            f"first {first!r}", where)
+    dup = duplicate_pairs(comparisons["a"], comparisons["b"])
+    if dup.any():
+        row = comparisons[dup].iloc[0]
+        raise DataError(f"{int(dup.sum())} duplicate pairs, first ({row.a}, {row.b})", where)
+
+
+def duplicate_pairs(a, b) -> np.ndarray:
+    """Bool mask: True for each pair already seen earlier (order of the two sides ignored)."""
+    a = np.asarray(a, dtype=object).astype(str)
+    b = np.asarray(b, dtype=object).astype(str)
+    first = a <= b
+    lo, hi = np.where(first, a, b), np.where(first, b, a)
+    return pd.DataFrame({"lo": lo, "hi": hi}).duplicated().to_numpy()
+
+
+def unique_images(samples: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Distinct (path, box) crops and, per samples row, the index of its crop.
+
+    Features are extracted once per crop and gathered back with ``inverse``:
+    ``row_features = crop_features[inverse]``. Templates sharing an image (IJB-A, or one
+    image in several splits) then cost one forward pass.
+    """
+    box_key = samples["box"].map(lambda b: "" if b is None else ",".join(f"{v:g}" for v in b))
+    keys = pd.MultiIndex.from_arrays([samples["path"].to_numpy(), box_key.to_numpy()])
+    codes, uniques = pd.factorize(keys)
+    first = pd.Series(np.arange(len(samples))).groupby(codes).first().to_numpy()
+    return samples.iloc[first].reset_index(drop=True), codes.astype(np.int64)

@@ -1,0 +1,117 @@
+"""Reading delimited text files by header name, keeping each row's file line for errors.
+
+Every row of the returned frame carries ``_line`` (1-based line in the file) and ``_text``
+(the line as written) so a bad value can be reported as ``file:line`` with the line itself.
+Quoted fields may not span lines (none of the supported formats does that).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .skipped import SkippedRows
+
+LINE, TEXT = "_line", "_text"
+
+
+def require_file(path: Path, what: str) -> Path:
+    """``path`` if it is a file, else a DataError saying what was expected there."""
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "nothing"
+        raise DataError(f"missing {what}: expected a file here, found {kind}", path)
+    return path
+
+
+def require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        kind = "a file" if path.exists() else "nothing"
+        raise DataError(f"missing {what}: expected a folder here, found {kind}", path)
+    return path
+
+
+def read_lines(path: Path) -> list[tuple[int, str]]:
+    """Non-blank lines as (1-based line number, text without the newline)."""
+    with open(path, encoding="utf-8-sig", errors="strict") as f:
+        text = f.read()
+    return [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def read_table(path: Path, what: str, *, required: Sequence[str], optional: Sequence[str] = (),
+               header: bool = True, skipped: SkippedRows | None = None,
+               delimiter: str = ",") -> pd.DataFrame:
+    """Rows of a delimited file as str columns named as in ``required`` + found ``optional``.
+
+    With ``header``, columns are found by name (case and surrounding spaces ignored) and
+    their order in the file does not matter; extra columns are ignored. Without it, the
+    file must hold exactly ``required`` columns in that order, and no row is taken as a
+    header. Rows with the wrong number of fields are rejected through ``skipped``.
+    """
+    skipped = skipped if skipped is not None else SkippedRows()
+    lines = read_lines(require_file(path, what))
+    if header:
+        if not lines:
+            raise DataError(f"empty {what}: expected a header row with {list(required)}", path)
+        head_line, head_text = lines[0]
+        names = [h.strip().lower() for h in next(csv.reader([head_text], delimiter=delimiter))]
+        missing = [c for c in required if c.lower() not in names]
+        if missing:
+            raise DataError(f"{what} lacks columns {missing} (expected a header naming at "
+                            f"least {list(required)})", path, head_line, head_text)
+        wanted = list(required) + [c for c in optional if c.lower() in names]
+        positions = [names.index(c.lower()) for c in wanted]
+        body = lines[1:]
+        n_fields = len(names)
+    else:
+        wanted = list(required)
+        positions = list(range(len(wanted)))
+        body = lines
+        n_fields = len(wanted)
+    rows, keep_lines, keep_texts = [], [], []
+    parsed = csv.reader([text for _, text in body], delimiter=delimiter)
+    for (line_no, text), fields in zip(body, parsed, strict=True):
+        if len(fields) != n_fields:
+            skipped.reject(DataError(f"malformed line: expected {n_fields} fields, found "
+                                     f"{len(fields)}", path, line_no, text))
+            continue
+        rows.append([fields[p].strip() for p in positions])
+        keep_lines.append(line_no)
+        keep_texts.append(text)
+    frame = pd.DataFrame(rows, columns=wanted, dtype=object) if rows else \
+        pd.DataFrame({c: pd.Series(dtype=object) for c in wanted})
+    frame[LINE] = np.asarray(keep_lines, dtype=np.int64)
+    frame[TEXT] = np.asarray(keep_texts, dtype=object)
+    return frame
+
+
+def parse_numbers(frame: pd.DataFrame, column: str, path: Path, skipped: SkippedRows, *,
+                  what: str = "number", allow_empty: bool = True,
+                  integer: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised float parse of a str column: (values, ok mask).
+
+    Empty cells become NaN when ``allow_empty``; anything else that is not a number (or not
+    a whole number when ``integer``) is rejected through ``skipped`` with its file:line,
+    and its row is False in the mask.
+    """
+    raw = frame[column].astype(str).str.strip()
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    empty = raw.eq("").to_numpy()
+    bad = np.isnan(values) & ~empty & ~raw.str.lower().isin(("nan", "na")).to_numpy()
+    if integer:
+        bad |= np.isfinite(values) & (values != np.round(values))
+    if not allow_empty:
+        bad |= empty
+    for i in np.flatnonzero(bad):
+        skipped.reject(DataError(f"{what}: {column} is {raw.iat[i]!r}, not a "
+                                 f"{'whole number' if integer else 'number'}", path,
+                                 int(frame[LINE].iat[i]), frame[TEXT].iat[i]))
+    return values, ~bad
+
+
+def keep_rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    return frame.loc[np.asarray(mask, dtype=bool)].reset_index(drop=True)

@@ -1,0 +1,148 @@
+"""From a protocol and a data root to an EvalSet with its validation report.
+
+Where the data is (first that applies):
+
+1. ``data`` given by the caller (``--data DIR``): a data root holding ``<protocol.data>``,
+   or the dataset itself when ``DIR/<protocol.data>`` does not exist;
+2. the protocol's own environment variable (``data_env``, e.g. ``BENCH_CFP``): the dataset;
+3. ``BENCH_DATA``: a data root;
+4. ``default``: the data root the caller falls back on (the runner passes the embedded
+   synthetic dataset).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data.evalset import EvalSet
+from ..data.report import build_report
+from ..data.skipped import SkippedRows
+from ..errors import ConfigError, DataError
+from ..readers import READERS
+from .protocol import Protocol
+
+DATA_ENV = "BENCH_DATA"
+SYNTH_MANIFEST = "synth.json"
+#: Reader arguments the loader fills from the protocol or the call, never from ``[reader]``.
+INJECTED = ("folds", "yaw_edges", "cache_dir", "skipped")
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    """``dataset``: the path handed to the reader; ``how``: which rule chose it."""
+
+    dataset: Path
+    root: Path | None
+    how: str
+
+
+def locate_data(protocol: Protocol, data: str | Path | None = None,
+                default: str | Path | None = None) -> DataLocation:
+    if data is not None:
+        root = Path(data)
+        if (root / protocol.data).exists():
+            return DataLocation(root / protocol.data, root, "--data (data root)")
+        if root.exists():
+            return DataLocation(root, None, "--data (the dataset itself)")
+        raise DataError(f"data folder not found (expected a data root holding "
+                        f"{protocol.data!r}, or the dataset itself)", root)
+    if protocol.data_env and os.environ.get(protocol.data_env):
+        return DataLocation(Path(os.environ[protocol.data_env]), None, f"${protocol.data_env}")
+    for value, how in ((os.environ.get(DATA_ENV), f"${DATA_ENV}"), (default, "default")):
+        if value:
+            return DataLocation(Path(value) / protocol.data, Path(value), how)
+    envs = " or ".join(f"${e}" for e in (protocol.data_env, DATA_ENV) if e)
+    raise ConfigError(f"protocol {protocol.name}: no data given; pass --data DIR or set {envs} "
+                      f"(the dataset is expected at DIR/{protocol.data})")
+
+
+def reader_kwargs(protocol: Protocol) -> dict[str, Any]:
+    """``[reader]`` options checked against the reader's signature (a typo fails here, by
+    name, not deep inside the reader)."""
+    read = READERS.get(protocol.format)
+    params = inspect.signature(read).parameters
+    allowed = [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and n not in INJECTED]
+    bad = sorted(set(protocol.reader) - set(allowed))
+    if bad:
+        raise ConfigError(f"{protocol.source or protocol.name}: [reader] options {bad} are not "
+                          f"options of the {protocol.format!r} reader; it takes {allowed}")
+    kwargs = dict(protocol.reader)
+    injected = {"folds": protocol.folds.count, "yaw_edges": protocol.yaw.bins}
+    kwargs.update({k: v for k, v in injected.items() if k in params})
+    return kwargs
+
+
+def expected_counts(protocol: Protocol, location: DataLocation) -> tuple[dict[str, int], str]:
+    """(counts to check, where they come from). A synthetic dataset's ``synth.json`` may
+    declare ``protocol_counts.<name>``; otherwise its counts are not checked, since the
+    protocol's describe the real dataset."""
+    for folder in _ancestors(location):
+        manifest = folder / SYNTH_MANIFEST
+        if manifest.is_file():
+            try:
+                declared = json.loads(manifest.read_text()).get("protocol_counts", {})
+            except (json.JSONDecodeError, AttributeError) as exc:
+                raise DataError(f"not a valid synth.json ({exc})", manifest) from None
+            if protocol.name in declared:
+                return dict(declared[protocol.name]), str(manifest)
+            return {}, f"synthetic data ({manifest}) declares no counts for {protocol.name}"
+    if not protocol.counts:
+        return {}, f"protocol {protocol.name} declares none"
+    return dict(protocol.counts), protocol.source or protocol.name
+
+
+def _ancestors(location: DataLocation) -> list[Path]:
+    """The data root, then the dataset's own folder and the two above it."""
+    start = location.dataset if location.dataset.is_dir() else location.dataset.parent
+    found = [location.root] if location.root is not None else []
+    return found + [start, *list(start.absolute().parents)[:2]]
+
+
+def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
+                  lenient: bool = False, default: str | Path | None = None,
+                  cache_dir: str | Path | None = None) -> EvalSet:
+    """Read the protocol's dataset, check it, and attach the validation report.
+
+    Strict (default): the first bad row, missing file or count mismatch raises DataError.
+    ``lenient``: bad rows are skipped and listed in ``report.skipped``, count mismatches
+    in ``report.mismatches``. Counts are fatal only when the protocol has ``strict_counts``.
+    """
+    if isinstance(protocol, str):
+        from .loading import load_protocol
+
+        protocol = load_protocol(protocol)
+    location = locate_data(protocol, data, default)
+    kwargs = reader_kwargs(protocol)
+    read = READERS.get(protocol.format)
+    if "cache_dir" in inspect.signature(read).parameters:
+        kwargs["cache_dir"] = cache_dir
+    skipped = SkippedRows(lenient=lenient)
+    try:
+        evalset = read(location.dataset, skipped=skipped, **kwargs)
+    except DataError as exc:
+        if location.root is None and data is not None:
+            exc.args = (f"{exc} (also looked for {Path(data) / protocol.data}: not found)",)
+        raise
+    if evalset.task != protocol.task:
+        raise ConfigError(f"protocol {protocol.name} is a {protocol.task} protocol but its "
+                          f"reader returned {evalset.task} data")
+    report = build_report(evalset, protocol=protocol.name, dataset=str(location.dataset),
+                          edges=protocol.yaw.bins, pair_rule=protocol.yaw.pair_rule,
+                          how_template_yaw=protocol.yaw.template_yaw)
+    report.skipped = skipped.as_records()
+    report.notes.append(f"data found by {location.how}")
+    report.expected, report.count_source = expected_counts(protocol, location)
+    report.mismatches = [f"{name}: expected {want}, found {report.counts.get(name)}"
+                         for name, want in report.expected.items()
+                         if report.counts.get(name) != want]
+    if report.mismatches and protocol.strict_counts and not lenient:
+        raise DataError(f"count mismatch with protocol {protocol.name} (expected counts from "
+                        f"{report.count_source}): {'; '.join(report.mismatches)}",
+                        location.dataset)
+    evalset.report = report
+    return evalset

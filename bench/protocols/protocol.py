@@ -1,0 +1,181 @@
+"""The typed form of a protocol file: plain data, validated once when it is loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..data.yawbins import DEFAULT_EDGES, PAIR_RULES, TEMPLATE_YAW, check_edges
+from ..errors import ConfigError
+
+TASKS = ("verify", "search")
+FOLD_KINDS = ("official", "contiguous", "identity-disjoint", "given")
+#: Metric names a protocol may ask for; the runner maps each to bench.metrics.
+VERIFY_METRICS = re.compile(r"^(accuracy|eer|auc|tar@far=(0?\.\d+|1e-\d+))$")
+SEARCH_METRICS = re.compile(r"^(rank\d+|tpir@fpir=(0?\.\d+|1e-\d+))$")
+#: Counts a protocol may expect; :mod:`bench.data.report` finds each of them.
+COUNT_NAMES = ("images", "samples", "subjects", "templates", "folds", "pairs", "genuine",
+               "impostor", "gallery", "probes", "mated", "non_mated")
+FLIP = (True, False, "model")
+
+
+@dataclass(frozen=True)
+class Folds:
+    """How the protocol's folds (1:1) or splits (1:N) are defined, and how many."""
+
+    kind: str = "official"
+    count: int = 10
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FOLD_KINDS:
+            raise ConfigError(f"folds.kind must be one of {FOLD_KINDS}, got {self.kind!r}")
+        if not isinstance(self.count, int) or self.count < 1:
+            raise ConfigError(f"folds.count must be a positive integer, got {self.count!r}")
+
+
+@dataclass(frozen=True)
+class YawBinning:
+    """|yaw| bin edges, the rule that gives a pair one bin, and a template's yaw summary."""
+
+    bins: tuple[float, ...] = DEFAULT_EDGES
+    pair_rule: str = "max"
+    template_yaw: str = "median"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bins", check_edges(self.bins))
+        if self.pair_rule not in PAIR_RULES:
+            raise ConfigError(f"yaw.pair_rule must be one of {PAIR_RULES}, got "
+                              f"{self.pair_rule!r}")
+        if self.template_yaw not in TEMPLATE_YAW:
+            raise ConfigError(f"yaw.template_yaw must be one of {TEMPLATE_YAW}, got "
+                              f"{self.template_yaw!r}")
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """How image features become one template feature (recorded with every result).
+
+    ``normalize_before``: L2-normalise each image feature before averaging;
+    ``media_average``: average the images (frames) of one media first, then the media;
+    ``flip``: add the mirrored image's feature (``"model"``: as the model's preprocess says).
+    """
+
+    normalize_before: bool = True
+    media_average: bool = True
+    flip: bool | str = "model"
+
+    def __post_init__(self) -> None:
+        for name in ("normalize_before", "media_average"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"pooling.{name} must be true or false")
+        if self.flip not in FLIP:
+            raise ConfigError(f"pooling.flip must be true, false or \"model\", got {self.flip!r}")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A benchmark protocol: which data, read how, split how, scored by which metrics.
+
+    ``data`` is the dataset's path relative to the data root; ``data_env`` names an
+    environment variable that, when set, gives the dataset's own path (beating
+    ``BENCH_DATA``). ``counts`` are those of the real dataset: checked unless the data
+    root declares its own (a synthetic ``synth.json``), and fatal on mismatch only when
+    ``strict_counts``. ``reader`` holds keyword options for the format's reader.
+    """
+
+    name: str
+    format: str
+    data: str
+    task: str = "verify"
+    version: str = "1"
+    description: str = ""
+    data_env: str | None = None
+    reader: Mapping[str, Any] = field(default_factory=dict)
+    counts: Mapping[str, int] = field(default_factory=dict)
+    strict_counts: bool = True
+    folds: Folds = Folds()
+    yaw: YawBinning = YawBinning()
+    pooling: Pooling = Pooling()
+    metrics: tuple[str, ...] = ("accuracy",)
+    main_score: str = "accuracy"
+    extends: str | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", self.name or ""):
+            raise ConfigError(f"protocol name must be lower-case letters, digits, '.', '_', "
+                              f"'-', got {self.name!r}")
+        if self.task not in TASKS:
+            raise ConfigError(f"{self.name}: task must be one of {TASKS}, got {self.task!r}")
+        for name in ("format", "data", "version"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"{self.name}: {name} must be a non-empty string")
+        unknown = sorted(set(self.counts) - set(COUNT_NAMES))
+        if unknown:
+            raise ConfigError(f"{self.name}: unknown counts {unknown}; known: {COUNT_NAMES}")
+        if any(not isinstance(v, int) or v < 0 for v in self.counts.values()):
+            raise ConfigError(f"{self.name}: counts must be non-negative integers")
+        pattern = VERIFY_METRICS if self.task == "verify" else SEARCH_METRICS
+        metrics = tuple(self.metrics)
+        bad = [m for m in metrics if not pattern.match(m)]
+        if bad or not metrics:
+            raise ConfigError(f"{self.name}: metrics {bad or '(none)'} are not {self.task} "
+                              f"metrics (pattern {pattern.pattern})")
+        if self.main_score not in metrics:
+            raise ConfigError(f"{self.name}: main_score {self.main_score!r} is not one of the "
+                              f"reported metrics {list(metrics)}")
+        object.__setattr__(self, "metrics", metrics)
+        object.__setattr__(self, "reader", dict(self.reader))
+        object.__setattr__(self, "counts", dict(self.counts))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved definition as plain data (what ``show`` prints, results record)."""
+        out = dataclasses.asdict(self)
+        out["yaw"]["bins"] = list(self.yaw.bins)
+        out["metrics"] = list(self.metrics)
+        return out
+
+
+SECTIONS = {"folds": Folds, "yaw": YawBinning, "pooling": Pooling}
+
+
+def protocol_from_dict(data: Mapping[str, Any], source: str = "") -> Protocol:
+    """Build a Protocol from a resolved (``extends`` applied) file's tables."""
+    data = dict(data)
+    known = {f.name for f in dataclasses.fields(Protocol)} - {"source", "main_score"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown protocol keys {unknown}; known: {sorted(known)}")
+    kwargs: dict[str, Any] = {"source": source}
+    for key, value in data.items():
+        if key in SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{source}: [{key}] must be a table")
+            try:
+                kwargs[key] = SECTIONS[key](**value)
+            except TypeError as exc:
+                names = [f.name for f in dataclasses.fields(SECTIONS[key])]
+                raise ConfigError(f"{source}: [{key}] {exc}; known keys: {names}") from None
+        elif key == "metrics":
+            kwargs.update(_metrics(value, source))
+        else:
+            kwargs[key] = value
+    try:
+        return Protocol(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _metrics(value: Any, source: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or set(value) - {"report", "main"}:
+        raise ConfigError(f"{source}: [metrics] must hold 'report' (a list) and 'main'")
+    out: dict[str, Any] = {}
+    if "report" in value:
+        out["metrics"] = tuple(value["report"])
+    if "main" in value:
+        out["main_score"] = value["main"]
+    return out

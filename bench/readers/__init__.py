@@ -1,0 +1,19 @@
+"""Dataset readers, one module per on-disk format; each returns a :class:`bench.data.EvalSet`.
+
+``READERS`` maps a protocol's ``format`` to the reader's ``read(path, ..., skipped=)``,
+imported on first use so that listing protocols imports no reader.
+"""
+
+from __future__ import annotations
+
+from ..registry import Registry
+
+READERS: Registry = Registry("dataset format")
+READERS.add_lazy("cfp", "bench.readers.cfp:read", description="CFP original layout (FF, FP)")
+READERS.add_lazy("insightface_bin", "bench.readers.insightface_bin:read",
+                 description="insightface verification .bin (pickle of JPEG bytes + issame)")
+READERS.add_lazy("ijba", "bench.readers.ijba:read", description="IJB-A 11 and 1N sets")
+READERS.add_lazy("manifest", "bench.readers.manifest:read",
+                 description="manifest CSV or identity folders, with a comparison list")
+READERS.add_lazy("yaw_split", "bench.readers.yaw_split:read",
+                 description="yaw-binned identity-disjoint split built from any images")

@@ -1,0 +1,255 @@
+"""CFP (Celebrities in Frontal-Profile) in its original layout, FF and FP protocols.
+
+::
+
+    ROOT/Data/Images/<id>/{frontal,profile}/NN.jpg
+    ROOT/Data/Fiducials/<id>/{frontal,profile}/NN.txt   one "x,y" per line ("Fiducial" also)
+    ROOT/Data/pose.csv                                  optional: path (relative to ROOT), yaw, pitch, roll
+    ROOT/Protocol/Pair_list_F.txt, Pair_list_P.txt      "<1-based index> <path relative to Protocol/>"
+    ROOT/Protocol/Split/{FF,FP}/01..10/{same,diff}.txt  "a,b": FF both index F, FP a -> F, b -> P
+
+Templates are the images themselves, named by list and index: ``F12`` is line ``12`` of
+Pair_list_F.txt, ``P3`` of Pair_list_P.txt. Folds are the official splits (split ``NN`` is
+fold ``NN``). The real dataset has no yaw; a ground-truth ``Data/pose.csv`` (the synthetic
+generator writes one) sets ``yaw_source`` to ``"metadata"``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.comparisons_io import reject_bad_pairs
+from ..data.evalset import EvalSet
+from ..data.samples import YAW_METADATA, YAW_UNKNOWN, SampleSet, new_comparisons, new_samples
+from ..data.skipped import SkippedRows
+from ..data.tables import (
+    LINE,
+    TEXT,
+    keep_rows,
+    parse_numbers,
+    read_lines,
+    read_table,
+    require_dir,
+    require_file,
+)
+from ..errors import ConfigError, DataError
+from ..face3d import LANDMARK_NAMES
+from ..fileio import sha256_file
+
+PROTOCOLS = ("FF", "FP")
+FIDUCIAL_DIRS = ("Fiducials", "Fiducial")
+#: Named point orders by count: the harness's own 22 (what the generator renders) and the
+#: 30 points of the real CFP release.
+LANDMARK_SCHEMES = {len(LANDMARK_NAMES): "bench22", 30: "cfp30"}
+
+
+def read(root: str | Path, *, pairs: str = "FP", folds: int = 10,
+         skipped: SkippedRows | None = None) -> EvalSet:
+    """The CFP-``pairs`` protocol: the images its pairs use and its official 10 splits."""
+    if pairs not in PROTOCOLS:
+        raise ConfigError(f"CFP pairs must be one of {PROTOCOLS}, got {pairs!r}")
+    skipped = skipped if skipped is not None else SkippedRows()
+    root = Path(root).absolute()
+    lists = ("F",) if pairs == "FF" else ("F", "P")
+    samples, files = _read_images(root, lists, skipped)
+    comparisons, split_files = _read_splits(root, pairs, folds, samples.samples, skipped)
+    files.update(split_files)
+    samples.provenance.update(files=files, protocol=pairs, folds=(
+        f"official splits Protocol/Split/{pairs}/01..{folds:02d}, split NN = fold NN"))
+    return EvalSet(samples=samples, comparisons=comparisons)
+
+
+def read_samples(root: str | Path, skipped: SkippedRows | None = None) -> SampleSet:
+    """Every image of both lists (frontal and profile), e.g. as a yaw-binned split's source."""
+    skipped = skipped if skipped is not None else SkippedRows()
+    samples, files = _read_images(Path(root).absolute(), ("F", "P"), skipped)
+    samples.provenance["files"] = files
+    return samples
+
+
+def _read_images(root: Path, lists: tuple[str, ...], skipped: SkippedRows
+                 ) -> tuple[SampleSet, dict[str, str]]:
+    require_dir(root / "Data", "CFP Data folder (Data/Images, Data/Fiducials)")
+    protocol_dir = require_dir(root / "Protocol", "CFP Protocol folder (Pair_list_F.txt, Split/)")
+    frames, files = [], {}
+    for kind in lists:
+        list_path = protocol_dir / f"Pair_list_{kind}.txt"
+        frames.append(_read_pair_list(list_path, kind, skipped))
+        files[_rel(list_path, root)] = sha256_file(list_path)
+    images = pd.concat(frames, ignore_index=True)
+    landmarks, fiducial_note = _read_fiducials(root, images["path"], skipped)
+    yaw, pose_note = _read_pose(root, images["path"], skipped)
+    if (root / "Data" / "pose.csv").is_file():
+        files["Data/pose.csv"] = sha256_file(root / "Data" / "pose.csv")
+    frame = new_samples(
+        images["path"], images["subject"], template=images["template"],
+        yaw=yaw[:, 0], pitch=yaw[:, 1], roll=yaw[:, 2],
+        yaw_source=np.where(np.isfinite(yaw[:, 0]), YAW_METADATA, YAW_UNKNOWN),
+        landmarks=landmarks)
+    counts = {len(lm) for lm in landmarks if lm is not None}
+    scheme = ",".join(LANDMARK_SCHEMES.get(k, f"{k} points") for k in sorted(counts)) or None
+    provenance = {"format": "cfp", "landmark_scheme": scheme,
+                  "notes": [n for n in (fiducial_note, pose_note) if n]}
+    return SampleSet(root=root, samples=frame, provenance=provenance), files
+
+
+def _read_pair_list(path: Path, kind: str, skipped: SkippedRows) -> pd.DataFrame:
+    """Rows (template, path, subject) of one ``Pair_list_X.txt``."""
+    base = path.parent
+    rows, seen = [], set()
+    for line_no, text in read_lines(require_file(path, f"CFP image list Pair_list_{kind}.txt")):
+        fields = text.split()
+        if len(fields) != 2 or not fields[0].isdigit():
+            skipped.reject(DataError("malformed line: expected '<index> <image path>'", path,
+                                     line_no, text))
+            continue
+        index, rel = int(fields[0]), fields[1]
+        if index in seen:
+            skipped.reject(DataError(f"index {index} listed twice", path, line_no, text))
+            continue
+        image = Path(os.path.normpath(base / rel))
+        if not image.is_file():
+            skipped.reject(DataError(f"missing image: expected {image}", path, line_no, text))
+            continue
+        seen.add(index)
+        # <id>/<frontal|profile>/NN.jpg: the identity is the folder above the pose folder.
+        rows.append((f"{kind}{index}", str(image), image.parent.parent.name))
+    return pd.DataFrame(rows, columns=["template", "path", "subject"])
+
+
+def _fiducial_dir(root: Path) -> Path | None:
+    for name in FIDUCIAL_DIRS:
+        if (root / "Data" / name).is_dir():
+            return root / "Data" / name
+    return None
+
+
+def _read_fiducials(root: Path, paths: pd.Series, skipped: SkippedRows
+                    ) -> tuple[list[np.ndarray | None], str]:
+    folder = _fiducial_dir(root)
+    if folder is None:
+        return [None] * len(paths), "no Data/Fiducials folder: images have no landmarks"
+    images = root / "Data" / "Images"
+    out: list[np.ndarray | None] = []
+    missing = 0
+    for image in paths:
+        rel = Path(image).relative_to(images) if Path(image).is_relative_to(images) else None
+        txt = None if rel is None else (folder / rel).with_suffix(".txt")
+        if txt is None or not txt.is_file():
+            missing += 1
+            out.append(None)
+            continue
+        out.append(_read_points(txt, skipped))
+    note = f"{missing} images have no fiducial file in {folder.name}/" if missing else ""
+    return out, note
+
+
+def _read_points(path: Path, skipped: SkippedRows) -> np.ndarray | None:
+    points = []
+    for line_no, text in read_lines(path):
+        fields = text.replace(",", " ").split()
+        try:
+            if len(fields) != 2:
+                raise ValueError
+            points.append((float(fields[0]), float(fields[1])))
+        except ValueError:
+            skipped.reject(DataError("malformed fiducial line: expected 'x,y'", path, line_no,
+                                     text))
+            return None  # a partial point set would misalign the landmark order
+    return np.asarray(points, dtype=np.float32).reshape(-1, 2) if points else None
+
+
+def _read_pose(root: Path, paths: pd.Series, skipped: SkippedRows) -> tuple[np.ndarray, str]:
+    """(N, 3) yaw, pitch, roll from Data/pose.csv, NaN for images it does not list."""
+    out = np.full((len(paths), 3), np.nan)
+    pose_path = root / "Data" / "pose.csv"
+    if not pose_path.is_file():
+        return out, "no Data/pose.csv: yaw unknown (estimate it from the fiducials)"
+    rows = read_table(pose_path, "CFP pose file", required=("path", "yaw"),
+                      optional=("pitch", "roll"), skipped=skipped)
+    ok = np.ones(len(rows), dtype=bool)
+    angles = {}
+    for col in ("yaw", "pitch", "roll"):
+        if col in rows:
+            angles[col], good = parse_numbers(rows, col, pose_path, skipped,
+                                              what=f"non-numeric {col}")
+            ok &= good
+    rows = keep_rows(rows.assign(**angles), ok)
+    keys = rows["path"].map(lambda p: os.path.normpath(root / p))
+    twice = keys.duplicated()
+    for i in np.flatnonzero(twice.to_numpy()):
+        skipped.reject(DataError("image listed twice", pose_path, int(rows[LINE].iat[i]),
+                                 rows[TEXT].iat[i]))
+    rows, keys = rows[~twice.to_numpy()], keys[~twice.to_numpy()]
+    position = pd.Series(np.arange(len(rows)), index=keys.to_numpy())
+    where = paths.map(position)
+    found = where.notna().to_numpy()
+    idx = where[found].astype(int).to_numpy()
+    for j, col in enumerate(("yaw", "pitch", "roll")):
+        if col in rows:
+            out[found, j] = rows[col].to_numpy(dtype=np.float64)[idx]
+    note = f"{int((~found).sum())} images not in Data/pose.csv: yaw unknown" if (~found).any() \
+        else ""
+    return out, note
+
+
+def _read_splits(root: Path, pairs: str, folds: int, samples: pd.DataFrame,
+                 skipped: SkippedRows) -> tuple[pd.DataFrame, dict[str, str]]:
+    split_root = require_dir(root / "Protocol" / "Split" / pairs, f"CFP {pairs} split folder")
+    second = "F" if pairs == "FF" else "P"
+    subject = pd.Series(samples["subject"].to_numpy(), index=samples["template"].to_numpy())
+    tables, files = [], {}
+    for fold in range(1, folds + 1):
+        for name, label in (("same.txt", 1), ("diff.txt", 0)):
+            path = split_root / f"{fold:02d}" / name
+            rows = read_table(path, f"CFP {pairs} split {fold:02d} {name}", required=("a", "b"),
+                              header=False, skipped=skipped)
+            files[_rel(path, root)] = sha256_file(path)
+            ia, ok_a = parse_numbers(rows, "a", path, skipped, what="bad index",
+                                     allow_empty=False, integer=True)
+            ib, ok_b = parse_numbers(rows, "b", path, skipped, what="bad index",
+                                     allow_empty=False, integer=True)
+            rows = keep_rows(rows, ok_a & ok_b)
+            ia, ib = ia[ok_a & ok_b].astype(np.int64), ib[ok_a & ok_b].astype(np.int64)
+            rows = rows.assign(a=[f"F{i}" for i in ia], b=[f"{second}{i}" for i in ib],
+                               label=label, fold=fold, _file=str(path))
+            tables.append(rows)
+    pairs_frame = pd.concat(tables, ignore_index=True)
+    # Pairs index the lists by position, so an index with no image is "out of range".
+    kept = []
+    for path, rows in pairs_frame.groupby("_file", sort=False):
+        kept.append(_check_pair_rows(Path(path), rows.reset_index(drop=True), subject, skipped))
+    pairs_frame = pd.concat(kept, ignore_index=True)
+    dup_free = reject_bad_pairs(pairs_frame, subject.index, Path(split_root), skipped)
+    return new_comparisons(dup_free["a"], dup_free["b"], dup_free["label"],
+                           dup_free["fold"]), files
+
+
+def _check_pair_rows(path: Path, rows: pd.DataFrame, subject: pd.Series,
+                     skipped: SkippedRows) -> pd.DataFrame:
+    ok = np.ones(len(rows), dtype=bool)
+    for side in ("a", "b"):
+        unknown = ~rows[side].isin(subject.index).to_numpy()
+        for i in np.flatnonzero(unknown & ok):
+            skipped.reject(DataError(
+                f"index out of range: {rows[side].iat[i][1:]} is not an image of "
+                f"Pair_list_{rows[side].iat[i][0]}.txt", path, int(rows[LINE].iat[i]),
+                rows[TEXT].iat[i]))
+        ok &= ~unknown
+    same = np.zeros(len(rows), dtype=bool)
+    same[ok] = (rows["a"][ok].map(subject).to_numpy() == rows["b"][ok].map(subject).to_numpy())
+    wrong = ok & (same != (rows["label"].to_numpy() == 1))
+    for i in np.flatnonzero(wrong):
+        kind = "same.txt pair of two identities" if rows["label"].iat[i] == 1 else \
+            "diff.txt pair of one identity"
+        skipped.reject(DataError(f"{kind} ({rows['a'].iat[i]}, {rows['b'].iat[i]})", path,
+                                 int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
+    return keep_rows(rows, ok & ~wrong)
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()

@@ -1,0 +1,164 @@
+"""The generic formats for a user's own data: a manifest CSV, or one folder per identity.
+
+Manifest columns (by header name): ``path``, ``subject``, ``yaw`` required (yaw may be
+empty when unknown); ``pitch``, ``roll``, ``yaw_source``, ``template``, ``media``,
+``landmarks`` ("x1 y1 x2 y2 ..."), ``box`` ("x y w h") optional. Paths are relative to the
+CSV's folder unless absolute. Without a ``template`` column each image is its own
+template, named by its path as written.
+
+Identity folders: ``ROOT/<subject>/<image>`` with no metadata; yaw is unknown. A folder
+that holds a ``metadata.csv`` is read as that manifest instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.comparisons_io import read_comparisons
+from ..data.evalset import EvalSet
+from ..data.samples import YAW_METADATA, YAW_UNKNOWN, SampleSet, new_samples
+from ..data.skipped import SkippedRows
+from ..data.tables import LINE, TEXT, keep_rows, parse_numbers, read_table, require_dir
+from ..errors import DataError
+from ..fileio import sha256_file
+
+REQUIRED = ("path", "subject", "yaw")
+OPTIONAL = ("pitch", "roll", "yaw_source", "template", "media", "landmarks", "box")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+MANIFEST_NAME = "metadata.csv"
+
+
+def read(path: str | Path, *, comparisons: str | None = None,
+         skipped: SkippedRows | None = None) -> EvalSet:
+    """A manifest (or identity folders) with a comparison list (``a,b,label,fold`` CSV,
+    relative to the manifest's folder), as written by the yaw-binned split builder."""
+    skipped = skipped if skipped is not None else SkippedRows()
+    samples = read_samples(path, skipped)
+    if comparisons is None:
+        raise DataError("a manifest protocol needs a comparison list (reader option "
+                        "'comparisons'), or use the yaw-bins protocol to build one", path)
+    list_path = _base(Path(path).absolute()) / comparisons
+    frame, digest = read_comparisons(list_path, samples.samples["template"], skipped)
+    samples.provenance["files"][list_path.name] = digest
+    return EvalSet(samples=samples, comparisons=frame)
+
+
+def read_samples(path: str | Path, skipped: SkippedRows | None = None) -> SampleSet:
+    """Samples of a manifest CSV, a folder holding ``metadata.csv``, or identity folders."""
+    skipped = skipped if skipped is not None else SkippedRows()
+    path = Path(path).absolute()
+    if path.is_dir() and (path / MANIFEST_NAME).is_file():
+        path = path / MANIFEST_NAME
+    if path.is_dir():
+        return read_folders(path)
+    return read_manifest(path, skipped)
+
+
+def _base(path: Path) -> Path:
+    return path if path.is_dir() else path.parent
+
+
+def read_manifest(path: Path, skipped: SkippedRows) -> SampleSet:
+    rows = read_table(path, "manifest CSV", required=REQUIRED, optional=OPTIONAL,
+                      skipped=skipped)
+    base = path.parent
+    ok = np.ones(len(rows), dtype=bool)
+    angles = {}
+    for col in ("yaw", "pitch", "roll"):
+        if col in rows:
+            angles[col], good = parse_numbers(rows, col, path, skipped, what=f"non-numeric {col}")
+            ok &= good
+    empty_subject = rows["subject"].eq("").to_numpy()
+    for i in np.flatnonzero(empty_subject & ok):
+        skipped.reject(DataError("empty subject", path, int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
+    ok &= ~empty_subject
+    rows = keep_rows(rows.assign(**angles), ok)
+    landmarks, ok_lm = _parse_points(rows, "landmarks", path, skipped, size=None)
+    box, ok_box = _parse_points(rows, "box", path, skipped, size=4)
+    image = rows["path"].map(lambda p: str(base / p) if not Path(p).is_absolute() else p)
+    exists = image.map(lambda p: Path(p).is_file()).to_numpy(dtype=bool)
+    for i in np.flatnonzero(~exists & ok_lm & ok_box):
+        skipped.reject(DataError(f"missing image: expected {image.iat[i]}", path,
+                                 int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
+    template = _column_or(rows, "template", rows["path"])
+    twice = _duplicate_images(image, template) & exists
+    for i in np.flatnonzero(twice & ok_lm & ok_box):
+        skipped.reject(DataError("image listed twice in one template", path,
+                                 int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
+    keep = ok_lm & ok_box & exists & ~twice
+    yaw = rows["yaw"].to_numpy(dtype=np.float64)
+    default_source = np.where(np.isfinite(yaw), YAW_METADATA, YAW_UNKNOWN)
+    source = _column_or(rows, "yaw_source", pd.Series(default_source))
+    frame = new_samples(
+        image[keep], rows["subject"][keep], template=template[keep],
+        media=_column_or(rows, "media", template)[keep], yaw=yaw[keep],
+        pitch=rows["pitch"][keep] if "pitch" in rows else None,
+        roll=rows["roll"][keep] if "roll" in rows else None,
+        yaw_source=source[keep], landmarks=[lm for lm, k in zip(landmarks, keep, strict=True) if k],
+        box=[b for b, k in zip(box, keep, strict=True) if k])
+    counts = {len(lm) for lm in frame["landmarks"] if lm is not None}
+    provenance = {"format": "manifest", "files": {path.name: sha256_file(path)},
+                  "source": str(path),
+                  "landmark_scheme": ",".join(f"{k} points" for k in sorted(counts)) or None,
+                  "notes": []}
+    return SampleSet(root=base, samples=frame, provenance=provenance)
+
+
+def _column_or(rows: pd.DataFrame, column: str, default: pd.Series) -> pd.Series:
+    """``rows[column]`` where present and non-empty, else ``default`` (same index)."""
+    default = pd.Series(np.asarray(default, dtype=object), index=rows.index)
+    if column not in rows:
+        return default
+    return rows[column].where(rows[column].ne(""), default)
+
+
+def _duplicate_images(image: pd.Series, template: pd.Series) -> np.ndarray:
+    return pd.DataFrame({"i": image.to_numpy(), "t": template.to_numpy()}).duplicated().to_numpy()
+
+
+def _parse_points(rows: pd.DataFrame, column: str, path: Path, skipped: SkippedRows,
+                  size: int | None) -> tuple[list[np.ndarray | None], np.ndarray]:
+    """Space-separated numbers per row: (K, 2) points (``size`` None) or a (size,) vector."""
+    n = len(rows)
+    out: list[np.ndarray | None] = [None] * n
+    ok = np.ones(n, dtype=bool)
+    if column not in rows:
+        return out, ok
+    expected = "an even count of numbers 'x1 y1 x2 y2 ...'" if size is None else \
+        f"{size} numbers"
+    for i, text in enumerate(rows[column]):
+        if not text:
+            continue
+        try:
+            values = np.asarray(text.replace(",", " ").split(), dtype=np.float32)
+        except ValueError:
+            values = None
+        good = values is not None and np.isfinite(values).all() and (
+            values.size == size if size else values.size % 2 == 0 and values.size > 0)
+        if not good:
+            skipped.reject(DataError(f"bad {column}: expected {expected}", path,
+                                     int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
+            ok[i] = False
+            continue
+        out[i] = values if size else values.reshape(-1, 2)
+    return out, ok
+
+
+def read_folders(root: Path) -> SampleSet:
+    """``root/<subject>/<image>``: every image file, sorted, yaw unknown."""
+    require_dir(root, "identity folders")
+    images = sorted(p for p in root.glob("*/*")
+                    if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not images:
+        raise DataError(f"no images found: expected ROOT/<subject>/<image> with a suffix "
+                        f"in {IMAGE_SUFFIXES}, or a {MANIFEST_NAME}", root)
+    rel = [p.relative_to(root).as_posix() for p in images]
+    frame = new_samples([str(p) for p in images], [p.parent.name for p in images],
+                        template=rel)
+    provenance = {"format": "folders", "source": str(root), "files": {},
+                  "landmark_scheme": None,
+                  "notes": ["identity folders: yaw unknown (estimate it before binning)"]}
+    return SampleSet(root=root, samples=frame, provenance=provenance)
