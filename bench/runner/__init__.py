@@ -1,0 +1,1 @@
+"""The main job: resolve a protocol and its data, get a model, score, report, leaderboard."""

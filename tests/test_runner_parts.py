@@ -1,0 +1,96 @@
+import json
+import multiprocessing as mp
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.runner import leaderboard as lb
+from bench.runner.pooling import PoolingConfig, pool_templates, template_table
+from bench.runner.result_schema import FIELDS, validate_result
+from bench.runner.scoring import score_comparisons
+
+
+def _samples():
+    return pd.DataFrame({
+        "template": ["t1", "t1", "t1", "t2", "t3"],
+        "media": ["m1", "m1", "m2", "m3", "m4"],
+        "subject": ["A", "A", "A", "B", "A"],
+        "yaw": [10.0, -20.0, 70.0, np.nan, -5.0],
+    })
+
+
+def test_pooling_media_first_then_template():
+    f = np.array([[1, 0], [3, 0], [0, 1], [0, 2], [1, 1]], dtype=np.float32)
+    ids, pooled = pool_templates(f, _samples(), PoolingConfig(normalise_images=False,
+                                                              media_average=True))
+    assert list(ids) == ["t1", "t2", "t3"]
+    # t1: media m1 mean (2, 0), media m2 (0, 1) -> (1, 0.5) normalised
+    np.testing.assert_allclose(pooled[0], np.array([1, 0.5]) / np.hypot(1, 0.5), rtol=1e-6)
+    ids2, pooled2 = pool_templates(f, _samples(), PoolingConfig(normalise_images=False,
+                                                                media_average=False))
+    # without media averaging: mean of (1,0),(3,0),(0,1) = (4/3, 1/3)
+    np.testing.assert_allclose(pooled2[0], np.array([4, 1]) / np.hypot(4, 1), rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(pooled2, axis=1), 1, rtol=1e-6)
+
+
+def test_template_yaw_is_median_abs_for_multi_image_templates():
+    t = template_table(_samples()).set_index("template")
+    assert t.loc["t1", "yaw"] == pytest.approx(20.0)
+    assert np.isnan(t.loc["t2", "yaw"])
+    assert t.loc["t3", "yaw"] == pytest.approx(-5.0)  # single image keeps its sign
+
+
+def test_score_comparisons_cosine_and_metadata():
+    s = _samples()
+    f = np.array([[1, 0], [1, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float32)
+    ids, pooled = pool_templates(f, s)
+    comps = pd.DataFrame({"a": ["t1", "t1"], "b": ["t2", "t3"], "label": [0, 1], "fold": [1, 1]})
+    df = score_comparisons(comps, ids, pooled, template_table(s))
+    np.testing.assert_allclose(df["score"], [0.0, 1 / np.sqrt(2)], atol=1e-6)
+    assert list(df["subject_b"]) == ["B", "A"]
+    with pytest.raises(KeyError):
+        score_comparisons(pd.DataFrame({"a": ["zz"], "b": ["t1"], "label": [0], "fold": [1]}),
+                          ids, pooled, template_table(s))
+
+
+def _fake_result(run_id: str, value: float) -> dict:
+    r = {k: None for k in FIELDS}
+    r.update(schema_version=1, run_id=run_id, created="2026-11-25T00:00:00Z", bench_version="0",
+             git_commit=None, command="bench run", environment={}, seeds={},
+             protocol={"name": "cfp-fp"}, data={"root": "x", "synthetic": True},
+             model={"name": "m", "mode": "naive"}, preprocessing={}, pooling={},
+             main_score={"name": "accuracy", "value": value, "low": value - 0.01,
+                         "high": value + 0.01},
+             metrics={"auc": 0.9, "eer": 0.1, "tar_at_far": {"0.01": 0.5}, "accuracy": None,
+                      "by_yaw": None}, identification=None, timings={}, files={})
+    return r
+
+
+def _add_run(args):
+    out, i = args
+    d = out / "runs" / f"run{i}"
+    d.mkdir(parents=True)
+    (d / "result.json").write_text(json.dumps(_fake_result(f"run{i}", 0.5 + i / 100)))
+    lb.update(out)
+
+
+def test_result_schema_validation():
+    assert validate_result(_fake_result("x", 0.9)) == []
+    bad = _fake_result("x", 0.9)
+    del bad["metrics"]
+    bad["surprise"] = 1
+    problems = validate_result(bad)
+    assert any("metrics" in p for p in problems) and any("surprise" in p for p in problems)
+
+
+def test_leaderboard_concurrent_writers_lose_nothing(tmp_path):
+    ctx = mp.get_context("fork")
+    with ctx.Pool(4) as pool:
+        pool.map(_add_run, [(tmp_path, i) for i in range(12)])
+    df = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert sorted(df["run_id"]) == sorted(f"run{i}" for i in range(12))
+    assert df["value"].is_monotonic_decreasing
+    md = (tmp_path / "leaderboard.md").read_text()
+    assert "run11" not in md and "| cfp-fp" in md  # run ids stay out of the markdown
+    assert not list(tmp_path.glob(".*.tmp"))
