@@ -100,7 +100,7 @@ def roc_overlay(tables: dict[str, pd.DataFrame], edges, rule: str, path: Path,
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4), squeeze=False)
     for system, df in tables.items():
         _, _, pair = M.pair_bins(df["yaw_a"], df["yaw_b"], edges, rule)
-        for k, name in enumerate(names):
+        for k in range(len(names)):
             sel = np.ones(len(df), bool) if k == 0 else pair == k - 1
             if sel.any():
                 _roc_in(axes[0, k], df[sel], system)
