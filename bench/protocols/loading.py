@@ -11,6 +11,7 @@ its keys replace the parent's and its tables merge into the parent's key by key,
 from __future__ import annotations
 
 import importlib.resources
+import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -107,3 +108,28 @@ def load_protocol(name: str | Path) -> Protocol:
     if isinstance(name, Path) or str(name).endswith(".toml"):
         return load_file(Path(name))
     return PROTOCOLS.get(str(name))
+
+
+def dump_toml(data: Mapping[str, Any]) -> str:
+    """Plain-data TOML (scalars, lists of scalars, one level of tables); None is left out.
+
+    Enough for a resolved protocol; ``tomllib.loads(dump_toml(d))`` gives ``d`` back.
+    """
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)  # JSON string escapes are valid TOML basic strings
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise ConfigError(f"cannot write {type(v).__name__} as TOML")
+
+    lines = [f"{k} = {value(v)}" for k, v in data.items()
+             if v is not None and not isinstance(v, Mapping)]
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            lines += ["", f"[{k}]"] + [f"{kk} = {value(vv)}" for kk, vv in v.items()
+                                       if vv is not None]
+    return "\n".join(lines) + "\n"

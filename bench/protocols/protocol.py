@@ -59,17 +59,17 @@ class YawBinning:
 class Pooling:
     """How image features become one template feature (recorded with every result).
 
-    ``normalize_before``: L2-normalise each image feature before averaging;
+    ``normalise_images``: L2-normalise each image feature before averaging;
     ``media_average``: average the images (frames) of one media first, then the media;
     ``flip``: add the mirrored image's feature (``"model"``: as the model's preprocess says).
     """
 
-    normalize_before: bool = True
+    normalise_images: bool = True
     media_average: bool = True
     flip: bool | str = "model"
 
     def __post_init__(self) -> None:
-        for name in ("normalize_before", "media_average"):
+        for name in ("normalise_images", "media_average"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"pooling.{name} must be true or false")
         if self.flip not in FLIP:
@@ -139,6 +139,15 @@ class Protocol:
         out["metrics"] = list(self.metrics)
         return out
 
+    def to_file_dict(self) -> dict[str, Any]:
+        """The resolved definition laid out as a protocol file (no ``extends``): saved as
+        TOML it loads back to an equal Protocol."""
+        out = self.to_dict()
+        for key in ("source", "extends", "main_score"):
+            out.pop(key)
+        out["metrics"] = {"report": list(self.metrics), "main": self.main_score}
+        return out
+
 
 SECTIONS = {"folds": Folds, "yaw": YawBinning, "pooling": Pooling}
 
@@ -150,6 +159,9 @@ def protocol_from_dict(data: Mapping[str, Any], source: str = "") -> Protocol:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown protocol keys {unknown}; known: {sorted(known)}")
+    missing = [k for k in ("name", "format", "data") if k not in data]
+    if missing:
+        raise ConfigError(f"{source}: missing required protocol keys {missing}")
     kwargs: dict[str, Any] = {"source": source}
     for key, value in data.items():
         if key in SECTIONS:

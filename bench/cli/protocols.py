@@ -1,0 +1,66 @@
+"""``bench protocols``: list the shipped protocols, show one resolved, validate a dataset."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from tabulate import tabulate
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def protocols(ctx: click.Context) -> None:
+    """List benchmark protocols (``show NAME``, ``validate NAME`` for one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..protocols import PROTOCOLS
+
+    rows = []
+    for name in PROTOCOLS:
+        p = PROTOCOLS.get(name)
+        rows.append([name, p.task, p.format, p.data, p.main_score, p.description])
+    click.echo(tabulate(rows, headers=["name", "task", "format", "data", "main", "description"]))
+
+
+@protocols.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML.")
+def show(name: str, as_json: bool) -> None:
+    """Print NAME's resolved definition (``extends`` applied) as a standalone protocol file.
+
+    NAME may also be the path of a .toml file.
+    """
+    from ..protocols import load_protocol
+    from ..protocols.loading import dump_toml
+
+    protocol = load_protocol(name)
+    if as_json:
+        click.echo(json.dumps(protocol.to_dict(), indent=2))
+        return
+    origin = f"extends {protocol.extends}, " if protocol.extends else ""
+    click.echo(f"# {protocol.name}, resolved ({origin}from {protocol.source})")
+    click.echo(dump_toml(protocol.to_file_dict()), nl=False)
+
+
+@protocols.command()
+@click.argument("name")
+@click.option("--data", type=click.Path(), default=None,
+              help="Data root holding the protocol's data path, or the dataset itself "
+                   "(default: the protocol's variable, then $BENCH_DATA).")
+@click.option("--lenient", is_flag=True, help="Skip bad rows and list each one.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the report as JSON to this file.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Where decoded .bin images and built splits are kept "
+                   "(default: $BENCH_CACHE or ~/.cache/bench).")
+def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
+             cache_dir: str | None) -> None:
+    """Check every file, index and count NAME refers to, without running a model."""
+    from ..fileio import dump_json
+    from ..protocols import load_eval_set, load_protocol
+
+    evalset = load_eval_set(load_protocol(name), data, lenient=lenient, cache_dir=cache_dir)
+    click.echo(evalset.report.format())
+    if json_path:
+        dump_json(evalset.report.to_dict(), json_path)

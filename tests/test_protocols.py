@@ -1,0 +1,220 @@
+"""Protocol files: every shipped one validates; extends, data location, counts, reports."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+from test_readers_fixtures import write_bin, write_cfp, write_ijba, write_manifest
+
+from bench.errors import ConfigError, DataError
+from bench.protocols import PROTOCOLS, Protocol, load_eval_set, load_protocol, locate_data
+from bench.protocols.evaluation import reader_kwargs
+from bench.protocols.loading import dump_toml, load_file, shipped_dir, shipped_files
+from bench.protocols.protocol import protocol_from_dict
+
+REQUIRED = ("cfp-fp", "cfp-ff", "cfp-fp-bin", "ijba-verify", "ijba-search", "yaw-bins")
+
+
+def test_required_protocols_ship_with_the_package():
+    assert set(REQUIRED) <= set(PROTOCOLS.names())
+    assert (shipped_dir() / "cfp-fp.toml").is_file()
+
+
+@pytest.mark.parametrize("name", PROTOCOLS.names())
+def test_shipped_protocol_is_valid(name):
+    p = load_protocol(name)
+    assert p.name == name and p.source.endswith(f"{name}.toml")
+    assert p.main_score in p.metrics and p.folds.count >= 1
+    assert p.yaw.bins[0] == 0 and list(p.yaw.bins) == sorted(p.yaw.bins)
+    reader_kwargs(p)  # [reader] options are options of the format's reader
+    # the resolved definition, written as TOML, loads back to the same protocol
+    text = dump_toml(p.to_file_dict())
+    again = protocol_from_dict(tomllib.loads(text), source=p.source)
+    assert again == Protocol(**{**p.__dict__, "extends": None})
+
+
+def test_extends_overrides_and_merges():
+    fp, ff = load_protocol("cfp-fp"), load_protocol("cfp-ff")
+    assert ff.extends == "cfp-fp" and ff.reader == {"pairs": "FF"}
+    assert ff.counts["images"] == 5000 and ff.counts["subjects"] == fp.counts["subjects"] == 500
+    assert ff.metrics == fp.metrics and ff.folds.count == fp.folds.count
+    assert ff.folds.description != fp.folds.description
+    fp_bin = load_protocol("cfp-fp-bin")  # another format: reader options and counts restart
+    assert fp_bin.reader == {} and "subjects" not in fp_bin.counts
+    assert load_protocol("ijba-search").reader == {"task": "search", "images": "images"}
+
+
+def _toml(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_user_protocol_file_extending_a_shipped_one(tmp_path):
+    path = _toml(tmp_path / "cfp-fp-fine.toml",
+                 'name = "cfp-fp-fine"\nextends = "cfp-fp"\n[yaw]\nbins = [0, 15, 30, 45, 60, 90]\n')
+    p = load_protocol(str(path))
+    assert p.yaw.bins == (0, 15, 30, 45, 60, 90) and p.format == "cfp"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('name = "bad"\nextends = "cfp-fp"\ncolour = 1\n', "unknown protocol keys"),
+    ('name = "bad"\nextends = "nope"\n', "extends unknown protocol 'nope'"),
+    ('name = "bad"\nextends = "bad.toml"\n', "loops back"),
+    ('name = "other"\nextends = "cfp-fp"\n', "must match the file name"),
+    ('name = "bad"\nextends = "cfp-fp"\n[metrics]\nmain = "rank1"\n', "main_score 'rank1'"),
+    ('name = "bad"\nextends = "cfp-fp"\n[metrics]\nreport = ["acc"]\nmain = "acc"\n',
+     "are not verify metrics"),
+    ('name = "bad"\nextends = "cfp-fp"\n[yaw]\nbins = [10, 20]\n', "must start at 0"),
+    ('name = "bad"\nextends = "cfp-fp"\n[yaw]\npair_rule = "mean"\n', "pair_rule"),
+    ('name = "bad"\nextends = "cfp-fp"\n[folds]\nkind = "random"\n', "folds.kind"),
+    ('name = "bad"\nextends = "cfp-fp"\n[pooling]\nflip = "yes"\n', "pooling.flip"),
+    ('name = "bad"\nextends = "cfp-fp"\n[counts]\nfaces = 3\n', "unknown counts"),
+    ('name = "bad"\nformat = "cfp"\n', r"missing required protocol keys \['data'\]"),
+    ('name = "bad"\nformat = "cfp"\ndata = ""\n', "data must be a non-empty string"),
+    ('name = "bad"\nextends = "cfp-fp"\ntask = "search"\n', "are not search metrics"),
+    ('name = "bad\n', "not valid TOML"),
+])
+def test_bad_protocol_files(tmp_path, text, message):
+    path = _toml(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError, match=message):
+        load_file(path, shipped_files())
+
+
+def test_unknown_reader_option_is_named(tmp_path):
+    path = _toml(tmp_path / "bad.toml", 'name = "bad"\nextends = "cfp-fp"\n[reader]\npair = "FF"\n')
+    with pytest.raises(ConfigError, match=r"\['pair'\] are not options of the 'cfp' reader"):
+        reader_kwargs(load_file(path))
+
+
+def test_unknown_protocol_suggests_names():
+    with pytest.raises(ConfigError, match="Did you mean cfp-fp"):
+        load_protocol("cfp-pf")
+
+
+# ------------------------------------------------------------------ where the data is
+
+def test_data_location_precedence(tmp_path, monkeypatch):
+    p = load_protocol("cfp-fp")
+    for name in ("root", "env_root", "cfp_env", "default"):
+        (tmp_path / name / "cfp").mkdir(parents=True)
+    monkeypatch.delenv("BENCH_DATA", raising=False)
+    monkeypatch.delenv("BENCH_CFP", raising=False)
+    with pytest.raises(ConfigError, match="pass --data DIR or set \\$BENCH_CFP or \\$BENCH_DATA"):
+        locate_data(p)
+    assert locate_data(p, default=tmp_path / "default").dataset == tmp_path / "default/cfp"
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "env_root"))
+    assert locate_data(p, default=tmp_path / "default").dataset == tmp_path / "env_root/cfp"
+    monkeypatch.setenv("BENCH_CFP", str(tmp_path / "cfp_env/cfp"))
+    assert locate_data(p).dataset == tmp_path / "cfp_env/cfp"
+    got = locate_data(p, tmp_path / "root")
+    assert got.dataset == tmp_path / "root/cfp" and got.root == tmp_path / "root"
+    # --data may also name the dataset itself
+    assert locate_data(p, tmp_path / "root/cfp").dataset == tmp_path / "root/cfp"
+    with pytest.raises(DataError, match="data folder not found"):
+        locate_data(p, tmp_path / "absent")
+
+
+# ------------------------------------------------------------------ load_eval_set
+
+@pytest.fixture()
+def data_root(tmp_path):
+    """A data root laid out like the synthetic one: cfp/, ijba/, cfp_fp.bin, synth.json."""
+    root = tmp_path / "data"
+    write_cfp(root / "cfp", subjects=4, folds=2)
+    write_ijba(root / "ijba", splits=2)
+    write_bin(root / "cfp_fp.bin", n_pairs=10)
+    write_manifest(root / "people", subjects=8, per_subject=4)
+    return root
+
+
+def _protocol(name, **changes):
+    p = load_protocol(name)
+    folds = changes.pop("folds", None)
+    if folds is not None:
+        changes["folds"] = type(p.folds)(kind=p.folds.kind, count=folds)
+    return Protocol(**{**p.__dict__, **changes})
+
+
+def test_cfp_fp_report_counts_folds_and_yaw_cells(data_root, tmp_path):
+    (data_root / "synth.json").write_text(json.dumps({"protocol_counts": {"cfp-fp": {
+        "images": 20, "subjects": 4, "pairs": 8, "genuine": 4, "impostor": 4, "folds": 2}}}))
+    ev = load_eval_set(_protocol("cfp-fp", folds=2), data_root, cache_dir=tmp_path / "c")
+    r = ev.report
+    assert r.counts["images"] == 20 and r.counts["pairs"] == 8 and not r.mismatches
+    assert r.count_source == str(data_root / "synth.json")
+    assert r.per_fold == [{"fold": 1, "genuine": 2, "impostor": 2},
+                          {"fold": 2, "genuine": 2, "impostor": 2}]
+    # every pair is frontal (|yaw| 3) vs profile (|yaw| 71): cell 0-30 x 60-90
+    assert r.yaw["cells"] == ["0-30", "30-60", "60-90"]
+    assert r.yaw["genuine"] == [[0, 0, 4], [0, 0, 0], [0, 0, 0]]
+    assert r.yaw["impostor"] == [[0, 0, 4], [0, 0, 0], [0, 0, 0]]
+    assert r.yaw["by_rule"] == {"bins": ["0-30", "30-60", "60-90"], "genuine": [0, 0, 4],
+                                "impostor": [0, 0, 4]}
+    text = r.format()
+    assert "images 20" in text and "expected counts" in text and "all match" in text
+    json.dumps(r.to_dict())  # plain data
+
+
+def test_count_mismatch_strict_lenient_and_real_counts(data_root, tmp_path):
+    (data_root / "synth.json").write_text(json.dumps({"protocol_counts": {"cfp-fp": {
+        "images": 7000}}}))
+    p = _protocol("cfp-fp", folds=2)
+    with pytest.raises(DataError, match="count mismatch .* images: expected 7000, found 20"):
+        load_eval_set(p, data_root)
+    ev = load_eval_set(p, data_root, lenient=True)
+    assert ev.report.mismatches == ["images: expected 7000, found 20"]
+    assert load_eval_set(Protocol(**{**p.__dict__, "strict_counts": False}), data_root).report \
+        .mismatches
+    # without synth.json the protocol's own (real dataset) counts apply
+    (data_root / "synth.json").unlink()
+    with pytest.raises(DataError, match="pairs: expected 7000, found 8"):
+        load_eval_set(p, data_root)
+    (data_root / "synth.json").write_text("{}")
+    ev = load_eval_set(p, data_root)
+    assert ev.report.expected == {} and "declares no counts" in ev.report.count_source
+
+
+def test_lenient_report_lists_each_skipped_row(data_root):
+    (data_root / "synth.json").write_text("{}")
+    same = data_root / "cfp/Protocol/Split/FP/02/same.txt"
+    with open(same, "a") as f:
+        f.write("3,999\n")
+    with pytest.raises(DataError, match="index out of range"):
+        load_eval_set(_protocol("cfp-fp", folds=2), data_root)
+    ev = load_eval_set(_protocol("cfp-fp", folds=2), data_root, lenient=True)
+    assert [(s["path"], s["line"], s["text"]) for s in ev.report.skipped] == \
+        [(str(same), 3, "3,999")]
+    assert "skipped rows (lenient): 1" in ev.report.format()
+
+
+def test_every_format_through_load_eval_set(data_root, tmp_path):
+    (data_root / "synth.json").write_text("{}")
+    cache = tmp_path / "cache"
+    ff = load_eval_set(_protocol("cfp-ff", folds=2), data_root)
+    assert ff.report.counts["images"] == 12
+    fp_bin = load_eval_set(_protocol("cfp-fp-bin", folds=2), data_root, cache_dir=cache)
+    assert fp_bin.report.counts["pairs"] == 10 and fp_bin.report.counts["subjects"] == 0
+    assert fp_bin.report.yaw["cells"][-1] == "unknown"
+    verify = load_eval_set(_protocol("ijba-verify", folds=2), data_root)
+    assert verify.report.counts["pairs"] == 16 and verify.report.counts["templates"] == 24
+    search = load_eval_set(_protocol("ijba-search", folds=2), data_root)
+    assert search.report.counts["mated"] == 6 and search.report.counts["non_mated"] == 2
+    assert search.report.per_fold[0] == {"fold": 1, "gallery": 3, "probes": 4, "mated": 3,
+                                         "non_mated": 1}
+    assert "templates per yaw bin" in search.report.format()
+    bins = load_eval_set(_protocol("yaw-bins", folds=2, data="people"), data_root,
+                         cache_dir=cache)
+    assert bins.report.counts["genuine"] == bins.report.counts["impostor"] > 0
+    assert bins.samples.provenance["split_sha256"]
+
+
+def test_dataset_itself_as_data_and_what_was_looked_for(data_root, tmp_path):
+    (data_root / "synth.json").write_text("{}")
+    ev = load_eval_set(_protocol("cfp-fp", folds=2), data_root / "cfp")
+    assert ev.report.dataset == str(data_root / "cfp")
+    assert "synth.json" in ev.report.count_source  # found above the dataset folder
+    with pytest.raises(DataError, match="also looked for .*empty/cfp_fp.bin"):
+        (tmp_path / "empty").mkdir()
+        load_eval_set(_protocol("cfp-fp-bin"), tmp_path / "empty")

@@ -1,0 +1,141 @@
+"""CFP reader on hand-made fixtures in the original layout, well-formed and broken."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_readers_fixtures import write_cfp
+
+from bench.data import SkippedRows
+from bench.errors import DataError
+from bench.readers import cfp
+
+
+@pytest.fixture()
+def cfp_root(tmp_path):
+    root = tmp_path / "cfp"
+    info = write_cfp(root)
+    return root, info
+
+
+def test_fp_reads_images_pairs_and_official_folds(cfp_root):
+    root, info = cfp_root
+    ev = cfp.read(root, pairs="FP", folds=2)
+    s = ev.samples.samples
+    assert len(s) == info["frontal"] + info["profile"] == 20
+    assert s["subject"].nunique() == 4
+    assert set(s["template"]) == {f"F{i}" for i in range(1, 13)} | {f"P{i}" for i in range(1, 9)}
+    c = ev.comparisons
+    assert len(c) == 8 and c["fold"].value_counts().to_dict() == {1: 4, 2: 4}
+    # subject 1 (fold 1): frontal 1 is F1, profile 1 is P1; its diff pair uses subject 3's P.
+    assert ((c.a == "F1") & (c.b == "P1") & (c.label == 1) & (c.fold == 1)).sum() == 1
+    assert ((c.a == "F1") & (c.b == "P5") & (c.label == 0)).sum() == 1
+    subject = s.set_index("template")["subject"]
+    assert (c["a"].map(subject).eq(c["b"].map(subject)) == c["label"].eq(1)).all()
+
+
+def test_fp_paths_landmarks_and_pose(cfp_root):
+    root, _ = cfp_root
+    s = cfp.read(root, folds=2).samples.samples.set_index("template")
+    assert s.loc["P3", "path"] == str(root / "Data/Images/002/profile/01.jpg")
+    lm = s.loc["F1", "landmarks"]
+    assert lm.dtype == np.float32 and lm.shape == (22, 2)
+    assert lm[0].tolist() == [10.5, 20.0] and lm[21].tolist() == [31.5, 41.0]
+    assert s.loc["F2", "yaw"] == 6.0 and s.loc["P2", "yaw"] == 72.0 and s.loc["P1", "yaw"] == -71
+    assert s.loc["F2", "pitch"] == 1.5 and s.loc["F2", "roll"] == -0.5
+    assert (s["yaw_source"] == "metadata").all()
+
+
+def test_ff_uses_frontal_list_only(cfp_root):
+    root, info = cfp_root
+    ev = cfp.read(root, pairs="FF", folds=2)
+    assert len(ev.samples) == info["frontal"]
+    assert ev.comparisons["b"].str.startswith("F").all()
+    assert ev.comparisons["label"].sum() == 4
+
+
+def test_fiducial_folder_spelling_and_no_pose(tmp_path):
+    root = tmp_path / "cfp"
+    write_cfp(root, fiducial_dir="Fiducial", points=30, pose=False)
+    ev = cfp.read(root, folds=2)
+    s = ev.samples.samples
+    assert s["landmarks"].map(lambda a: a.shape == (30, 2)).all()
+    assert ev.samples.provenance["landmark_scheme"] == "cfp30"
+    assert s["yaw"].isna().all() and (s["yaw_source"] == "none").all()
+    assert any("pose.csv" in n for n in ev.samples.provenance["notes"])
+
+
+def test_provenance_hashes_lists_and_split_files(cfp_root):
+    root, _ = cfp_root
+    files = cfp.read(root, folds=2).samples.provenance["files"]
+    assert "Protocol/Pair_list_P.txt" in files and "Protocol/Split/FP/02/diff.txt" in files
+    assert all(len(h) == 64 for h in files.values())
+
+
+def _append(path, text):
+    with open(path, "a") as f:
+        f.write(text)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("1;2", "malformed line"),
+    ("1,2,3", "malformed line"),
+    ("x,2", "bad index"),
+    ("1,99", "index out of range"),
+    ("1,1", "duplicate pair"),        # already the first line of fold 1's same.txt
+])
+def test_bad_split_lines_name_file_and_line(cfp_root, line, message):
+    root, _ = cfp_root
+    same = root / "Protocol/Split/FP/01/same.txt"
+    _append(same, line + "\n")
+    with pytest.raises(DataError) as err:
+        cfp.read(root, folds=2)
+    assert message in str(err.value)
+    assert err.value.path == str(same) and err.value.line == 3 and err.value.text == line
+
+
+def test_lenient_skips_and_reports_each_bad_row(cfp_root):
+    root, _ = cfp_root
+    same = root / "Protocol/Split/FP/01/same.txt"
+    _append(same, "1;2\n1,99\n")
+    skipped = SkippedRows(lenient=True)
+    ev = cfp.read(root, folds=2, skipped=skipped)
+    assert len(ev.comparisons) == 8
+    assert [(e.line, e.text) for e in skipped.errors] == [(3, "1;2"), (4, "1,99")]
+
+
+def test_wrong_label_is_an_error(cfp_root):
+    root, _ = cfp_root
+    # F1 (subject 1) and P3 (subject 2) are two identities: not a "same" pair.
+    _append(root / "Protocol/Split/FP/01/same.txt", "1,3\n")
+    with pytest.raises(DataError, match="same.txt pair of two identities"):
+        cfp.read(root, folds=2)
+
+
+def test_missing_files_say_what_was_expected(cfp_root, tmp_path):
+    root, _ = cfp_root
+    with pytest.raises(DataError, match="missing CFP FP split 03 same.txt") as err:
+        cfp.read(root, folds=3)
+    assert err.value.path == str(root / "Protocol/Split/FP/03/same.txt")
+    with pytest.raises(DataError, match="missing CFP Data folder"):
+        cfp.read(tmp_path / "nowhere")
+    (root / "Data/Images/001/profile/01.jpg").unlink()
+    with pytest.raises(DataError, match="missing image") as err:
+        cfp.read(root, folds=2)
+    assert err.value.path.endswith("Pair_list_P.txt") and err.value.line == 1
+
+
+def test_non_numeric_yaw_and_bad_fiducial(cfp_root):
+    root, _ = cfp_root
+    _append(root / "Data/pose.csv", "Data/Images/001/frontal/01.jpg,abc,0,0\n")
+    with pytest.raises(DataError, match="non-numeric yaw") as err:
+        cfp.read(root, folds=2)
+    assert err.value.line == 22  # header + 20 images, then the bad row
+    root2 = root.parent / "cfp2"
+    write_cfp(root2)
+    _append(root2 / "Data/Fiducials/002/frontal/01.txt", "7;8;9\n")
+    with pytest.raises(DataError, match="malformed fiducial line"):
+        cfp.read(root2, folds=2)
+    skipped = SkippedRows(lenient=True)
+    s = cfp.read(root2, folds=2, skipped=skipped).samples.samples.set_index("template")
+    assert s.loc["F4", "landmarks"] is None and len(skipped) == 1

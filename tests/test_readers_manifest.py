@@ -1,0 +1,116 @@
+"""Manifest CSV and identity-folder readers, and comparison lists on disk."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from test_readers_fixtures import tiny_image, write_manifest
+
+from bench.data import SkippedRows, new_comparisons
+from bench.data.comparisons_io import read_comparisons, write_comparisons
+from bench.errors import DataError
+from bench.readers import manifest
+
+
+def test_manifest_columns_paths_points(tmp_path):
+    path = write_manifest(tmp_path / "d", subjects=2, per_subject=3)
+    s = manifest.read_samples(path).samples
+    assert len(s) == 6 and s["subject"].tolist() == ["s00"] * 3 + ["s01"] * 3
+    assert s["path"][4] == str(tmp_path / "d/s01/0001.jpg")
+    assert s["template"][4] == "s01/0001.jpg" and s["media"][4] == "s01/0001.jpg"
+    assert s["yaw"].tolist() == [0.0, 20.0, -45.0, 0.0, -20.0, 45.0]
+    assert (s["yaw_source"] == "metadata").all() and (s["pitch"] == 2).all()
+    assert s["landmarks"][0].tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert s["box"][0].tolist() == [0, 0, 8, 8]
+    # a folder holding metadata.csv reads the same manifest
+    assert manifest.read_samples(tmp_path / "d").samples["path"].tolist() == s["path"].tolist()
+
+
+def test_minimal_manifest_with_templates_and_unknown_yaw(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(tiny_image(0))
+    (tmp_path / "b.jpg").write_bytes(tiny_image(1))
+    (tmp_path / "m.csv").write_text("subject,yaw,path,template\nx,,a.jpg,t1\nx,12.5,b.jpg,t1\n")
+    s = manifest.read_samples(tmp_path / "m.csv").samples
+    assert s["template"].tolist() == ["t1", "t1"]
+    assert np.isnan(s["yaw"][0]) and s["yaw_source"].tolist() == ["none", "metadata"]
+    assert s["landmarks"].isna().all() and s["box"].isna().all()
+
+
+@pytest.mark.parametrize("row, message", [
+    ("s00/0000.jpg,s00,abc,0,0,,", "non-numeric yaw: yaw is 'abc'"),
+    ("s00/none.jpg,s00,1,0,0,,", "missing image"),
+    ("s00/0000.jpg,s00,1,0,0,1 2 3,", "bad landmarks"),
+    ("s00/0000.jpg,s00,1,0,0,,1 2 3", "bad box"),
+    ("s00/0000.jpg,,1,0,0,,", "empty subject"),
+    ("s00/0000.jpg,s00,1", "malformed line"),
+])
+def test_bad_rows_name_file_and_line(tmp_path, row, message):
+    path = write_manifest(tmp_path, subjects=1, per_subject=1)
+    with open(path, "a") as f:
+        f.write(row + "\n")
+    with pytest.raises(DataError, match=message) as err:
+        manifest.read_samples(path)
+    assert err.value.path == str(path) and err.value.line == 3 and err.value.text == row
+    skipped = SkippedRows(lenient=True)
+    assert len(manifest.read_samples(path, skipped)) == 1 and len(skipped) == 1
+
+
+def test_image_listed_twice(tmp_path):
+    path = write_manifest(tmp_path, subjects=1, per_subject=2)
+    with open(path, "a") as f:
+        f.write("s00/0001.jpg,s00,5,0,0,,\n")
+    with pytest.raises(DataError, match="image listed twice") as err:
+        manifest.read_samples(path)
+    assert err.value.line == 4
+
+
+def test_identity_folders(tmp_path):
+    for subject, n in (("bob", 2), ("amy", 1)):
+        for i in range(n):
+            (tmp_path / subject).mkdir(exist_ok=True)
+            (tmp_path / subject / f"{i}.png").write_bytes(tiny_image(i, ".png"))
+    (tmp_path / "bob" / "notes.txt").write_text("not an image")
+    s = manifest.read_samples(tmp_path).samples
+    assert s["template"].tolist() == ["amy/0.png", "bob/0.png", "bob/1.png"]
+    assert s["subject"].tolist() == ["amy", "bob", "bob"] and s["yaw"].isna().all()
+    with pytest.raises(DataError, match="no images found"):
+        manifest.read_samples(tmp_path / "bob")
+
+
+def test_comparison_list_round_trip_and_checksum(tmp_path):
+    comp = new_comparisons(["a", "b"], ["c", "d"], [1, 0], [1, 2])
+    digest = write_comparisons(comp, tmp_path / "pairs.csv")
+    assert digest == hashlib.sha256((tmp_path / "pairs.csv").read_bytes()).hexdigest()
+    assert (tmp_path / "pairs.csv.sha256").read_text() == f"{digest}  pairs.csv\n"
+    back, digest2 = read_comparisons(tmp_path / "pairs.csv", ["a", "b", "c", "d"])
+    assert digest2 == digest and back.equals(comp)
+    with open(tmp_path / "pairs.csv", "a") as f:
+        f.write("a,d,0,1\n")
+    with pytest.raises(DataError, match="does not match its checksum"):
+        read_comparisons(tmp_path / "pairs.csv", ["a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize("row, message", [
+    ("a,x,1,1", "unknown template id 'x'"),
+    ("c,a,1,1", "duplicate pair"),
+    ("a,d,2,1", "label must be 0 or 1"),
+    ("a,d,1,0", "fold must be >= 1"),
+    ("a,d,1,one", "bad fold"),
+])
+def test_comparison_list_bad_rows(tmp_path, row, message):
+    (tmp_path / "p.csv").write_text(f"a,b,label,fold\na,c,1,1\n{row}\n")
+    with pytest.raises(DataError, match=message) as err:
+        read_comparisons(tmp_path / "p.csv", ["a", "b", "c", "d"])
+    assert err.value.line == 3
+
+
+def test_manifest_protocol_reads_its_comparison_list(tmp_path):
+    path = write_manifest(tmp_path, subjects=2, per_subject=2)
+    comp = new_comparisons(["s00/0000.jpg"], ["s01/0001.jpg"], [0], [1])
+    write_comparisons(comp, tmp_path / "pairs.csv")
+    ev = manifest.read(path, comparisons="pairs.csv")
+    assert ev.comparisons.equals(comp) and "pairs.csv" in ev.samples.provenance["files"]
+    with pytest.raises(DataError, match="needs a comparison list"):
+        manifest.read(path)
