@@ -103,3 +103,20 @@ def test_templates_are_refused(tmp_path):
     path.write_text("\n".join(text) + "\n")
     with pytest.raises(DataError, match="groups images into templates"):
         yaw_split.read(path, folds=2, cache_dir=tmp_path / "c")
+
+
+def test_yaw_file_sets_yaw_of_a_dataset_without_it(tmp_path):
+    root = tmp_path / "cfp"
+    write_cfp(root, subjects=8, folds=2, pose=False)
+    with pytest.raises(DataError, match="0 identities with a known yaw"):
+        yaw_split.read(root, folds=2, cache_dir=tmp_path / "c")
+    images = sorted((root / "Data/Images").glob("*/*/*.jpg"))
+    lines = ["path,yaw,pitch,roll,source"]
+    lines += [f"{p},{75.0 if 'profile' in str(p) else 5.0},0,0,landmarks" for p in images]
+    (root / "yaw.csv").write_text("\n".join(lines) + "\n")
+    ev = yaw_split.read(root, folds=2, pairs_per_cell=2, yaw_file="yaw.csv",
+                        cache_dir=tmp_path / "c")
+    s = ev.samples.samples
+    assert (s["yaw_source"] == "landmarks").all() and set(s["yaw"]) == {5.0, 75.0}
+    assert "yaw.csv" in ev.samples.provenance["files"]
+    assert ev.comparisons["label"].sum() * 2 == len(ev.comparisons) > 0

@@ -23,10 +23,12 @@ import pandas as pd
 from ..data.cache import cache_root
 from ..data.comparisons_io import read_comparisons, sidecar, write_comparisons
 from ..data.evalset import EvalSet
-from ..data.samples import SampleSet, new_comparisons
+from ..data.samples import YAW_UNKNOWN, SampleSet, new_comparisons
 from ..data.skipped import SkippedRows
+from ..data.tables import keep_rows, parse_numbers, read_table
 from ..data.yawbins import DEFAULT_EDGES, bin_labels, check_edges, yaw_bin
 from ..errors import ConfigError, DataError
+from ..fileio import sha256_file
 
 BUILDER_VERSION = 1
 #: Readers whose images can feed a split: name -> "module:function(path, skipped)".
@@ -38,19 +40,27 @@ SOURCES = {
 
 def read(path: str | Path, *, source: str = "auto", folds: int = 10,
          yaw_edges: Sequence[float] = DEFAULT_EDGES, pairs_per_cell: int = 50, seed: int = 0,
-         split_file: str | None = None, cache_dir: str | Path | None = None,
-         skipped: SkippedRows | None = None) -> EvalSet:
+         split_file: str | None = None, yaw_file: str | None = None,
+         cache_dir: str | Path | None = None, skipped: SkippedRows | None = None) -> EvalSet:
     """Read the source images, then read ``split_file`` (relative to ``path``'s folder) when
     given, else build the split and keep it in the cache (reused while input and
-    parameters are unchanged)."""
+    parameters are unchanged).
+
+    ``yaw_file`` (``path,yaw[,pitch,roll,source]`` CSV as ``bench yaw`` writes it, relative
+    to ``path``'s folder or absolute) sets the yaw of the images it lists, so a dataset
+    without yaw (the real CFP) can be binned on estimated poses.
+    """
     skipped = skipped if skipped is not None else SkippedRows()
     path = Path(path).absolute()
+    base = path if path.is_dir() else path.parent
     samples = read_source(path, source, skipped)
     check_image_level(samples)
+    if yaw_file is not None:
+        apply_yaw_file(samples, base / yaw_file, skipped)
     params = {"folds": folds, "yaw_edges": list(check_edges(yaw_edges)),
               "pairs_per_cell": pairs_per_cell, "seed": seed, "version": BUILDER_VERSION}
     if split_file is not None:
-        list_path = (path if path.is_dir() else path.parent) / split_file
+        list_path = base / split_file
         comparisons, digest = read_comparisons(list_path, samples.samples["template"], skipped)
         how = f"read from {list_path}"
     else:
@@ -82,6 +92,37 @@ def read_source(path: Path, source: str, skipped: SkippedRows) -> SampleSet:
                           f"{source!r}")
     module, _, attr = SOURCES[source].partition(":")
     return getattr(importlib.import_module(module), attr)(path, skipped)
+
+
+def apply_yaw_file(samples: SampleSet, yaw_path: Path, skipped: SkippedRows) -> None:
+    """Overwrite yaw/pitch/roll/yaw_source of the images ``yaw_path`` lists (by path)."""
+    rows = read_table(yaw_path, "yaw file", required=("path", "yaw"),
+                      optional=("pitch", "roll", "source"), skipped=skipped)
+    ok = np.ones(len(rows), dtype=bool)
+    angles = {}
+    for col in ("yaw", "pitch", "roll"):
+        if col in rows:
+            angles[col], good = parse_numbers(rows, col, yaw_path, skipped,
+                                              what=f"non-numeric {col}")
+            ok &= good
+    rows = keep_rows(rows.assign(**angles), ok)
+    full = rows["path"].map(lambda p: str(yaw_path.parent / p) if not Path(p).is_absolute()
+                            else p)
+    frame = samples.samples
+    where = pd.Series(np.arange(len(rows)), index=full.to_numpy())
+    where = where[~where.index.duplicated()]
+    hit = frame["path"].map(where)
+    found = hit.notna().to_numpy()
+    idx = hit[found].astype(int).to_numpy()
+    for col in ("yaw", "pitch", "roll"):
+        if col in rows:
+            frame.loc[found, col] = rows[col].to_numpy(dtype=np.float64)[idx]
+    source = rows["source"].to_numpy() if "source" in rows else np.full(len(rows), "file")
+    frame.loc[found, "yaw_source"] = np.where(np.isfinite(frame.loc[found, "yaw"]),
+                                              source[idx], YAW_UNKNOWN)
+    samples.provenance.setdefault("files", {})[yaw_path.name] = sha256_file(yaw_path)
+    samples.provenance.setdefault("notes", []).append(
+        f"yaw of {int(found.sum())}/{len(frame)} images from {yaw_path}")
 
 
 def check_image_level(samples: SampleSet) -> None:
