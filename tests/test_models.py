@@ -10,7 +10,9 @@ from bench.models import MODELS, DreamBlock, FaceModel, create_model
 NEEDS_FILE = {name for name in MODELS.names() if MODELS.meta(name)["feature_dim"] is None
               or name.startswith(("onnx", "sface"))}
 BUILDABLE = [n for n in MODELS.names() if n not in NEEDS_FILE]
-SMALL = [n for n in BUILDABLE if not n.startswith(("iresnet100", "resnet50", "iresnet50"))]
+HEAVY = ("iresnet50", "iresnet100")  # tens of millions of parameters: slow on 2 CPU cores
+ALL = [pytest.param(n, marks=pytest.mark.slow) if n.startswith(HEAVY) else n for n in BUILDABLE]
+SMALL = [n for n in BUILDABLE if not n.startswith(HEAVY + ("resnet50",))]
 
 
 def _batch(model: FaceModel, n: int = 2) -> torch.Tensor:
@@ -18,7 +20,7 @@ def _batch(model: FaceModel, n: int = 2) -> torch.Tensor:
     return torch.randn(n, 3, *model.preprocess.input_size)
 
 
-@pytest.mark.parametrize("name", SMALL)
+@pytest.mark.parametrize("name", ALL)
 def test_forward_backward_every_parameter_gets_gradient(name):
     torch.manual_seed(0)
     model = create_model(name)
@@ -110,3 +112,18 @@ def test_unknown_option_and_model_are_clear():
         create_model("resnet18", gate="code")
     with pytest.raises(ConfigError, match="Did you mean"):
         create_model("resnet19")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", ["resnet18-dream", "iresnet18-dream"])
+def test_forward_backward_on_gpu_matches_cpu(name):
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    x, yaw = _batch(model), torch.tensor([20.0, 75.0])
+    with torch.no_grad():
+        cpu = model(x, yaw)
+        gpu = model.cuda()(x.cuda(), yaw.cuda())
+    assert gpu.device.type == "cuda"
+    assert torch.allclose(gpu.cpu(), cpu, atol=1e-3, rtol=1e-3)
+    model.train()(x.cuda(), yaw.cuda()).sum().backward()
+    assert all(p.grad is not None and p.grad.is_cuda for p in model.parameters() if p.requires_grad)

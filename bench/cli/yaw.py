@@ -1,0 +1,58 @@
+"""``bench yaw DATA --out yaw.csv``: estimate and cache head pose for every image of a dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+FORMATS = ("auto", "manifest", "cfp", "ijba")
+
+
+@click.command()
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV to write: path,yaw,pitch,roll,source,rms_px (one row per image).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="Dataset layout; auto: CFP when DATA/Protocol exists, else a manifest CSV, "
+                   "a folder with metadata.csv, or identity folders.")
+@click.option("--sources", default="metadata,landmarks,image", show_default=True,
+              help="Sources in order of preference; e.g. 'landmarks' alone re-estimates "
+                   "from landmarks even where the dataset gives a yaw.")
+@click.option("--backend", default="yunet", show_default=True,
+              help="Image landmark backend for images with neither yaw nor landmarks "
+                   "('none' leaves them unknown).")
+@click.option("--focal-factor", type=float, default=None,
+              help="Camera focal length as a multiple of the image size (default 2.0).")
+@click.option("--lenient", is_flag=True, help="Skip malformed dataset rows (each is reported).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
+        focal_factor: float | None, lenient: bool, quiet: bool) -> None:
+    """Estimate yaw (and pitch, roll) for every image in DATA and write them to --out."""
+    from ..data.skipped import SkippedRows
+    from ..fileio import atomic_write
+    from ..pose.pnp import DEFAULT_FOCAL_FACTOR
+    from ..pose.sources import estimate_yaw
+
+    skipped = SkippedRows(lenient=lenient)
+    samples = _read_samples(data, fmt, skipped)
+    table = estimate_yaw(samples, sources=[s.strip() for s in sources.split(",") if s.strip()],
+                         backend=None if backend == "none" else backend,
+                         focal_factor=focal_factor or DEFAULT_FOCAL_FACTOR, progress=not quiet)
+    with atomic_write(out) as f:
+        table.to_csv(f, index=False, float_format="%.3f")
+    counts = table["source"].value_counts()
+    click.echo(f"{len(table)} images -> {out}: "
+               + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    for error in skipped.errors:
+        click.echo(f"skipped: {error}", err=True)
+
+
+def _read_samples(data: Path, fmt: str, skipped):
+    if fmt in ("auto", "manifest", "cfp"):
+        from ..readers.yaw_split import read_source
+
+        return read_source(data.absolute(), fmt, skipped).samples
+    from ..readers import READERS
+
+    return READERS.get(fmt)(data, skipped=skipped).samples.samples

