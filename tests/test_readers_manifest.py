@@ -114,3 +114,10 @@ def test_manifest_protocol_reads_its_comparison_list(tmp_path):
     assert ev.comparisons.equals(comp) and "pairs.csv" in ev.samples.provenance["files"]
     with pytest.raises(DataError, match="needs a comparison list"):
         manifest.read(path)
+
+
+def test_binary_garbage_names_file_and_line(tmp_path):
+    (tmp_path / "m.csv").write_bytes(b"path,subject,yaw\na.jpg,x,1\n\xff\xfe,y,2\n")
+    with pytest.raises(DataError, match="not UTF-8 text") as err:
+        manifest.read_samples(tmp_path / "m.csv")
+    assert err.value.line == 3

@@ -37,8 +37,13 @@ def require_dir(path: Path, what: str) -> Path:
 
 def read_lines(path: Path) -> list[tuple[int, str]]:
     """Non-blank lines as (1-based line number, text without the newline)."""
-    with open(path, encoding="utf-8-sig", errors="strict") as f:
-        text = f.read()
+    try:
+        with open(path, encoding="utf-8-sig", errors="strict") as f:
+            text = f.read()
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
+                        path, line) from None
     return [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
