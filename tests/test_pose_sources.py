@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from bench.cli.yaw import yaw as yaw_command
 from bench.errors import ConfigError
 from bench.face3d import mean_landmarks_3d, rotation_matrix
-from bench.pose.sources import estimate_yaw, merge_yaw
+from bench.pose.sources import estimate_yaw
 from bench.readers.manifest import read_samples
 
 SIZE = 112
@@ -58,14 +58,21 @@ def test_bad_sources_rejected(tmp_path):
         estimate_yaw(samples, sources=["landmarks", "guess"])
 
 
-def test_merge_fills_unknown_yaw_only(tmp_path):
-    samples = read_samples(_dataset(tmp_path)).samples
-    table = estimate_yaw(samples, sources=["landmarks"], backend=None)
-    table.loc[0, "yaw"] = 99.0  # the dataset's own yaw must win without overwrite
-    merged = merge_yaw(samples, table)
-    np.testing.assert_allclose(merged["yaw"][:3], [10.0, -35.0, 70.0], atol=0.01)
-    assert list(merged["yaw_source"][:2]) == ["metadata", "landmarks"]
-    assert merge_yaw(samples, table, overwrite=True)["yaw"][0] == 99.0
+def test_cli_output_feeds_the_yaw_file_reader(tmp_path):
+    """What ``bench yaw`` writes is what the yaw-bins reader's ``yaw_file`` option reads."""
+    from bench.data.skipped import SkippedRows
+    from bench.readers.yaw_split import apply_yaw_file
+
+    data = _dataset(tmp_path / "data")
+    out = tmp_path / "yaw.csv"
+    result = CliRunner().invoke(yaw_command, [str(data), "--out", str(out), "--sources",
+                                              "landmarks", "--backend", "none", "--quiet"])
+    assert result.exit_code == 0, result.output
+    samples = read_samples(data)
+    apply_yaw_file(samples, out, SkippedRows())
+    frame = samples.samples
+    np.testing.assert_allclose(frame["yaw"][:3], [10.0, -35.0, 70.0], atol=0.01)
+    assert list(frame["yaw_source"]) == ["landmarks"] * 3 + ["none"]
 
 
 def test_cli_writes_csv(tmp_path):

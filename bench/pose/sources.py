@@ -121,31 +121,3 @@ def image_sizes(paths: Sequence[str], progress: bool = False) -> np.ndarray:
         except (OSError, UnidentifiedImageError) as exc:
             raise DataError(f"cannot read image header ({exc})", path) from exc
     return out
-
-
-def merge_yaw(samples: pd.DataFrame, table: pd.DataFrame, *, overwrite: bool = False
-              ) -> pd.DataFrame:
-    """Fill ``samples``' unknown yaw/pitch/roll (all, with ``overwrite``) from a yaw table
-    (:func:`estimate_yaw`'s result or ``bench yaw``'s CSV), matched by path (and box when the
-    table has one); ``yaw_source`` is set to the table's ``source``."""
-    missing = [c for c in ("path", "yaw", "source") if c not in table.columns]
-    if missing:
-        raise ConfigError(f"yaw table lacks column(s) {missing}")
-    key = samples["path"].astype(str)
-    table_key = table["path"].astype(str)
-    if "box" in table.columns:
-        key = key + "|" + samples["box"].map(
-            lambda b: "" if b is None else " ".join(f"{v:g}" for v in b))
-        table_key = table_key + "|" + table["box"].fillna("").astype(str)
-    lookup = table.set_index(table_key.to_numpy())
-    lookup = lookup[~lookup.index.duplicated()]
-    found = key.isin(lookup.index).to_numpy()
-    take = found & (overwrite | ~np.isfinite(samples["yaw"].to_numpy(dtype=np.float64)))
-    take &= np.isfinite(lookup.reindex(key)["yaw"].to_numpy(dtype=np.float64))
-    out = samples.copy()
-    rows = key[take].to_numpy()
-    for column in ("yaw", "pitch", "roll"):
-        if column in lookup.columns:
-            out.loc[take, column] = lookup.loc[rows, column].to_numpy(dtype=np.float64)
-    out.loc[take, "yaw_source"] = lookup.loc[rows, "source"].astype(str).to_numpy()
-    return out
