@@ -43,7 +43,7 @@ def test_extends_overrides_and_merges():
     assert ff.folds.description != fp.folds.description
     fp_bin = load_protocol("cfp-fp-bin")  # another format: reader options and counts restart
     assert fp_bin.reader == {} and "subjects" not in fp_bin.counts
-    assert load_protocol("ijba-search").reader == {"task": "search", "images": "images"}
+    assert load_protocol("ijba-search").reader == {"task": "search", "images": "auto"}
 
 
 def _toml(path, text):

@@ -154,3 +154,14 @@ def test_missing_split_folder(ijba_root):
     with pytest.raises(DataError, match="missing IJB-A split 3") as err:
         ijba.read(root, folds=3)
     assert err.value.path == str(root / "IJB-A_11_sets/split3")
+
+
+def test_images_beside_the_set_folders(ijba_root):
+    root, info = ijba_root
+    for sub in ("img", "frame"):
+        (root / "images" / sub).rename(root / sub)
+    (root / "images").rmdir()
+    s = ijba.read(root, folds=2).samples.samples
+    assert s["path"][0] == str(root / "img/110.jpg") and len(s) == 2 * info["rows_per_split"]
+    with pytest.raises(DataError, match="missing IJB-A image folder"):
+        ijba.read(root, folds=2, images="pictures")

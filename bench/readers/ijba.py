@@ -40,14 +40,21 @@ OPTIONAL = ("SIGHTING_ID", "FRAME", *BOX, *POINTS, "FACE_YAW")
 LANDMARK_SCHEME = "ijba3"
 
 
-def read(root: str | Path, *, task: str = "verify", folds: int = 10, images: str = "images",
+def read(root: str | Path, *, task: str = "verify", folds: int = 10, images: str = "auto",
          skipped: SkippedRows | None = None) -> EvalSet:
-    """All ``folds`` splits of the 1:1 (``task="verify"``) or 1:N (``"search"``) protocol."""
+    """All ``folds`` splits of the 1:1 (``task="verify"``) or 1:N (``"search"``) protocol.
+
+    ``images``: the folder FILE paths are relative to, under ``root``; ``auto`` takes
+    ``images/`` when present, else ``root`` itself (copies that keep img/ and frame/ there).
+    """
     if task not in TASKS:
         raise ConfigError(f"IJB-A task must be one of {TASKS}, got {task!r}")
     skipped = skipped if skipped is not None else SkippedRows()
     root = Path(root).absolute()
-    image_dir = require_dir(root / images, "IJB-A image folder (img/, frame/)")
+    if images == "auto":
+        images = "images" if (root / "images").is_dir() or not (root / "img").is_dir() else "."
+    image_dir = require_dir((root / images).absolute() if images != "." else root,
+                            "IJB-A image folder (img/, frame/)")
     set_dir = require_dir(root / ("IJB-A_11_sets" if task == "verify" else "IJB-A_1N_sets"),
                           f"IJB-A {'1:1' if task == 'verify' else '1:N'} protocol folder")
     files: dict[str, str] = {}
