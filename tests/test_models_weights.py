@@ -84,6 +84,22 @@ def test_harness_checkpoint_restores_options_and_preprocess(tmp_path):
     assert torch.load(path, weights_only=True)["epoch"] == 3
 
 
+def test_naive_checkpoint_starts_a_dream_model(tmp_path):
+    """Stitch training: a trained naive stem, a fresh DREAM block on top."""
+    torch.manual_seed(8)
+    naive = create_model("resnet18", feature_dim=64).eval()
+    path = save_checkpoint(naive, tmp_path / "naive.pt")
+    model = create_model("resnet18-dream", weights=path).eval()
+    assert model.feature_dim == 64  # options restored from the naive checkpoint
+    assert model.config["weights_not_loaded"] == ["dream.residual.0", "dream.residual.2"]
+    with torch.no_grad():
+        assert torch.equal(model.stem(_x()), naive(_x()))
+    dreamed = tmp_path / "dream.pt"
+    save_checkpoint(model, dreamed)
+    with pytest.raises(DataError, match="unexpected keys"):  # the block is never dropped
+        create_model("resnet18", weights=dreamed)
+
+
 def test_mismatch_names_missing_and_unexpected_keys(tmp_path):
     state = create_model("resnet18").stem.state_dict()
     state.pop("layer4.1.bn2.weight")

@@ -92,17 +92,22 @@ def _to_model_keys(state: dict[str, torch.Tensor], model: torch.nn.Module,
 
 
 def load_state(model: torch.nn.Module, ckpt: Checkpoint) -> list[str]:
-    """Load ``ckpt`` into ``model``; return the foreign keys deliberately dropped (heads).
+    """Load ``ckpt`` into ``model``; return the keys not loaded: foreign heads dropped and
+    parts of the model kept as initialised.
 
-    Keys the checkpoint lacks are an error, except the stem's ``feature`` projection when a
-    torchvision/ImageNet trunk is loaded into a DREAM-form ResNet (it has no such layer).
+    Keys the checkpoint lacks are an error, with two exceptions, both whole parts that the
+    file cannot hold: the stem's ``feature`` projection when a torchvision ImageNet trunk is
+    loaded (it has no such layer), and the DREAM block when a stem-only checkpoint is loaded
+    into a ``-dream`` model (stitch training starts from a trained naive stem).
     """
     state, dropped = _to_model_keys(ckpt.state_dict, model, ckpt.kind)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    tolerated = [k for k in missing if k.startswith("stem.feature.") and ckpt.kind == "state_dict"
-                 and any(d.startswith("fc.") for d in dropped)]
+    from_imagenet = ckpt.kind == "state_dict" and any(d.startswith("fc.") for d in dropped)
+    stem_only = not any(k.startswith("dream.") for k in state)
+    tolerated = [k for k in missing if (k.startswith("stem.feature.") and from_imagenet)
+                 or (k.startswith("dream.") and stem_only)]
     missing = [k for k in missing if k not in tolerated]
     shape_errors = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
                     for k in own if k in state and state[k].shape != own[k].shape]
@@ -117,6 +122,8 @@ def load_state(model: torch.nn.Module, ckpt: Checkpoint) -> list[str]:
         name = getattr(model, "config", {}).get("name", type(model).__name__)
         raise DataError(f"weights do not fit model {name!r}: " + "; ".join(parts), ckpt.path)
     model.load_state_dict({**own, **state}, strict=True)
+    if tolerated and hasattr(model, "config"):
+        model.config["weights_not_loaded"] = sorted({k.rsplit(".", 1)[0] for k in tolerated})
     return dropped + tolerated
 
 
