@@ -1,0 +1,261 @@
+"""Align a sample set: plan every sample's transform, decode and warp in batches, report.
+
+The feature extractor streams::
+
+    stream = align_batches(sample_set, model.preprocess.template, device="cuda")
+    log.info(stream.report.summary())
+    for batch in stream:          # AlignedBatch: rows, crops (B, 3, h, w) uint8 on device
+        feats[batch.rows] = model(normalise(batch.crops))
+
+and :func:`align_samples` collects everything into one (N, 3, h, w) uint8 array (a memory
+map when a cache folder is given). Rows keep the sample table's order; nothing is dropped:
+samples whose points are missing or unusable fall back to their box or the whole image and
+are listed in the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import DataError
+from .cache import CacheEntry, CropCache, cache_key
+from .decode import read_images
+from .plan import AlignOptions, AlignPlan, plan_alignment
+from .schemes import canonical_landmarks
+from .templates import Template, get_template
+from .warp import warp_images
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AlignedBatch:
+    """``rows``: positions in the sample table; ``crops``: (B, 3, h, w) uint8 RGB on the
+    device; ``transforms``: (B, 2, 3) image pixels -> crop pixels."""
+
+    rows: np.ndarray
+    crops: torch.Tensor
+    transforms: np.ndarray
+
+
+@dataclass
+class AlignReport:
+    """How every sample was aligned. ``methods``: (N,) per-row method (``template``,
+    ``posed``, ``box``, ``points_box``, ``full_image``); ``fallbacks``: the rows whose
+    points could not be used, with path, method and reason."""
+
+    template: str
+    methods: np.ndarray
+    fallbacks: pd.DataFrame
+    cache: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        values, counts = np.unique(self.methods.astype(str), return_counts=True)
+        return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def summary(self, max_paths: int = 5) -> str:
+        parts = ", ".join(f"{c} {m}" for m, c in self.counts.items())
+        text = f"aligned {len(self.methods)} samples to {self.template}: {parts}"
+        if len(self.fallbacks):
+            first = "; ".join(f"{r.path} ({r.method}: {r.reason})"
+                              for r in self.fallbacks.head(max_paths).itertuples())
+            more = len(self.fallbacks) - max_paths
+            text += (f". {len(self.fallbacks)} fell back: {first}"
+                     + (f"; and {more} more" if more > 0 else ""))
+        return text
+
+    def to_dict(self, max_paths: int = 20) -> dict:
+        return {"template": self.template, "n": len(self.methods), "counts": self.counts,
+                "n_fallbacks": len(self.fallbacks), "cache": self.cache,
+                "fallbacks": self.fallbacks.head(max_paths).to_dict("records")}
+
+
+def _frame(samples) -> pd.DataFrame:
+    frame = getattr(samples, "samples", samples)
+    if not isinstance(frame, pd.DataFrame) or "path" not in frame:
+        raise DataError("alignment needs a SampleSet or a DataFrame with a 'path' column")
+    return frame.reset_index(drop=True)
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+@dataclass(frozen=True)
+class SampleInputs:
+    """What alignment reads from a sample table, as arrays: canonical ``points``
+    (N, 22, 2), raw-point ``extents`` (N, 4), ``boxes`` (N, 4), ``yaw``, ``pitch`` (N,);
+    NaN wherever absent."""
+
+    points: np.ndarray
+    extents: np.ndarray
+    boxes: np.ndarray
+    yaw: np.ndarray
+    pitch: np.ndarray
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> SampleInputs:
+        n = len(frame)
+        column = frame["landmarks"] if "landmarks" in frame else [None] * n
+        points, extents = canonical_landmarks([None if _is_missing(v) else v for v in column])
+        boxes = np.full((n, 4), np.nan)
+        for i, box in enumerate(frame["box"] if "box" in frame else ()):
+            if not _is_missing(box):
+                boxes[i] = np.asarray(box, dtype=np.float64).reshape(4)
+        return cls(points, extents, boxes, _numeric(frame, "yaw"), _numeric(frame, "pitch"))
+
+    def plan(self, template: str | Template, options: AlignOptions) -> AlignPlan:
+        return plan_alignment(self.points, self.boxes, self.extents, self.yaw, self.pitch,
+                              get_template(template), options)
+
+
+def _numeric(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
+
+
+def plan_samples(samples, template: str | Template,
+                 options: AlignOptions = AlignOptions()) -> AlignPlan:
+    """The per-sample alignment plan of a SampleSet / DataFrame (no image is read)."""
+    return SampleInputs.from_frame(_frame(samples)).plan(template, options)
+
+
+def _report(plan: AlignPlan, paths: pd.Series, cache: Path | None) -> AlignReport:
+    rows = np.flatnonzero(plan.fallback_mask())
+    fallbacks = pd.DataFrame({"row": rows, "path": paths.to_numpy()[rows],
+                              "method": plan.method[rows], "reason": plan.reason[rows]})
+    return AlignReport(plan.template.name, plan.method.copy(), fallbacks,
+                       None if cache is None else str(cache))
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class AlignStream:
+    """Iterate for :class:`AlignedBatch` es in row order. ``report`` is known before the
+    first image is decoded; with a cache the crops come from (or go to) disk."""
+
+    frame: pd.DataFrame
+    plan: AlignPlan
+    report: AlignReport
+    device: torch.device
+    batch_size: int
+    workers: int = 4
+    cached: CacheEntry | None = None
+    cache: CropCache | None = None
+    key: str | None = None
+
+    @property
+    def template(self) -> Template:
+        return self.plan.template
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.frame) / self.batch_size)
+
+    def __iter__(self) -> Iterator[AlignedBatch]:
+        if self.cached is not None:
+            yield from self._from_cache(self.cached)
+            return
+        writer = None
+        if self.cache is not None:
+            writer = self.cache.writer(self.template, self.key, len(self.frame))
+        try:
+            for batch in self._compute():
+                if writer is not None:
+                    writer.write(batch.rows, batch.crops.cpu().numpy())
+                yield batch
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        if writer is not None:
+            index = pd.DataFrame({"path": self.frame["path"], "method": self.plan.method,
+                                  "reason": self.plan.reason, "yaw": self.plan.yaw})
+            path = writer.commit(self.plan.transforms, index,
+                                 {"template": self.template.name, "n": len(self.frame),
+                                  "report": self.report.to_dict()})
+            self.cached = self.cache.load(self.template, self.key)
+            self.report.cache = str(path)
+
+    def _compute(self) -> Iterator[AlignedBatch]:
+        paths = self.frame["path"].tolist()
+        for start in range(0, len(paths), self.batch_size):
+            rows = np.arange(start, min(start + self.batch_size, len(paths)))
+            images = read_images([paths[i] for i in rows], self.device, self.workers)
+            self.plan.fill_full_image(rows, np.array([img.shape[-2:] for img in images]))
+            m = self.plan.transforms[rows]
+            yield AlignedBatch(rows, warp_images(images, m, self.template.size), m)
+
+    def _from_cache(self, entry: CacheEntry) -> Iterator[AlignedBatch]:
+        for start in range(0, len(entry.crops), self.batch_size):
+            rows = np.arange(start, min(start + self.batch_size, len(entry.crops)))
+            crops = torch.from_numpy(np.array(entry.crops[rows[0]:rows[-1] + 1]))
+            yield AlignedBatch(rows, crops.to(self.device), entry.transforms[rows])
+
+
+def align_batches(samples, template: str | Template = "arcface112",
+                  device: str | torch.device | None = None, batch_size: int = 64, *,
+                  options: AlignOptions = AlignOptions(), cache_dir: str | Path | None = None,
+                  workers: int = 4, warn: bool = True) -> AlignStream:
+    """Plan the alignment of ``samples`` (SampleSet or DataFrame) and return a stream of
+    batches. ``device`` None = CUDA when available. Fallbacks are logged as a warning
+    (``warn=False`` leaves reporting ``stream.report`` to the caller)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    frame = _frame(samples)
+    inputs = SampleInputs.from_frame(frame)
+    plan = inputs.plan(template, options)
+    cache = key = cached = None
+    if cache_dir is not None:
+        cache = CropCache(cache_dir)
+        key = cache_key(frame["path"].tolist(), plan.template, options, inputs.points,
+                        inputs.extents, inputs.boxes, inputs.yaw, inputs.pitch)
+        cached = cache.load(plan.template, key)
+        if cached is not None:
+            plan.transforms[:] = cached.transforms
+    report = _report(plan, frame["path"], None if cached is None else cached.path)
+    if warn and len(report.fallbacks):
+        log.warning(report.summary())
+    return AlignStream(frame, plan, report, torch.device(device or default_device()),
+                       batch_size, workers, cached, cache, key)
+
+
+@dataclass
+class AlignResult:
+    """``crops`` (N, 3, h, w) uint8 RGB (a read-only memory map when cached);
+    ``transforms`` (N, 2, 3) image -> crop pixels; ``report``."""
+
+    crops: np.ndarray
+    transforms: np.ndarray
+    report: AlignReport
+
+
+def align_samples(samples, template: str | Template = "arcface112",
+                  device: str | torch.device | None = None, batch_size: int = 64, *,
+                  options: AlignOptions = AlignOptions(), cache_dir: str | Path | None = None,
+                  workers: int = 4) -> AlignResult:
+    """Align every sample into one array, in row order (see :func:`align_batches`)."""
+    stream = align_batches(samples, template, device, batch_size, options=options,
+                           cache_dir=cache_dir, workers=workers)
+    if stream.cached is None:
+        h, w = stream.template.size
+        crops = np.zeros((len(stream.frame), 3, h, w), np.uint8)
+        for batch in stream:
+            crops[batch.rows] = batch.crops.cpu().numpy()
+        if stream.cached is not None:  # written to the cache on the way: serve the map
+            crops = stream.cached.crops
+    else:
+        crops = stream.cached.crops
+    return AlignResult(crops, stream.plan.transforms, stream.report)

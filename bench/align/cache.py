@@ -1,0 +1,123 @@
+"""Optional on-disk cache of aligned uint8 crops, so training and repeated evaluation decode
+and warp each image once.
+
+An entry is a folder ``<root>/<template>-<key>/`` holding ``crops.npy`` ((N, 3, h, w)
+uint8, read back as a memory map), ``transforms.npy`` ((N, 2, 3) image -> crop),
+``index.csv`` (path, method, reason, yaw used, per row) and ``meta.json``. The key hashes
+everything the crops depend on: the cache format, the template's full definition, the
+alignment options, and per sample its path, file size and modification time, landmarks,
+box, yaw and pitch. Editing an image (new mtime or size), its points or the template gives a
+new key; stale entries are never read, only left behind.
+
+Entries are built in a hidden temporary folder and renamed into place when complete, so a
+killed run leaves no half-written entry and two concurrent runs cannot corrupt one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..fileio import atomic_write, dump_json
+from .plan import AlignOptions
+from .templates import Template
+
+CACHE_FORMAT = 1
+
+
+def cache_key(paths: Sequence[str], template: Template, options: AlignOptions,
+              *arrays: np.ndarray) -> str:
+    """Hex digest over the inputs of an alignment run: the format, template and options,
+    each path's size and modification time, and the per-sample ``arrays`` (points, boxes,
+    yaw, ...)."""
+    h = hashlib.sha256()
+    header = {"format": CACHE_FORMAT, "template": repr(template),
+              "options": dataclasses.asdict(options)}
+    h.update(json.dumps(header, sort_keys=True).encode())
+    stats = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+            stats.append(f"{path}\0{st.st_size}\0{st.st_mtime_ns}")
+        except OSError:
+            stats.append(f"{path}\0missing")
+    h.update("\n".join(stats).encode())
+    for array in arrays:
+        h.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+@dataclasses.dataclass
+class CacheEntry:
+    """A complete entry: crops as a read-only memory map plus the per-row plan."""
+
+    path: Path
+    crops: np.ndarray
+    transforms: np.ndarray
+    index: pd.DataFrame
+
+
+class CropCache:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def entry_path(self, template: Template, key: str) -> Path:
+        return self.root / f"{template.name}-{key[:24]}"
+
+    def load(self, template: Template, key: str) -> CacheEntry | None:
+        path = self.entry_path(template, key)
+        if not (path / "meta.json").is_file():
+            return None
+        meta = json.loads((path / "meta.json").read_text())
+        if meta.get("key") != key:
+            return None
+        index = pd.read_csv(path / "index.csv", keep_default_na=False,
+                            dtype={"method": str, "reason": str})
+        index["yaw"] = pd.to_numeric(index["yaw"].replace("", np.nan))
+        return CacheEntry(path, np.load(path / "crops.npy", mmap_mode="r"),
+                          np.load(path / "transforms.npy"), index)
+
+    def writer(self, template: Template, key: str, n: int) -> CacheWriter:
+        return CacheWriter(self.entry_path(template, key), key, template, n)
+
+
+class CacheWriter:
+    """Fill crops batch by batch, then :meth:`commit` the plan; :meth:`abort` on error."""
+
+    def __init__(self, final: Path, key: str, template: Template, n: int):
+        self.final = final
+        self.key = key
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
+        h, w = template.size
+        self.crops = np.lib.format.open_memmap(self.tmp / "crops.npy", mode="w+",
+                                               dtype=np.uint8, shape=(n, 3, h, w))
+
+    def write(self, rows: np.ndarray, crops: np.ndarray) -> None:
+        self.crops[rows] = crops
+
+    def commit(self, transforms: np.ndarray, index: pd.DataFrame, meta: dict) -> Path:
+        self.crops.flush()
+        del self.crops
+        np.save(self.tmp / "transforms.npy", transforms)
+        with atomic_write(self.tmp / "index.csv") as f:
+            index.to_csv(f, index=False)
+        dump_json({**meta, "key": self.key, "format": CACHE_FORMAT}, self.tmp / "meta.json")
+        try:
+            os.rename(self.tmp, self.final)
+        except OSError:  # another run completed the same entry first: theirs is identical
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return self.final
+
+    def abort(self) -> None:
+        self.__dict__.pop("crops", None)
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,103 @@
+"""``bench align`` as files: read any supported layout, write crops and a manifest.
+
+The crops go to ``OUT/images/<path relative to the dataset root>`` (suffix replaced; a
+second face of the same image gets ``__2``, ``__3``...), one file per distinct (image, box)
+crop. ``OUT/metadata.csv`` is a manifest in the project's format (one row per sample,
+paths relative to OUT) whose ``landmarks`` are the sample's points mapped into its crop,
+so ``bench`` reads the aligned set like any other manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from ..data.samples import SampleSet
+from ..data.skipped import SkippedRows
+from ..fileio import atomic_write
+from .api import AlignStream
+from .transform import apply
+
+MANIFEST_COLUMNS = ("path", "subject", "yaw", "pitch", "roll", "yaw_source", "template",
+                    "media", "landmarks")
+
+
+def read_data(path: Path, lenient: bool = False) -> tuple[SampleSet, SkippedRows]:
+    """Samples of ``path`` in any layout a reader supports: an IJB-A root (1:1 metadata), an
+    insightface ``.bin``, a CFP root, a manifest CSV, a folder with ``metadata.csv`` or
+    identity folders."""
+    from ..readers import ijba, insightface_bin
+    from ..readers.yaw_split import read_source
+
+    skipped = SkippedRows(lenient=lenient)
+    path = Path(path).absolute()
+    if (path / "IJB-A_11_sets").is_dir():
+        return ijba.read(path, task="verify", skipped=skipped).samples, skipped
+    if path.suffix == ".bin":
+        return insightface_bin.read(path, skipped=skipped).samples, skipped
+    return read_source(path, "auto", skipped), skipped
+
+
+def crop_names(paths: Iterable[str], root: Path, suffix: str) -> list[str]:
+    """Relative output names mirroring the dataset tree; repeated images get ``__k``."""
+    root = Path(root).absolute()
+    names, seen = [], {}
+    for p in paths:
+        p = Path(p)
+        rel = p.relative_to(root) if p.is_relative_to(root) else Path(p.name)
+        base = (Path("images") / rel).with_suffix("").as_posix()
+        k = seen[base] = seen.get(base, 0) + 1
+        names.append(f"{base}{'' if k == 1 else f'__{k}'}.{suffix}")
+    return names
+
+
+def _write_image(path: Path, rgb_chw: np.ndarray, suffix: str) -> None:
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if suffix == "jpg" else []
+    ok, data = cv2.imencode(f".{suffix}", cv2.cvtColor(rgb_chw.transpose(1, 2, 0),
+                                                       cv2.COLOR_RGB2BGR), params)
+    if not ok:  # pragma: no cover - OpenCV always encodes a uint8 image
+        raise RuntimeError(f"cannot encode {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data.tobytes())
+    os.replace(tmp, path)  # a killed run never leaves a truncated crop under the real name
+
+
+def _points_text(points) -> str:
+    if points is None or not np.isfinite(points).all():
+        return ""  # the manifest format has no notation for a hidden point
+    return " ".join(f"{v:.2f}" for v in np.asarray(points).ravel())
+
+
+def write_aligned(stream: AlignStream, sample_set: SampleSet, inverse: np.ndarray, out: Path,
+                  suffix: str = "png", workers: int = 4) -> Path:
+    """Write every crop of ``stream`` (the distinct crops of ``sample_set``; sample row r is
+    crop ``inverse[r]``) under ``out`` and the manifest ``out/metadata.csv``."""
+    out = Path(out)
+    names = crop_names(stream.frame["path"], sample_set.root, suffix)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for batch in stream:
+            crops = batch.crops.cpu().numpy()
+            list(pool.map(_write_image, [out / names[r] for r in batch.rows], crops,
+                          repeat(suffix)))
+    samples = sample_set.samples
+    transforms = stream.plan.transforms[inverse]
+    mapped = [None if lm is None else apply(m, lm) for lm, m in
+              zip(samples["landmarks"], transforms, strict=True)]
+    manifest = pd.DataFrame({c: samples[c] for c in MANIFEST_COLUMNS[1:-1]})
+    crop_path = np.asarray(names, dtype=object)[inverse]
+    manifest.insert(0, "path", crop_path)
+    for column in ("template", "media"):  # image-level ids were the source path: follow it
+        own = (samples[column] == samples["path"]).to_numpy()
+        manifest.loc[own, column] = crop_path[own]
+    manifest["landmarks"] = [_points_text(p) for p in mapped]
+    with atomic_write(out / "metadata.csv") as f:
+        manifest.to_csv(f, index=False, float_format="%.4g")
+    return out / "metadata.csv"
