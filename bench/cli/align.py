@@ -36,12 +36,14 @@ def align(data, template_name, out, preview, preview_count, profile, device, bat
     from ..align.export import read_data, write_aligned
     from ..align.plan import AlignOptions
     from ..align.preview import write_preview
+    from ..align.templates import get_template
     from ..data.samples import unique_images
     from ..fileio import dump_json
 
+    template = get_template(template_name)  # an unknown name fails before any reading
     sample_set, skipped = read_data(data, lenient)
     crops_frame, inverse = unique_images(sample_set.samples)
-    stream = align_batches(crops_frame, template_name, device, batch_size,
+    stream = align_batches(crops_frame, template, device, batch_size,
                            options=AlignOptions(profile=profile), cache_dir=cache_dir,
                            warn=False)
     manifest = write_aligned(stream, sample_set, inverse, out, image_format)
