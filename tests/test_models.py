@@ -127,3 +127,24 @@ def test_forward_backward_on_gpu_matches_cpu(name):
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-3, rtol=1e-3)
     model.train()(x.cuda(), yaw.cuda()).sum().backward()
     assert all(p.grad is not None and p.grad.is_cuda for p in model.parameters() if p.requires_grad)
+
+
+def test_preprocess_normalise_and_round_trip():
+    from bench.models import Preprocess
+
+    pre = Preprocess(input_size=(2, 3), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                     channel_order="BGR")
+    rgb = torch.zeros(1, 2, 3, 3, dtype=torch.uint8)
+    rgb[..., 0] = 255  # pure red
+    x = pre.normalise(rgb)
+    assert x.shape == (1, 3, 2, 3)
+    assert torch.all(x[0, 2] == 1.0) and torch.all(x[0, 0] == -1.0)  # red moved to channel 2
+    assert Preprocess.from_dict(pre.to_dict()) == pre
+    with pytest.raises(ConfigError, match="align/resize"):
+        pre.normalise(torch.zeros(1, 4, 4, 3, dtype=torch.uint8))
+    with pytest.raises(ConfigError, match="channel_order"):
+        Preprocess(channel_order="RBG")
+    with pytest.raises(ConfigError, match="std"):
+        Preprocess(std=(0.5, 0.0, 0.5))
+    with pytest.raises(ConfigError, match="unknown preprocessing"):
+        Preprocess.from_dict({"size": 3})
