@@ -134,3 +134,19 @@ def test_image_backend_on_real_photo_and_its_mirror(photo, tmp_path):
     np.testing.assert_allclose(yaw[6:], -yaw[:6], atol=1.0)  # the mirror negates yaw
     assert yaw[4] > 45  # the man at the top right looks far to the image's left
     assert np.all(np.abs(yaw[[0, 2, 5]]) < 25)  # three near-frontal faces
+
+
+def test_cli_on_cfp_layout_keeps_ground_truth(tmp_path):
+    from test_readers_fixtures import write_cfp  # the readers' hand-made CFP fixture
+
+    counts = write_cfp(tmp_path / "cfp", subjects=2, frontal=2, profile=1, folds=2)
+    out = tmp_path / "yaw.csv"
+    result = CliRunner().invoke(yaw_command, [str(tmp_path / "cfp"), "--out", str(out),
+                                              "--backend", "none", "--quiet"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) == counts["frontal"] + counts["profile"]
+    assert (table["source"] == "metadata").all()
+    frontal = table["path"].str.contains("/frontal/")
+    assert set(table.loc[frontal, "yaw"]) == {3.0, 6.0}
+    assert set(table.loc[~frontal, "yaw"].abs()) == {71.0}
