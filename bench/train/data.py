@@ -1,0 +1,285 @@
+"""The training set as tensors: aligned uint8 crops, identity labels and yaw, plus the sampler.
+
+Images are read through the same readers and the same alignment as evaluation (so a model
+sees training and test faces framed alike): :func:`bench.readers.manifest.read_samples`
+gives the rows, :func:`bench.align.align_samples` decodes (nvJPEG on CUDA, OpenCV threads
+on CPU) and warps every image once to the model's template, and caches the crops on disk.
+The crops are then resized to the training input size (when it differs from the
+template's) and kept resident as one uint8 tensor, on the GPU when they fit, so a training
+step gathers its batch with one ``index_select`` and no worker processes. A set too large
+for memory is served from the memory-mapped crop cache by DataLoader workers instead.
+
+:class:`EpochSampler` is a pure function of (seed, epoch, step): its checkpoint is those
+three numbers, and a resumed run sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.cache import cache_root
+from ..data.samples import SampleSet
+from ..errors import ConfigError, DataError
+from ..fileio import sha256_file
+
+log = logging.getLogger(__name__)
+
+#: Resident crops may use at most this share of physical RAM (CPU) or free GPU memory.
+RESIDENT_SHARE = 0.4
+
+
+def load_samples(data: str | Path | SampleSet) -> SampleSet:
+    """A SampleSet as is, or a manifest CSV / folder with ``metadata.csv`` / identity folders."""
+    if isinstance(data, SampleSet):
+        return data
+    from ..readers.manifest import read_samples
+
+    return read_samples(data)
+
+
+def data_hash(samples: SampleSet, workers: int = 8) -> str:
+    """Content hash of a training set: every image's bytes and its subject, yaw and points.
+
+    Paths enter relative to the set's root, so a moved or regenerated identical set keeps
+    its hash (and its cached checkpoints).
+    """
+    frame = samples.samples
+    paths = frame["path"].tolist()
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        contents = list(pool.map(sha256_file, paths))
+    h = hashlib.sha256()
+    root = Path(samples.root)
+    for path, subject, yaw, points, digest in zip(paths, frame["subject"], frame["yaw"],
+                                                  frame["landmarks"], contents, strict=True):
+        rel = os.path.relpath(path, root)
+        pts = "" if points is None else np.asarray(points, np.float32).tobytes().hex()
+        h.update(f"{rel}\0{subject}\0{float(yaw)!r}\0{pts}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
+def resize_crops(crops: torch.Tensor, size: tuple[int, int], chunk: int = 512) -> torch.Tensor:
+    """uint8 ``(N, 3, h, w)`` -> uint8 ``(N, 3, *size)``: antialiased bilinear, on the
+    crops' device, in chunks to bound the float temporaries.
+
+    Training at a reduced input size uses this after alignment; evaluation of such a
+    model must do the same (template-sized crops -> ``preprocess.input_size``).
+    """
+    size = (int(size[0]), int(size[1]))
+    if tuple(crops.shape[-2:]) == size:
+        return crops
+    out = torch.empty((crops.shape[0], crops.shape[1], *size), dtype=torch.uint8,
+                      device=crops.device)
+    for start in range(0, crops.shape[0], chunk):
+        part = crops[start:start + chunk].float()
+        small = F.interpolate(part, size=size, mode="bilinear", antialias=True,
+                              align_corners=False)
+        out[start:start + chunk] = small.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+@dataclass
+class TrainData:
+    """``images``: uint8 ``(N, 3, h, w)`` tensor (resident, on ``device`` or pinned CPU) or
+    numpy memory map (streamed); ``labels``: ``(N,)`` int64 subject index into
+    ``subjects``; ``yaw``: ``(N,)`` float32 degrees (NaN unknown), both on ``device``."""
+
+    images: torch.Tensor | np.ndarray
+    labels: torch.Tensor
+    yaw: torch.Tensor
+    subjects: list[str]
+    data_hash: str
+    template: str
+    input_size: tuple[int, int]
+    device: torch.device
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.subjects)
+
+    @property
+    def resident(self) -> bool:
+        return isinstance(self.images, torch.Tensor)
+
+    def require_yaw(self) -> None:
+        missing = int(torch.isnan(self.yaw).sum())
+        if missing:
+            raise DataError(f"{missing} of {len(self)} training images have no yaw; DREAM "
+                            "modes need it: add a yaw column or estimate it (bench yaw)",
+                            self.source or None)
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "images": len(self), "identities": self.num_classes,
+                "data_hash": self.data_hash, "template": self.template,
+                "input_size": list(self.input_size), "resident": self.resident,
+                "notes": list(self.notes)}
+
+
+def load_train_data(data: str | Path | SampleSet, template: str, input_size: tuple[int, int],
+                    device: str | torch.device = "cpu", *, cache_dir: str | Path | None = None,
+                    workers: int = 4, digest: str | None = None) -> TrainData:
+    """Read, align (cached on disk under ``cache_dir``/``$BENCH_CACHE``) and resize a
+    training set; labels are subjects in sorted order."""
+    from ..align import align_samples
+
+    device = torch.device(device)
+    samples = load_samples(data)
+    if len(samples) == 0:
+        raise DataError("the training set has no images", samples.root)
+    frame = samples.samples
+    subjects = sorted(frame["subject"].unique().tolist())
+    if len(subjects) < 2:
+        raise DataError(f"training needs at least 2 identities, found {len(subjects)}",
+                        samples.root)
+    labels = np.searchsorted(np.asarray(subjects, dtype=object), frame["subject"].to_numpy())
+    align_cache = Path(cache_root(cache_dir)) / "align"
+    aligned = align_samples(samples, template, device, cache_dir=align_cache, workers=workers)
+    notes = [aligned.report.summary()] if len(aligned.report.fallbacks) else []
+    images = _place(aligned.crops, tuple(input_size), device)
+    source = str(samples.provenance.get("source", samples.root))
+    return TrainData(
+        images=images,
+        labels=torch.as_tensor(labels, dtype=torch.int64).to(device),
+        yaw=torch.as_tensor(frame["yaw"].to_numpy(np.float32)).to(device),
+        subjects=subjects, data_hash=digest or data_hash(samples, workers), template=template,
+        input_size=(int(input_size[0]), int(input_size[1])), device=device, source=source,
+        notes=notes)
+
+
+def _budget(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * RESIDENT_SHARE)
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * RESIDENT_SHARE)
+
+
+def _place(crops: np.ndarray, size: tuple[int, int], device: torch.device
+           ) -> torch.Tensor | np.ndarray:
+    """Crops resident on ``device`` (resized there) when they fit, else left memory-mapped."""
+    n = crops.shape[0]
+    nbytes = n * 3 * size[0] * size[1]
+    if nbytes > _budget(device):
+        if tuple(crops.shape[-2:]) != size:
+            raise ConfigError(f"{n} crops at {size} do not fit in memory and streaming needs "
+                              "crops at the input size: train at the template's size")
+        log.info("training crops (%.1f GB) stream from the memory-mapped cache", nbytes / 1e9)
+        return crops
+    out = torch.empty((n, 3, *size), dtype=torch.uint8, device=device)
+    for start in range(0, n, 4096):  # bounded host copies out of the memory map
+        part = torch.from_numpy(np.array(crops[start:start + 4096])).to(device)
+        out[start:start + 4096] = resize_crops(part, size)
+    if device.type == "cuda":
+        return out
+    return out.pin_memory() if torch.cuda.is_available() else out
+
+
+class EpochSampler:
+    """Global batches from a per-epoch permutation seeded by ``(seed, epoch)``.
+
+    Every step takes the next ``global_batch`` indices of the permutation (the last partial
+    batch is dropped, so all ranks run the same number of steps) and rank ``r`` of
+    ``world_size`` gets the ``r``-th equal slice: the union over ranks is exactly the batch
+    one process would use with the same global batch.
+    """
+
+    def __init__(self, n: int, global_batch: int, seed: int, rank: int = 0, world_size: int = 1):
+        if global_batch % world_size:
+            raise ConfigError(f"global batch {global_batch} is not divisible by the "
+                              f"{world_size} ranks")
+        if n < global_batch:
+            raise ConfigError(f"the training set has {n} images, fewer than one batch of "
+                              f"{global_batch}: lower classify.batch_size")
+        self.n, self.global_batch, self.seed = int(n), int(global_batch), int(seed)
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.local_batch = self.global_batch // self.world_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.n // self.global_batch
+
+    def permutation(self, epoch: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, 0))
+        return torch.randperm(self.n, generator=g)
+
+    def flips(self, epoch: int) -> torch.Tensor:
+        """(N,) bool: which images are mirrored this epoch (per image, not per rank)."""
+        g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, 1))
+        return torch.rand(self.n, generator=g) < 0.5
+
+    def batches(self, epoch: int, start_step: int = 0) -> Iterator[torch.Tensor]:
+        """This rank's index batches of ``epoch`` from ``start_step`` on (CPU int64)."""
+        order = self.permutation(epoch)
+        lo = self.rank * self.local_batch
+        for step in range(start_step, self.steps_per_epoch):
+            base = step * self.global_batch + lo
+            yield order[base:base + self.local_batch]
+
+    def state_dict(self) -> dict[str, int]:
+        return {"n": self.n, "global_batch": self.global_batch, "seed": self.seed,
+                "world_size": self.world_size}
+
+    def check_state(self, state: dict[str, int]) -> None:
+        """A checkpoint resumes only with the same sampling (same data size, batch, seed)."""
+        mine = self.state_dict()
+        diff = {k: (state.get(k), v) for k, v in mine.items() if state.get(k) != v}
+        if diff:
+            raise ConfigError(f"cannot resume: sampler differs from the checkpoint's "
+                              f"(checkpoint, now): {diff}")
+
+
+def mix_seed(*values: int) -> int:
+    """A 63-bit seed from several integers (independent streams per epoch and purpose)."""
+    h = hashlib.sha256(",".join(str(int(v)) for v in values).encode()).digest()
+    return int.from_bytes(h[:8], "little") & ((1 << 63) - 1)
+
+
+class _CropBatches(torch.utils.data.Dataset):
+    """Batches gathered from memory-mapped crops, for DataLoader workers (streaming)."""
+
+    def __init__(self, crops: np.ndarray):
+        self.crops = crops
+
+    def __len__(self) -> int:
+        return self.crops.shape[0]
+
+    def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        order = np.sort(index.numpy())  # sequential reads from the memory map
+        crops = torch.from_numpy(np.ascontiguousarray(self.crops[order]))
+        return torch.from_numpy(order), crops
+
+
+def stream_batches(data: TrainData, sampler: EpochSampler, epoch: int, start_step: int,
+                   workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(indices, uint8 crops on the device) per step; workers read while the GPU trains."""
+    if data.resident:
+        images = data.images
+        for idx in sampler.batches(epoch, start_step):
+            if images.device == data.device:
+                yield idx, images.index_select(0, idx.to(data.device, non_blocking=True))
+            else:
+                crops = images.index_select(0, idx)
+                crops = crops.pin_memory() if data.device.type == "cuda" else crops
+                yield idx, crops.to(data.device, non_blocking=True)
+        return
+    loader = torch.utils.data.DataLoader(
+        _CropBatches(data.images), batch_size=None,
+        sampler=list(sampler.batches(epoch, start_step)), num_workers=workers,
+        pin_memory=data.device.type == "cuda", persistent_workers=False,
+        prefetch_factor=4 if workers else None)
+    for idx, crops in loader:
+        yield idx, crops.to(data.device, non_blocking=True)

@@ -1,0 +1,115 @@
+"""torch.distributed set-up from the environment ``torchrun`` provides; a no-op otherwise.
+
+The same command runs on one process or many::
+
+    bench train --model resnet18-dream --mode end2end --data TRAIN
+    torchrun --nproc-per-node 8 -m bench train --model resnet18-dream --mode end2end --data TRAIN
+    torchrun --nnodes 2 --node-rank R --master-addr HOST --nproc-per-node 8 -m bench train ...
+
+NCCL on CUDA (one GPU per local rank), gloo on CPU. Rank 0 alone writes checkpoints, logs
+and caches; the others wait at barriers and read them (multi-node runs need ``--out`` and
+``$BENCH_CACHE`` on a shared file system).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process sits: ``rank`` of ``world_size``, its ``device``."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    owns_group: bool = False  # this context initialised the process group (and ends it)
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank (picklable objects)."""
+        if not self.enabled:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def all_reduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.enabled:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+            tensor /= self.world_size
+        return tensor
+
+
+def env_world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def init_distributed(device: str = "cpu") -> DistContext:
+    """Join the process group torchrun describes (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+    ``MASTER_ADDR``/``PORT``); a single-process context when it describes none."""
+    kind = torch.device(device).type
+    if dist.is_available() and dist.is_initialized():
+        return _context(kind, owns=False)
+    if env_world_size() <= 1:
+        dev = torch.device(device)
+        return DistContext(device=dev)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if kind == "cuda":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend="nccl" if kind == "cuda" else "gloo",
+                            timeout=dt.timedelta(minutes=30))
+    return _context(kind, owns=True)
+
+
+def _context(kind: str, owns: bool) -> DistContext:
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cuda", local_rank) if kind == "cuda" else torch.device("cpu")
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, device, owns)
+
+
+def shutdown(ctx: DistContext) -> None:
+    if ctx.owns_group and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def distributed(device: str = "cpu") -> Iterator[DistContext]:
+    """``with distributed(device) as ctx:`` init from the environment, shut down after."""
+    ctx = init_distributed(device)
+    try:
+        yield ctx
+    finally:
+        shutdown(ctx)
+
+
+@contextlib.contextmanager
+def main_first(ctx: DistContext) -> Iterator[bool]:
+    """Rank 0 runs the body first (e.g. builds a cache), the others after it finished."""
+    if not ctx.is_main:
+        ctx.barrier()
+    try:
+        yield ctx.is_main
+    finally:
+        if ctx.is_main:
+            ctx.barrier()

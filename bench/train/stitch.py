@@ -1,0 +1,149 @@
+"""Stitching: train the DREAM block alone on cached stem features (stitch and retrain).
+
+As in the authors' ``stitching`` code: the stem is frozen, so its features are extracted
+once; every profile image (|yaw| >= ``profile_min_yaw``) of an identity that also has
+frontal images (|yaw| <= ``frontal_max_yaw``) is one sample, its target the mean of that
+identity's frontal features; the loss is the MSE between ``mid + Y(yaw) * R(mid)`` and the
+target; SGD trains only ``R``. Thousands of iterations on a (P, 256) tensor take seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import DataError
+from ..models import DreamBlock, FaceModel
+from .config import StitchConfig
+from .data import TrainData, mix_seed
+
+
+@dataclass
+class StitchPairs:
+    """``mids`` (P, D) profile features, ``yaw`` (P,) their yaw, ``targets`` (P, D) the mean
+    frontal feature of each one's identity."""
+
+    mids: torch.Tensor
+    yaw: torch.Tensor
+    targets: torch.Tensor
+    identities: int
+    frontal: int
+
+    def __len__(self) -> int:
+        return int(self.mids.shape[0])
+
+
+@dataclass
+class StitchOutcome:
+    pairs: int
+    identities: int
+    frontal: int
+    iterations: int
+    distance_unmapped: float   # mean ||mid(profile) - target||^2: what the block must close
+    distance_before: float     # the same through the block before training
+    distance_after: float      # ... and after
+    seconds: float
+
+    def metrics(self) -> dict:
+        return dict(self.__dict__)
+
+
+@torch.no_grad()
+def extract_features(model: FaceModel, data: TrainData, batch_size: int = 256) -> torch.Tensor:
+    """(N, D) float32 stem features of every training image, in eval mode, no flip."""
+    was_training = model.training
+    model.eval()
+    device = data.device
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    out = torch.empty((len(data), model.feature_dim), dtype=torch.float32, device=device)
+    for start in range(0, len(data), batch_size):
+        crops = data.images[start:start + batch_size]
+        crops = torch.as_tensor(crops).to(device, non_blocking=True)
+        x = model.preprocess.normalise(crops.permute(0, 2, 3, 1))
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast:
+            out[start:start + batch_size] = model.stem(x).float()
+    model.train(was_training)
+    return out
+
+
+def stitch_pairs(features: torch.Tensor, labels: torch.Tensor, yaw: torch.Tensor,
+                 cfg: StitchConfig, where: str | None = None) -> StitchPairs:
+    """Profile samples with their identity's mean frontal feature as target."""
+    if torch.isnan(yaw).any():
+        raise DataError(f"{int(torch.isnan(yaw).sum())} training images have no yaw: stitching "
+                        "needs it (add a yaw column or run bench yaw)", where)
+    absyaw = yaw.abs()
+    frontal = absyaw <= cfg.frontal_max_yaw
+    profile = absyaw >= cfg.profile_min_yaw
+    classes = int(labels.max()) + 1
+    sums = torch.zeros((classes, features.shape[1]), dtype=features.dtype, device=features.device)
+    sums.index_add_(0, labels[frontal], features[frontal])
+    counts = torch.bincount(labels[frontal], minlength=classes)
+    usable = profile & (counts[labels] > 0)
+    if not bool(usable.any()):
+        raise DataError(f"no identity has both a frontal (|yaw| <= {cfg.frontal_max_yaw:g}) and "
+                        f"a profile (|yaw| >= {cfg.profile_min_yaw:g}) image: nothing to stitch "
+                        "(change stitch.frontal_max_yaw / stitch.profile_min_yaw)", where)
+    means = sums / counts.clamp(min=1).unsqueeze(1).to(sums.dtype)
+    lab = labels[usable]
+    return StitchPairs(features[usable], yaw[usable], means[lab],
+                       identities=int(torch.unique(lab).numel()), frontal=int(frontal.sum()))
+
+
+def mean_distance(block: DreamBlock | None, pairs: StitchPairs, chunk: int = 8192) -> float:
+    """Mean squared Euclidean distance between (mapped) profile features and targets."""
+    total = torch.zeros((), dtype=torch.float64, device=pairs.mids.device)
+    with torch.no_grad():
+        for s in range(0, len(pairs), chunk):
+            mids = pairs.mids[s:s + chunk]
+            mapped = mids if block is None else block(mids, pairs.yaw[s:s + chunk])
+            total += (mapped - pairs.targets[s:s + chunk]).pow(2).sum(1).double().sum()
+    return float(total) / len(pairs)
+
+
+def train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed: int
+                ) -> StitchOutcome:
+    """SGD on the block's residual branch alone (``cfg.iterations`` steps of MSE)."""
+    device = pairs.mids.device
+    block.to(device).train()
+    before = mean_distance(block, pairs)
+    optimizer = torch.optim.SGD(block.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    batch = min(cfg.batch_size, len(pairs))
+    per_pass = len(pairs) // batch
+    generator = torch.Generator().manual_seed(mix_seed(seed, 2))
+    t0 = time.perf_counter()
+    order = None
+    for it in range(cfg.iterations):
+        k = it % per_pass
+        if k == 0:
+            order = torch.randperm(len(pairs), generator=generator).to(device)
+        idx = order[k * batch:(k + 1) * batch]
+        loss = F.mse_loss(block(pairs.mids[idx], pairs.yaw[idx]), pairs.targets[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    after = mean_distance(block, pairs)  # waits for the last step
+    block.eval()
+    return StitchOutcome(len(pairs), pairs.identities, pairs.frontal, cfg.iterations,
+                         mean_distance(None, pairs), before, after, time.perf_counter() - t0)
+
+
+def stitch_model(model: FaceModel, data: TrainData, cfg: StitchConfig, seed: int
+                 ) -> StitchOutcome:
+    """Freeze ``model.stem`` and train ``model.dream`` on its cached features, in place."""
+    if model.dream is None:
+        raise DataError(f"model {model.config.get('name', '?')!r} has no DREAM block to stitch")
+    for p in model.stem.parameters():
+        p.requires_grad_(False)
+    features = extract_features(model, data)
+    pairs = stitch_pairs(features, data.labels, data.yaw, cfg, data.source or None)
+    outcome = train_block(model.dream, pairs, cfg, seed)
+    for p in model.stem.parameters():
+        p.requires_grad_(True)
+    return outcome

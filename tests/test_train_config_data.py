@@ -1,0 +1,116 @@
+"""Training config (presets, overrides, hash) and data (sampler, crops, labels, data hash)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from train_helpers import make_manifest
+
+from bench.errors import ConfigError, DataError
+from bench.train import TrainConfig, preset, run_key
+from bench.train.data import EpochSampler, data_hash, load_samples, load_train_data, resize_crops
+
+
+def test_presets_follow_the_device_and_the_cpu_one_trains_smaller():
+    cpu, gpu = preset(device="cpu"), preset(device="cuda")
+    assert (cpu.preset, gpu.preset) == ("cpu", "gpu")
+    assert cpu.input_size == (64, 64) and gpu.input_size is None
+    # The DREAM code's recipe where it matters
+    assert (gpu.classify.lr, gpu.classify.momentum, gpu.classify.weight_decay) == (0.1, 0.9, 1e-4)
+    assert (gpu.classify.batch_size, gpu.classify.dropout) == (256, 0.7)
+    assert (gpu.stitch.frontal_max_yaw, gpu.stitch.profile_min_yaw) == (20.0, 50.0)
+    assert (gpu.stitch.iterations, gpu.stitch.lr) == (10_000, 1e-3)
+
+
+def test_dotted_overrides_and_errors():
+    cfg = preset("cpu", "cpu", **{"classify.epochs": 2, "stitch.lr": 0.5, "seed": 3})
+    assert (cfg.classify.epochs, cfg.stitch.lr, cfg.seed) == (2, 0.5, 3)
+    with pytest.raises(ConfigError, match="unknown classify option"):
+        cfg.replace(**{"classify.nope": 1})
+    with pytest.raises(ConfigError, match="section"):
+        cfg.replace(**{"optim.lr": 1})
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        cfg.replace(**{"classify.warmup_epochs": 5})
+    with pytest.raises(ConfigError, match="frontal_max_yaw"):
+        cfg.replace(**{"stitch.frontal_max_yaw": 60})
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_key_ignores_runtime_fields_but_not_training_ones():
+    cfg = preset("cpu", "cpu")
+    key = run_key("resnet18", "naive", cfg, "d" * 64)
+    assert run_key("resnet18", "naive", cfg.replace(progress=False, workers=7, log_every=3),
+                   "d" * 64) == key
+    assert run_key("resnet18", "naive", cfg.replace(**{"classify.lr": 0.05}), "d" * 64) != key
+    assert run_key("resnet18", "naive", cfg, "e" * 64) != key
+    # stitch parameters change stitch runs but not the naive stage they start from
+    changed = cfg.replace(**{"stitch.iterations": 10})
+    assert run_key("resnet18", "naive", changed, "d" * 64) == key
+    assert run_key("resnet18", "stitch", changed, "d" * 64) != run_key("resnet18", "stitch", cfg,
+                                                                        "d" * 64)
+    # the stem name and the -dream name denote the same run
+    assert run_key("resnet18-dream", "end2end", cfg, "d" * 64) == run_key("resnet18", "end2end",
+                                                                           cfg, "d" * 64)
+
+
+def test_sampler_shards_union_to_the_single_process_batch():
+    single = EpochSampler(50, 12, seed=4)
+    ranks = [EpochSampler(50, 12, seed=4, rank=r, world_size=3) for r in range(3)]
+    assert single.steps_per_epoch == 4 and all(r.local_batch == 4 for r in ranks)
+    for epoch in (0, 1):
+        one = list(single.batches(epoch))
+        parts = [list(r.batches(epoch)) for r in ranks]
+        for step, batch in enumerate(one):
+            assert torch.equal(torch.cat([p[step] for p in parts]), batch)
+        seen = torch.cat(one)
+        assert seen.unique().numel() == 48  # no repeats within an epoch, last partial dropped
+    assert not torch.equal(single.permutation(0), single.permutation(1))
+    assert torch.equal(single.permutation(1), EpochSampler(50, 12, seed=4).permutation(1))
+    # resuming mid-epoch continues with the same batches
+    assert torch.equal(list(single.batches(1, start_step=2))[0], list(single.batches(1))[2])
+
+
+def test_sampler_refuses_mismatched_resume_and_bad_sizes():
+    sampler = EpochSampler(50, 12, seed=4)
+    with pytest.raises(ConfigError, match="cannot resume"):
+        sampler.check_state({**sampler.state_dict(), "n": 51})
+    with pytest.raises(ConfigError, match="divisible"):
+        EpochSampler(50, 12, seed=0, world_size=5)
+    with pytest.raises(ConfigError, match="fewer than one batch"):
+        EpochSampler(10, 12, seed=0)
+
+
+def test_resize_crops_keeps_constant_images_and_shapes():
+    crops = torch.full((3, 3, 40, 30), 77, dtype=torch.uint8)
+    out = resize_crops(crops, (20, 15), chunk=2)
+    assert out.shape == (3, 3, 20, 15) and out.dtype == torch.uint8
+    assert bool((out == 77).all())
+    assert resize_crops(crops, (40, 30)) is crops
+
+
+def test_train_data_labels_yaw_and_sizes(tmp_path):
+    manifest = make_manifest(tmp_path / "set", identities=3, per_identity=4)
+    data = load_train_data(manifest, "celeba", (20, 18), "cpu", cache_dir=tmp_path / "cache")
+    assert data.images.shape == (12, 3, 20, 18) and data.images.dtype == torch.uint8
+    assert data.subjects == ["id0", "id1", "id2"]
+    assert data.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert data.yaw[:4].tolist() == [0.0, 5.0, -10.0, 15.0]
+    assert data.num_classes == 3 and data.resident
+    data.require_yaw()
+    data.yaw[0] = float("nan")
+    with pytest.raises(DataError, match="no yaw"):
+        data.require_yaw()
+
+
+def test_data_hash_follows_content_not_location(tmp_path):
+    make_manifest(tmp_path / "a", identities=2, per_identity=3)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    first = data_hash(load_samples(tmp_path / "a"))
+    assert data_hash(load_samples(tmp_path / "b")) == first
+    image = tmp_path / "b" / "id1" / "02.jpg"
+    image.write_bytes(image.read_bytes() + b"\0")
+    assert data_hash(load_samples(tmp_path / "b")) != first
+    assert len(first) == 64 and np.all([c in "0123456789abcdef" for c in first])

@@ -1,0 +1,226 @@
+"""The four modes end to end on a tiny model: cache reuse, exact resume, stitch invariants, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+from train_helpers import TINY, make_manifest, tiny_config
+
+from bench.models import DreamBlock, create_model
+from bench.models.weights import read_checkpoint
+from bench.train import find_finished, train
+from bench.train.config import ClassifyConfig, StitchConfig
+from bench.train.data import load_train_data
+from bench.train.heads import ArcFaceHead
+from bench.train.loop import lr_factor
+from bench.train.stitch import (
+    StitchPairs,
+    extract_features,
+    mean_distance,
+    stitch_pairs,
+    train_block,
+)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    return make_manifest(tmp_path_factory.mktemp("train_set"))
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _state(path):
+    return read_checkpoint(path).state_dict
+
+
+def _assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_reproduces_the_uninterrupted_weights(manifest, cache, tmp_path):
+    cfg = tiny_config()
+    whole = train(TINY, "naive", manifest, tmp_path / "a", cfg)
+    assert not whole.reused and whole.metrics["epochs"] == 3
+
+    def stop_after_first(mode, record):
+        if record.epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(TINY, "naive", manifest, tmp_path / "b", cfg, on_epoch_end=stop_after_first)
+    assert find_finished(TINY, "naive", cfg, whole.data_hash, tmp_path / "b") is None
+    partial = next((tmp_path / "b").iterdir())
+    assert (partial / "last.pt").is_file() and not (partial / "model.pt").exists()
+    assert json.loads((partial / "log.json").read_text())["finished"] is False
+
+    resumed = train(TINY, "naive", manifest, tmp_path / "b", cfg, resume=True)
+    assert resumed.metrics["resumed_from_epoch"] == 1 and resumed.metrics["epochs"] == 3
+    _assert_same_state(_state(whole.checkpoint), _state(resumed.checkpoint))
+    assert not (partial / "last.pt").exists()  # the resumable state goes once finished
+    history = json.loads(resumed.log.read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+
+
+def test_restart_without_resume_starts_again(manifest, cache, tmp_path):
+    cfg = tiny_config(**{"classify.epochs": 2})
+
+    def stop(mode, record):
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(TINY, "naive", manifest, tmp_path, cfg, on_epoch_end=stop)
+    result = train(TINY, "naive", manifest, tmp_path, cfg, resume=False)
+    assert result.metrics["resumed_from_epoch"] == 0 and result.metrics["epochs"] == 2
+
+
+def test_finished_runs_are_reused_and_modes_chain(manifest, cache, tmp_path):
+    cfg = tiny_config(**{"classify.epochs": 2})
+    naive = train(TINY, "naive", manifest, tmp_path, cfg)
+    stamp = naive.checkpoint.stat().st_mtime_ns
+    stitch = train(f"{TINY}-dream", "stitch", manifest, tmp_path, cfg)
+    assert stitch.upstream is not None and stitch.upstream.reused
+    assert stitch.upstream.checkpoint == naive.checkpoint
+    assert naive.checkpoint.stat().st_mtime_ns == stamp  # the naive stem was not retrained
+    again = train(TINY, "stitch", manifest, tmp_path, cfg)
+    assert again.reused and again.checkpoint == stitch.checkpoint
+    assert (naive.model_name, stitch.model_name) == (TINY, f"{TINY}-dream")
+
+    retrain = train(TINY, "retrain", manifest, tmp_path, cfg)
+    end2end = retrain.upstream
+    assert end2end.mode == "end2end" and not retrain.reused
+    e2e, re = _state(end2end.checkpoint), _state(retrain.checkpoint)
+    # retrain changes only the block of the end2end model
+    assert all(torch.equal(e2e[k], re[k]) for k in e2e if k.startswith("stem."))
+    assert any(not torch.equal(e2e[k], re[k]) for k in e2e if k.startswith("dream."))
+    model = retrain.load()
+    assert model.dream is not None and model.preprocess.input_size == (16, 16)
+    log = json.loads(retrain.log.read_text())
+    assert log["finished"] and log["upstream"]["key"] == end2end.key
+    assert log["metrics"]["distance_after"] < log["metrics"]["distance_before"]
+
+
+def test_stitch_freezes_the_stem_and_closes_the_pose_gap(manifest, cache, tmp_path):
+    cfg = tiny_config()
+    naive = train(TINY, "naive", manifest, tmp_path, cfg)
+    stitched = train(TINY, "stitch", manifest, tmp_path, cfg)
+    before, after = _state(naive.checkpoint), _state(stitched.checkpoint)
+    stem_keys = [k for k in after if k.startswith("stem.")]
+    assert stem_keys and all(torch.equal(before[k], after[k]) for k in stem_keys)
+
+    model = stitched.load()
+    data = load_train_data(manifest, model.preprocess.template, model.preprocess.input_size)
+    features = extract_features(model, data)
+    pairs = stitch_pairs(features, data.labels, data.yaw, cfg.stitch)
+    # 4 identities x 3 profile images (|yaw| 60, 70, 80), 4 frontal (0, 5, 10, 15) each
+    assert (len(pairs), pairs.identities, pairs.frontal) == (12, 4, 16)
+    m = stitched.metrics
+    assert m["pairs"] == 12 and m["distance_after"] < 0.5 * m["distance_before"]
+    assert mean_distance(model.dream, pairs) == pytest.approx(m["distance_after"], rel=1e-4)
+
+    # where the gate is exactly zero the block passes frontal features through unchanged
+    x = model.preprocess.normalise(data.images[:4].permute(0, 2, 3, 1))
+    with torch.no_grad():
+        assert torch.equal(model(x, condition=torch.zeros(4)), model.stem(x))
+
+
+def test_stitch_targets_are_identity_mean_frontal_features():
+    features = torch.tensor([[1.0, 0], [3, 0], [5, 5], [0, 2], [0, 4], [9, 9]])
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    yaw = torch.tensor([0.0, -20, 70, 10, 30, -50])
+    pairs = stitch_pairs(features, labels, yaw, StitchConfig())
+    assert pairs.mids.tolist() == [[5, 5], [9, 9]]
+    assert pairs.targets.tolist() == [[2, 0], [0, 2]]  # |yaw| 30 is neither frontal nor profile
+    assert pairs.yaw.tolist() == [70, -50] and pairs.frontal == 3
+    assert math.isclose(mean_distance(None, pairs), ((9 + 25) + (81 + 49)) / 2)
+
+
+def test_train_block_closes_a_learnable_pose_gap():
+    torch.manual_seed(0)
+    identity = torch.randn(40, 8)
+    profile_yaw = torch.full((40,), 75.0)
+    # a profile feature is its frontal one minus a fixed positive offset: a ReLU residual
+    # branch can learn to add it back
+    pairs = StitchPairs(identity - 1.0, profile_yaw, identity, identities=40, frontal=40)
+    block = DreamBlock(8)
+    outcome = train_block(block, pairs, StitchConfig(iterations=1500, batch_size=20, lr=0.05),
+                          seed=0)
+    assert outcome.distance_unmapped == pytest.approx(8.0)
+    assert outcome.distance_after < 0.25 * outcome.distance_unmapped  # a unit may stay dead
+    # frontal faces (gate about 0 at |yaw| 0) stay where they were
+    with torch.no_grad():
+        assert torch.allclose(block(identity, torch.zeros(40)), identity, atol=1e-3)
+
+
+def test_lr_schedule_warms_up_and_decays():
+    f = lr_factor(ClassifyConfig(epochs=4, warmup_epochs=1), steps_per_epoch=10)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(10) == pytest.approx(1.0) and f(39) < 0.01
+    step = lr_factor(ClassifyConfig(epochs=4, warmup_epochs=0, schedule="step"), 10)
+    assert (step(0), step(20), step(30)) == (1.0, pytest.approx(0.1), pytest.approx(0.01))
+
+
+def test_arcface_margin_lowers_only_the_true_logit():
+    head = ArcFaceHead(4, 3, scale=10.0, margin=0.3).train()
+    feats, labels = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    plain = head(feats)  # no labels: plain scaled cosines
+    margin = head(feats, labels)
+    true = torch.nn.functional.one_hot(labels, 3).bool()
+    assert torch.allclose(margin[~true], plain[~true])
+    assert bool((margin[true] < plain[true]).all())
+    assert bool((plain.abs() <= 10.0 + 1e-5).all())
+
+
+def test_arcface_head_trains(manifest, cache, tmp_path):
+    result = train(TINY, "naive", manifest, tmp_path,
+                   tiny_config(**{"classify.head": "arcface", "classify.epochs": 2}))
+    assert math.isfinite(result.metrics["final_loss"])
+
+
+def test_dream_modes_need_yaw(cache, tmp_path):
+    manifest = make_manifest(tmp_path / "set", identities=2, per_identity=4)
+    text = manifest.read_text().replace(",0.0\n", ",\n")
+    manifest.write_text(text)
+    with pytest.raises(Exception, match="no yaw"):
+        train(TINY, "end2end", manifest, tmp_path / "out",
+              tiny_config(**{"classify.batch_size": 4, "classify.epochs": 1,
+                             "classify.warmup_epochs": 0}))
+
+
+def test_cli_trains_then_reuses(manifest, cache, tmp_path):
+    from bench.cli.train import train as train_cmd
+
+    args = ["--model", TINY, "--mode", "naive", "--data", str(manifest), "--out",
+            str(tmp_path), "--device", "cpu", "--epochs", "1", "--no-progress", "--json",
+            "--set", "classify.batch_size=8", "--set", "classify.warmup_epochs=0",
+            "--set", "input_size=null", "--set", "workers=1"]
+    first = CliRunner().invoke(train_cmd, args)
+    assert first.exit_code == 0, first.output
+    out = json.loads(first.stdout)
+    assert out["reused"] is False and out["metrics"]["epochs"] == 1
+    second = json.loads(CliRunner().invoke(train_cmd, args).stdout)
+    assert second["reused"] is True and second["checkpoint"] == out["checkpoint"]
+    assert second["checkpoint_sha256"] == out["checkpoint_sha256"]
+    model = create_model(TINY, weights=out["checkpoint"])
+    assert model.config["name"] == TINY
+
+
+def test_cli_rejects_bad_overrides(manifest):
+    from bench.cli import main
+
+    result = CliRunner().invoke(main, ["train", "--model", TINY, "--mode", "naive", "--data",
+                                       str(manifest), "--set", "classify.nope=1"])
+    assert result.exit_code == 2 and "unknown classify option" in result.output
