@@ -1,0 +1,61 @@
+"""Where a run's data comes from: the user's data root, or the embedded synthetic set.
+
+The synthetic default is generated once per (preset, seed, generator version) into the
+cache folder, under a file lock so that two runs started together generate it once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from ..data.cache import cache_root
+from ..protocols import DATA_ENV
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def synthetic_root(preset: str = "small", seed: int = 0, cache_dir: str | Path | None = None,
+                   echo=print) -> Path:
+    """The embedded synthetic dataset (generated on first use), in the real formats."""
+    from ..synth import MANIFEST, generate
+    from ..synth import preset as synth_preset
+
+    root = cache_root(cache_dir) / "synthetic" / f"{preset}-seed{seed}"
+    with _lock(root.parent / f".{root.name}.lock"):
+        if not (root / MANIFEST).is_file():
+            echo(f"generating the embedded synthetic dataset ({preset} preset) into {root} "
+                 "(once; later runs reuse it)")
+            generate(root, synth_preset(preset, seed=seed), force=root.exists(), progress=True,
+                     preset_name=preset)
+    return root
+
+
+def uses_default_data(data: str | None, protocol) -> bool:
+    """True when neither --data nor an environment variable points at a dataset."""
+    if data is not None:
+        return False
+    if protocol.data_env and os.environ.get(protocol.data_env):
+        return False
+    return not os.environ.get(DATA_ENV)
+
+
+def synth_summary(root: Path) -> dict:
+    from ..synth import MANIFEST
+
+    try:
+        return json.loads((root / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}

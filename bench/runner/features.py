@@ -1,0 +1,116 @@
+"""Batched feature extraction with the model's own preprocessing, cached on disk.
+
+Each distinct crop is decoded, aligned to the model's template, resized to its input size,
+normalised and embedded once (on the GPU with bf16 autocast and channels_last when there is
+one); rows that share an image gather its feature. Features stay on the device until the
+end, so the loop never waits for the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ..align.api import align_batches
+from ..data.samples import unique_images
+from ..errors import DataError
+from ..fileio import atomic_write
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    device: str = "cpu"
+    batch_size: int = 256
+    flip: bool | None = None  # None: the model's own preprocess.flip_test
+    workers: int = 4
+
+
+def resolve_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DataError("--device cuda was asked for but CUDA is not available")
+    return dev
+
+
+def to_model_input(crops: torch.Tensor, preprocess) -> torch.Tensor:
+    """uint8 (B, 3, h, w) aligned crops -> normalised float (B, 3, H, W) model input."""
+    x = crops.float()
+    if tuple(x.shape[-2:]) != tuple(preprocess.input_size):
+        x = F.interpolate(x, size=preprocess.input_size, mode="bilinear", antialias=True,
+                          align_corners=False)
+    return preprocess.normalise(x.permute(0, 2, 3, 1))
+
+
+def feature_key(checkpoint_sha: str, data_hash: str, preprocess: dict, flip: bool,
+                n_rows: int) -> str:
+    blob = json.dumps({"ckpt": checkpoint_sha, "data": data_hash, "pre": preprocess,
+                       "flip": flip, "n": n_rows, "v": 1}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _embed(model, x: torch.Tensor, yaw: torch.Tensor | None, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return model(x, yaw).float()
+    return model(x, yaw)
+
+
+def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = ExtractOptions(),
+                     cache_dir: str | Path | None = None, cache_key: str | None = None,
+                     crop_cache: str | Path | None = None) -> tuple[np.ndarray, dict]:
+    """(N, D) float32 features, one per ``samples`` row, and an info dict.
+
+    ``samples`` needs ``path``, ``yaw`` (required by DREAM models), ``landmarks``, ``box``.
+    With ``cache_dir`` and ``cache_key`` the features are stored as ``<key>.npy`` and
+    reused when present.
+    """
+    flip = model.preprocess.flip_test if opts.flip is None else bool(opts.flip)
+    cached = Path(cache_dir) / f"{cache_key}.npy" if cache_dir and cache_key else None
+    if cached is not None and cached.is_file():
+        feats = np.load(cached)
+        if feats.shape[0] == len(samples):
+            return feats, {"cache": str(cached), "cache_hit": True, "flip": flip}
+    crops, inverse = unique_images(samples)
+    needs_yaw = model.dream is not None
+    yaw_all = crops["yaw"].to_numpy(np.float64)
+    if needs_yaw and np.isnan(yaw_all).any():
+        first = crops["path"].to_numpy()[np.isnan(yaw_all)][0]
+        raise DataError(f"{int(np.isnan(yaw_all).sum())} images have no yaw and the model has a "
+                        "DREAM block: run `bench yaw` or give landmarks", first)
+    device = resolve_device(opts.device)
+    model = model.to(device).eval()
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    out = torch.empty((len(crops), model.feature_dim), dtype=torch.float32, device=device)
+    yaw_t = torch.as_tensor(np.nan_to_num(yaw_all), dtype=torch.float32, device=device)
+    stream = align_batches(crops, model.preprocess.template, device, opts.batch_size,
+                           cache_dir=crop_cache, workers=opts.workers, warn=False)
+    with torch.inference_mode():
+        for batch in stream:
+            rows = torch.as_tensor(batch.rows, device=device)
+            x = to_model_input(batch.crops, model.preprocess)
+            yaw = yaw_t[rows] if needs_yaw else None
+            f = _embed(model, x, yaw, device)
+            if flip:  # a mirrored face has the negated yaw; the gate reads |yaw|
+                f = f + _embed(model, x.flip(-1), None if yaw is None else -yaw, device)
+            out[rows] = f
+    feats = out.cpu().numpy()[inverse]
+    if not np.all(np.isfinite(feats)):
+        raise DataError("the model produced NaN/inf features")
+    info = {"cache_hit": False, "flip": flip, "n_images": int(len(crops)),
+            "alignment": stream.report.to_dict(), "device": str(device)}
+    if cached is not None:
+        with atomic_write(cached, "wb") as f:
+            np.save(f, feats)
+        info["cache"] = str(cached)
+    return feats, info

@@ -1,0 +1,355 @@
+"""``bench run``: one (protocol, model, mode) evaluated end to end into a run directory.
+
+    outcome = run_benchmark(RunConfig(protocol="cfp-fp", model="resnet18-dream"))
+
+Stages: resolve the protocol and its data (the embedded synthetic set by default), get the
+model (given weights, or train/reuse it in the requested mode), extract and cache features,
+pool templates, score the comparisons, compute metrics overall, per fold and per yaw bin
+with bootstrap CIs, then write ``<out>/runs/<run-id>/`` atomically and update the
+leaderboards. Every stage that can be reused (data, training, features) is cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import __version__
+from ..data.cache import cache_root
+from ..errors import ConfigError, DataError
+from ..evaluation import EvalConfig, evaluate_scores
+from ..fileio import dump_json, sha256_file
+from ..models import MODELS, create_model
+from ..protocols import load_eval_set, load_protocol
+from ..report import plots
+from ..scores import write_scores
+from . import leaderboard
+from .data import synth_summary, synthetic_root, uses_default_data
+from .features import ExtractOptions, extract_features, feature_key, resolve_device
+from .pooling import PoolingConfig, pool_templates, template_table
+from .result_schema import SCHEMA_VERSION, validate_result
+from .scoring import identification, score_comparisons
+
+MODES = ("naive", "stitch", "end2end", "retrain")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One benchmark run. ``mode`` None: ``retrain`` for a ``-dream`` model, ``naive``
+    for a stem, ``pretrained`` when ``weights`` are given."""
+
+    protocol: str
+    model: str
+    mode: str | None = None
+    weights: str | None = None
+    data: str | None = None
+    train_data: str | None = None
+    device: str | None = None
+    out: str = "results"
+    flip: bool | None = None
+    n_boot: int = 1000
+    seed: int = 0
+    train_preset: str | None = None
+    train_changes: dict = field(default_factory=dict)
+    synth_preset: str = "small"
+    lenient: bool = False
+    batch_size: int = 256
+    cache_dir: str | None = None
+    update_leaderboard: bool = True
+
+    def resolved_mode(self) -> str:
+        if self.mode is not None:
+            if self.mode not in (*MODES, "pretrained"):
+                raise ConfigError(f"unknown mode {self.mode!r}; modes: {', '.join(MODES)}")
+            return self.mode
+        if self.weights:
+            return "pretrained"
+        return "retrain" if self.model.endswith("-dream") else "naive"
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    result: dict
+    scores: pd.DataFrame
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment(device: torch.device) -> dict:
+    env = {"python": platform.python_version(), "torch": torch.__version__,
+           "numpy": np.__version__, "platform": platform.platform(),
+           "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+           "device": str(device), "cuda": torch.version.cuda}
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def data_hash(eval_set) -> str:
+    """Content hash of what the reader read (file sha256s recorded in the provenance)."""
+    prov = eval_set.samples.provenance
+    files = prov.get("files")
+    if files:
+        return _digest(files)
+    return _digest(sorted(eval_set.samples.samples["path"].tolist()))
+
+
+class _Timer:
+    def __init__(self):
+        self.t0 = time.perf_counter()
+        self.marks: dict[str, float] = {}
+        self._last = self.t0
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.marks[name] = round(now - self._last, 3)
+        self._last = now
+
+    def done(self) -> dict:
+        return {**self.marks, "total": round(time.perf_counter() - self.t0, 3)}
+
+
+def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path | None,
+              echo) -> tuple[torch.nn.Module, dict]:
+    """The model to evaluate and what describes it (checkpoint, training log)."""
+    if cfg.model not in MODELS:
+        MODELS.get(cfg.model)  # raises with did-you-mean
+    if cfg.weights:
+        path = Path(cfg.weights)
+        if not path.is_file():
+            raise DataError("weights file not found", path)
+        model = create_model(cfg.model, weights=path)
+        return model, {"name": cfg.model, "mode": mode, "checkpoint": str(path),
+                       "checkpoint_sha256": sha256_file(path), "training": None}
+    from ..train.config import preset
+    from ..train.modes import train
+
+    if train_root is None:
+        raise ConfigError("no weights given and no training data: pass --weights FILE, or "
+                          "--train-data MANIFEST, or use the embedded synthetic default")
+    tcfg = preset(cfg.train_preset, device=device.type, seed=cfg.seed, **cfg.train_changes)
+    echo(f"training {cfg.model} ({mode}, {tcfg.preset or 'custom'} preset on {device.type}) "
+         f"on {train_root} (reused when already trained)")
+    result = train(cfg.model, mode, train_root, config=tcfg, cache_dir=cfg.cache_dir)
+    model = result.load("cpu")
+    info = result.to_dict()
+    return model, {"name": cfg.model, "mode": mode, "checkpoint": info["checkpoint"],
+                   "checkpoint_sha256": info["checkpoint_sha256"], "training": info,
+                   "train_preset": tcfg.preset}
+
+
+def _main_score(protocol, metrics: dict, ident: dict | None) -> dict:
+    name = protocol.main_score
+    value = low = high = None
+    ci = (metrics.get("ci") or {}).get("metrics", {})
+    if name == "accuracy" and metrics.get("accuracy"):
+        value = metrics["accuracy"]["mean"]
+        key = "accuracy"
+    elif name.startswith("tar@far="):
+        value = metrics["tar_at_far"].get(name.split("=", 1)[1])
+        key = f"tar@far={float(name.split('=', 1)[1]):g}"
+    elif name in ("auc", "eer"):
+        value, key = metrics.get(name), name
+    elif ident is not None and name in ident["summary"]:
+        value, key = ident["summary"][name]["mean"], None
+    else:
+        value, key = metrics.get("auc"), "auc"
+        name = "auc"
+    if key and key in ci:
+        low, high = ci[key]["low"], ci[key]["high"]
+    return {"name": name, "value": value, "low": low, "high": high,
+            "ci": "95% bootstrap over subjects" if low is not None else None}
+
+
+def _far_strings(protocol) -> tuple[str, ...]:
+    fars = [m.split("=", 1)[1] for m in protocol.metrics if m.startswith("tar@far=")]
+    for t in ("0.1", "0.01", "0.001"):
+        if t not in fars:
+            fars.append(t)
+    return tuple(sorted(set(fars), key=float, reverse=True))
+
+
+def run_id_for(cfg: RunConfig, mode: str, protocol_hash: str, data_digest: str,
+               ckpt_sha: str, flip: bool) -> str:
+    key = _digest({"p": protocol_hash, "d": data_digest, "c": ckpt_sha, "f": flip,
+                   "b": cfg.n_boot, "s": cfg.seed})[:10]
+    return f"{cfg.protocol}__{cfg.model}__{mode}__{key}"
+
+
+def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
+    """Run one benchmark end to end; see the module docstring."""
+    timer = _Timer()
+    mode = cfg.resolved_mode()
+    protocol = load_protocol(cfg.protocol)
+    device = resolve_device(cfg.device)
+    synthetic = uses_default_data(cfg.data, protocol)
+    default_root = None
+    if synthetic:
+        default_root = synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
+        echo(f"using the embedded synthetic dataset at {default_root} "
+             "(pass --data DIR or set $BENCH_DATA for a real one)")
+    eval_set = load_eval_set(protocol, cfg.data, lenient=cfg.lenient, default=default_root,
+                             cache_dir=cache_root(cfg.cache_dir) / "readers")
+    echo(eval_set.report.format().splitlines()[0] if eval_set.report else "data loaded")
+    digest = data_hash(eval_set)
+    timer.mark("data")
+
+    train_root = None
+    if cfg.train_data:
+        train_root = Path(cfg.train_data)
+    elif default_root is not None:
+        train_root = default_root / "train" / "metadata.csv"
+    elif os.environ.get("BENCH_DATA"):
+        cand = Path(os.environ["BENCH_DATA"]) / "train" / "metadata.csv"
+        train_root = cand if cand.is_file() else None
+    model, model_info = get_model(cfg, mode, device, train_root, echo)
+    timer.mark("train")
+
+    flip = cfg.flip
+    if flip is None:
+        flip = (model.preprocess.flip_test if protocol.pooling.flip == "model"
+                else bool(protocol.pooling.flip))
+    samples = eval_set.samples.samples
+    cache = cache_root(cfg.cache_dir)
+    fkey = feature_key(model_info["checkpoint_sha256"], digest, model.preprocess.to_dict(),
+                       flip, len(samples))
+    feats, finfo = extract_features(
+        model, samples, ExtractOptions(device=str(device), batch_size=cfg.batch_size, flip=flip),
+        cache_dir=cache / "features", cache_key=fkey, crop_cache=cache / "crops")
+    echo(f"features: {feats.shape[0]} x {feats.shape[1]}"
+         + (" (cached)" if finfo.get("cache_hit") else f" on {finfo.get('device')}"))
+    timer.mark("extract")
+
+    pool_cfg = PoolingConfig(normalise_images=protocol.pooling.normalise_images,
+                             media_average=protocol.pooling.media_average)
+    t_ids, pooled = pool_templates(feats, samples, pool_cfg)
+    templates = template_table(samples)
+    ident = None
+    if eval_set.task == "verify":
+        scores = score_comparisons(eval_set.comparisons, t_ids, pooled, templates)
+    else:
+        ident = identification(eval_set, t_ids, pooled)
+        scores = _search_scores(eval_set, t_ids, pooled, templates)
+    timer.mark("score")
+
+    ecfg = EvalConfig(bins=tuple(float(b) for b in protocol.yaw.bins), far=_far_strings(protocol),
+                      pair_rule=protocol.yaw.pair_rule, n_boot=cfg.n_boot, seed=cfg.seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = evaluate_scores(scores, ecfg)
+    for w in caught:
+        echo(f"warning: {w.message}")
+    timer.mark("metrics")
+
+    protocol_def = protocol.to_dict()
+    # the file's location is not part of the definition: same protocol, same hash anywhere
+    protocol_hash = _digest({k: v for k, v in protocol_def.items() if k != "source"})
+    run_id = run_id_for(cfg, mode, protocol_hash, digest, model_info["checkpoint_sha256"], flip)
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "bench_version": __version__,
+        "git_commit": _git_commit(),
+        "command": " ".join(["bench", *sys.argv[1:]]) if sys.argv else "bench run",
+        "environment": environment(device),
+        "seeds": {"bootstrap": cfg.seed, "training": cfg.seed, "synthetic_data": 0},
+        "protocol": {"name": protocol.name, "version": protocol.version,
+                     "sha256": protocol_hash, "definition": protocol_def},
+        "data": {"root": str(eval_set.samples.root), "synthetic": synthetic,
+                 "synth": synth_summary(default_root) if default_root else None,
+                 "sha256": digest,
+                 "validation": eval_set.report.to_dict() if eval_set.report else None},
+        "model": {**model_info, "gate": model.config.get("gate"),
+                  "feature_dim": model.feature_dim, "config": model.config},
+        "preprocessing": {**model.preprocess.to_dict(), "flip_test": flip,
+                          "alignment": finfo.get("alignment")},
+        "pooling": pool_cfg.to_dict(),
+        "main_score": _main_score(protocol, metrics, ident),
+        "metrics": metrics,
+        "identification": ident,
+        "timings": {},
+        "files": {"scores": "scores.csv.gz", "roc": "roc_by_yaw.png",
+                  "cells": "yaw_cells.png"},
+    }
+    run_dir = _write_run(Path(cfg.out), run_id, result, scores, ecfg, protocol, timer)
+    if cfg.update_leaderboard:
+        leaderboard.update(cfg.out)
+    return RunOutcome(run_dir, result, scores)
+
+
+def _search_scores(eval_set, t_ids, pooled, templates) -> pd.DataFrame:
+    """Every probe x gallery comparison of each split as a score table (label = same subject)."""
+    frames = []
+    for fold in eval_set.folds:
+        gal, prb = eval_set.gallery(fold), eval_set.probes(fold)
+        a = np.repeat(prb["template"].to_numpy(), len(gal))
+        b = np.tile(gal["template"].to_numpy(), len(prb))
+        same = np.repeat(prb["subject"].to_numpy(), len(gal)) == np.tile(
+            gal["subject"].to_numpy(), len(prb))
+        comps = pd.DataFrame({"a": a, "b": b, "label": same.astype(int), "fold": fold})
+        frames.append(score_comparisons(comps, t_ids, pooled, templates))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, ecfg: EvalConfig,
+               protocol, timer: _Timer) -> Path:
+    """Build the run folder beside its final place, then swap it in with one rename."""
+    runs = out / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=runs))
+    try:
+        write_scores(scores, tmp / "scores.csv.gz")
+        title = f"{result['model']['name']} ({result['model']['mode']}) on {protocol.name}"
+        plots.roc_by_yaw(scores, ecfg.bins, ecfg.pair_rule, tmp / "roc_by_yaw.png", title)
+        by = result["metrics"].get("by_yaw")
+        if by and by["cells"]:
+            metric = "accuracy" if result["metrics"].get("accuracy") else f"tar@far={ecfg.far[1]}"
+            plots.cell_heatmap(by, metric, tmp / "yaw_cells.png", f"{title}: {metric} (%)")
+        else:
+            result["files"].pop("cells")
+        timer.mark("report")
+        result["timings"] = timer.done()
+        problems = validate_result(json.loads(dump_json(result)))
+        if problems:
+            raise RuntimeError(f"result.json does not follow its schema: {problems}")
+        dump_json(result, tmp / "result.json")
+        final = runs / run_id
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{run_id}.old.", dir=runs))
+            final.rename(old / "run")
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(final)
+        return final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
