@@ -224,3 +224,13 @@ def test_cli_rejects_bad_overrides(manifest):
     result = CliRunner().invoke(main, ["train", "--model", TINY, "--mode", "naive", "--data",
                                        str(manifest), "--set", "classify.nope=1"])
     assert result.exit_code == 2 and "unknown classify option" in result.output
+
+
+@pytest.mark.gpu
+def test_cuda_training_runs_every_mode(manifest, cache, tmp_path):
+    cfg = tiny_config(device="cuda")
+    result = train(TINY, "retrain", manifest, tmp_path, cfg)
+    assert result.metrics["distance_after"] < result.metrics["distance_before"]
+    log = json.loads(result.upstream.log.read_text())
+    assert log["environment"]["device"].startswith("cuda") and log["finished"]
+    assert math.isfinite(log["metrics"]["final_loss"])

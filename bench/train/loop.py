@@ -122,6 +122,14 @@ class StepRunner:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def train_batch(self, data: TrainData, idx: torch.Tensor, crops: torch.Tensor,
+                    flips: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step on the batch ``idx`` (CPU) whose uint8 ``crops`` are on the device."""
+        idx_dev = idx.to(self.device, non_blocking=True)
+        flip = None if flips is None else flips.index_select(0, idx_dev)
+        return self.step(self.prepare(crops, flip), data.yaw.index_select(0, idx_dev),
+                         data.labels.index_select(0, idx_dev))
+
     def step(self, x: torch.Tensor, yaw: torch.Tensor, labels: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step; returns (loss, correct count) as device tensors (no sync)."""
@@ -209,11 +217,7 @@ def train_classifier(model: FaceModel, data: TrainData, cfg: TrainConfig, state_
         t0 = t_mark = time.perf_counter()
         seen_mark = 0
         for step, (idx, crops) in enumerate(stream_batches(data, sampler, epoch, 0, cfg.workers)):
-            idx_dev = idx.to(device, non_blocking=True)
-            flip = None if flips is None else flips.index_select(0, idx_dev)
-            x = runner.prepare(crops, flip)
-            loss, hit = runner.step(x, data.yaw.index_select(0, idx_dev),
-                                    data.labels.index_select(0, idx_dev))
+            loss, hit = runner.train_batch(data, idx, crops, flips)
             loss_sum += loss
             correct += hit
             seen += idx.numel()
