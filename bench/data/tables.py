@@ -8,7 +8,7 @@ Quoted fields may not span lines (none of the supported formats does that).
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,20 @@ def require_dir(path: Path, what: str) -> Path:
         kind = "a file" if path.exists() else "nothing"
         raise DataError(f"missing {what}: expected a folder here, found {kind}", path)
     return path
+
+
+def count_numbered(parent: Path, name: Callable[[int], str], what: str) -> int:
+    """N for folders ``name(1) .. name(N)`` under ``parent`` (official split folders when
+    the count comes from the data, not the protocol); a gap is an error naming it."""
+    require_dir(parent, f"{what} parent folder")
+    n = 0
+    while (parent / name(n + 1)).is_dir():
+        n += 1
+    if n == 0:
+        raise DataError(f"missing {what}: expected a folder {name(1)} here", parent)
+    if (parent / name(n + 2)).is_dir():
+        raise DataError(f"{what} {name(n + 1)} is missing but {name(n + 2)} exists", parent)
+    return n
 
 
 def read_lines(path: Path) -> list[tuple[int, str]]:

@@ -77,20 +77,26 @@ def reader_kwargs(protocol: Protocol) -> dict[str, Any]:
     return kwargs
 
 
+def synth_manifest(location: DataLocation) -> Path | None:
+    """The ``synth.json`` of a generated dataset (at the data root or up to two folders above
+    the dataset), or None for real data."""
+    return next((folder / SYNTH_MANIFEST for folder in _ancestors(location)
+                 if (folder / SYNTH_MANIFEST).is_file()), None)
+
+
 def expected_counts(protocol: Protocol, location: DataLocation) -> tuple[dict[str, int], str]:
     """(counts to check, where they come from). A synthetic dataset's ``synth.json`` may
     declare ``protocol_counts.<name>``; otherwise its counts are not checked, since the
     protocol's describe the real dataset."""
-    for folder in _ancestors(location):
-        manifest = folder / SYNTH_MANIFEST
-        if manifest.is_file():
-            try:
-                declared = json.loads(manifest.read_text()).get("protocol_counts", {})
-            except (json.JSONDecodeError, AttributeError) as exc:
-                raise DataError(f"not a valid synth.json ({exc})", manifest) from None
-            if protocol.name in declared:
-                return dict(declared[protocol.name]), str(manifest)
-            return {}, f"synthetic data ({manifest}) declares no counts for {protocol.name}"
+    manifest = synth_manifest(location)
+    if manifest is not None:
+        try:
+            declared = json.loads(manifest.read_text()).get("protocol_counts", {})
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise DataError(f"not a valid synth.json ({exc})", manifest) from None
+        if protocol.name in declared:
+            return dict(declared[protocol.name]), str(manifest)
+        return {}, f"synthetic data ({manifest}) declares no counts for {protocol.name}"
     if not protocol.counts:
         return {}, f"protocol {protocol.name} declares none"
     return dict(protocol.counts), protocol.source or protocol.name
@@ -118,6 +124,10 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
         protocol = load_protocol(protocol)
     location = locate_data(protocol, data, default)
     kwargs = reader_kwargs(protocol)
+    synthetic = synth_manifest(location) is not None
+    if synthetic and protocol.folds.kind == "official" and "folds" in kwargs:
+        # A generated dataset may have fewer splits than the real one: read what it holds.
+        kwargs["folds"] = None
     read = READERS.get(protocol.format)
     if "cache_dir" in inspect.signature(read).parameters:
         kwargs["cache_dir"] = cache_dir
@@ -136,6 +146,10 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
                           how_template_yaw=protocol.yaw.template_yaw)
     report.skipped = skipped.as_records()
     report.notes.append(f"data found by {location.how}")
+    if synthetic and kwargs.get("folds", 0) is None:
+        report.notes.append(f"synthetic data: its {report.counts['folds']} official splits "
+                            f"read as found (the protocol's {protocol.folds.count} are those "
+                            f"of the real dataset)")
     report.expected, report.count_source = expected_counts(protocol, location)
     report.mismatches = [f"{name}: expected {want}, found {report.counts.get(name)}"
                          for name, want in report.expected.items()

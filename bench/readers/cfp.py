@@ -29,6 +29,7 @@ from ..data.skipped import SkippedRows
 from ..data.tables import (
     LINE,
     TEXT,
+    count_numbered,
     keep_rows,
     parse_numbers,
     read_lines,
@@ -47,15 +48,19 @@ FIDUCIAL_DIRS = ("Fiducials", "Fiducial")
 LANDMARK_SCHEMES = {len(LANDMARK_NAMES): "bench22", 30: "cfp30"}
 
 
-def read(root: str | Path, *, pairs: str = "FP", folds: int = 10,
+def read(root: str | Path, *, pairs: str = "FP", folds: int | None = 10,
          skipped: SkippedRows | None = None) -> EvalSet:
-    """The CFP-``pairs`` protocol: the images its pairs use and its official 10 splits."""
+    """The CFP-``pairs`` protocol: the images its pairs use and its official splits
+    (``folds`` of them; None: as many as ``Protocol/Split/<pairs>/01, 02, ...`` hold)."""
     if pairs not in PROTOCOLS:
         raise ConfigError(f"CFP pairs must be one of {PROTOCOLS}, got {pairs!r}")
     skipped = skipped if skipped is not None else SkippedRows()
     root = Path(root).absolute()
     lists = ("F",) if pairs == "FF" else ("F", "P")
     samples, files = _read_images(root, lists, skipped)
+    if folds is None:
+        folds = count_numbered(root / "Protocol" / "Split" / pairs, "{:02d}".format,
+                               f"CFP {pairs} split")
     comparisons, split_files = _read_splits(root, pairs, folds, samples.samples, skipped)
     files.update(split_files)
     samples.provenance.update(files=files, protocol=pairs, folds=(

@@ -27,7 +27,15 @@ from ..data.comparisons_io import reject_bad_pairs
 from ..data.evalset import EvalSet
 from ..data.samples import SampleSet, new_comparisons, new_samples
 from ..data.skipped import SkippedRows
-from ..data.tables import LINE, TEXT, keep_rows, parse_numbers, read_table, require_dir
+from ..data.tables import (
+    LINE,
+    TEXT,
+    count_numbered,
+    keep_rows,
+    parse_numbers,
+    read_table,
+    require_dir,
+)
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
 
@@ -40,10 +48,11 @@ OPTIONAL = ("SIGHTING_ID", "FRAME", *BOX, *POINTS, "FACE_YAW")
 LANDMARK_SCHEME = "ijba3"
 
 
-def read(root: str | Path, *, task: str = "verify", folds: int = 10, images: str = "auto",
+def read(root: str | Path, *, task: str = "verify", folds: int | None = 10, images: str = "auto",
          skipped: SkippedRows | None = None) -> EvalSet:
     """All ``folds`` splits of the 1:1 (``task="verify"``) or 1:N (``"search"``) protocol.
 
+    ``folds`` None: as many splits as ``split1, split2, ...`` hold.
     ``images``: the folder FILE paths are relative to, under ``root``; ``auto`` takes
     ``images/`` when present, else ``root`` itself (copies that keep img/ and frame/ there).
     """
@@ -57,6 +66,8 @@ def read(root: str | Path, *, task: str = "verify", folds: int = 10, images: str
                             "IJB-A image folder (img/, frame/)")
     set_dir = require_dir(root / ("IJB-A_11_sets" if task == "verify" else "IJB-A_1N_sets"),
                           f"IJB-A {'1:1' if task == 'verify' else '1:N'} protocol folder")
+    if folds is None:
+        folds = count_numbered(set_dir, "split{}".format, "IJB-A split")
     files: dict[str, str] = {}
     notes: list[str] = []
     metadata, pairs, roles = [], [], []
