@@ -139,3 +139,11 @@ def test_non_numeric_yaw_and_bad_fiducial(cfp_root):
     skipped = SkippedRows(lenient=True)
     s = cfp.read(root2, folds=2, skipped=skipped).samples.samples.set_index("template")
     assert s.loc["F4", "landmarks"] is None and len(skipped) == 1
+
+
+def test_folds_none_counts_the_split_folders(cfp_root):
+    root, _ = cfp_root
+    assert cfp.read(root, folds=None).folds == [1, 2]
+    (root / "Protocol/Split/FP/04").mkdir()
+    with pytest.raises(DataError, match="CFP FP split 03 is missing but 04 exists"):
+        cfp.read(root, folds=None)
