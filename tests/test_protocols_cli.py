@@ -51,3 +51,18 @@ def test_validate_prints_counts_and_fails_with_the_place(tmp_path, monkeypatch):
     assert f"{bad}:3: malformed line" in result.output
     lenient = _run("validate", "cfp-fp", "--data", str(root), "--lenient")
     assert lenient.exit_code == 0 and f"{bad}:3: malformed line" in lenient.output
+
+
+def test_validate_without_data_uses_the_embedded_synthetic_set(tmp_path, monkeypatch):
+    import bench.runner.data
+
+    root = tmp_path / "synthetic"
+    write_cfp(root / "cfp", subjects=6, folds=3)
+    (root / "synth.json").write_text("{}")
+    monkeypatch.delenv("BENCH_DATA", raising=False)
+    monkeypatch.delenv("BENCH_CFP", raising=False)
+    monkeypatch.setattr(bench.runner.data, "synthetic_root", lambda **kw: root)
+    result = _run("validate", "cfp-ff")
+    assert result.exit_code == 0, result.output
+    assert f"protocol cfp-ff (verify): {root / 'cfp'}" in result.output
+    assert "folds 3" in result.output and "data found by default" in result.output

@@ -47,7 +47,8 @@ def show(name: str, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--data", type=click.Path(), default=None,
               help="Data root holding the protocol's data path, or the dataset itself "
-                   "(default: the protocol's variable, then $BENCH_DATA).")
+                   "(default: the protocol's variable, then $BENCH_DATA, then the embedded "
+                   "synthetic dataset, generated on first use).")
 @click.option("--lenient", is_flag=True, help="Skip bad rows and list each one.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the report as JSON to this file.")
@@ -59,8 +60,14 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
     """Check every file, index and count NAME refers to, without running a model."""
     from ..fileio import dump_json
     from ..protocols import load_eval_set, load_protocol
+    from ..runner.data import synthetic_root, uses_default_data
 
-    evalset = load_eval_set(load_protocol(name), data, lenient=lenient, cache_dir=cache_dir)
+    protocol = load_protocol(name)
+    default = None
+    if uses_default_data(data, protocol):  # the same data `bench run` would use
+        default = synthetic_root(cache_dir=cache_dir, echo=lambda m: click.echo(m, err=True))
+    evalset = load_eval_set(protocol, data, lenient=lenient, default=default,
+                            cache_dir=cache_dir)
     click.echo(evalset.report.format())
     if json_path:
         dump_json(evalset.report.to_dict(), json_path)
