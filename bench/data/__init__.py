@@ -1,22 +1,24 @@
-"""The data model shared by readers, runner and training (see :mod:`bench.data.samples`)."""
+"""The data model shared by readers, runner and training (see :mod:`bench.data.samples`).
 
-from .evalset import EvalSet
-from .samples import (
-                      COMPARISON_COLUMNS,
-                      SAMPLE_COLUMNS,
-                      YAW_METADATA,
-                      YAW_UNKNOWN,
-                      SampleSet,
-                      check_comparisons,
-                      check_samples,
-                      new_comparisons,
-                      new_samples,
-                      unique_images,
-)
-from .skipped import SkippedRows
+Names load on first use, so that modules needing only a constant (protocol files need the
+yaw-bin rules) do not import pandas.
+"""
 
-__all__ = [
-    "COMPARISON_COLUMNS", "SAMPLE_COLUMNS", "YAW_METADATA", "YAW_UNKNOWN", "EvalSet",
-    "SampleSet", "SkippedRows", "check_comparisons", "check_samples", "new_comparisons",
-    "new_samples", "unique_images",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "EvalSet": "evalset", "SkippedRows": "skipped", "COMPARISON_COLUMNS": "samples",
+    "SAMPLE_COLUMNS": "samples", "YAW_METADATA": "samples", "YAW_UNKNOWN": "samples",
+    "SampleSet": "samples", "check_comparisons": "samples", "check_samples": "samples",
+    "new_comparisons": "samples", "new_samples": "samples", "unique_images": "samples",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'bench.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -3,13 +3,25 @@ the one call that turns a protocol and a data root into something to evaluate.
 
     protocol = load_protocol("cfp-fp")
     evalset = load_eval_set(protocol, data_root)   # .samples, .comparisons | .search, .report
+
+Listing protocols imports no reader and no pandas; :func:`load_eval_set` loads them.
 """
 
-from .evaluation import DATA_ENV, DataLocation, load_eval_set, locate_data
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .loading import PROTOCOLS, load_protocol, shipped_dir
 from .protocol import Folds, Pooling, Protocol, YawBinning
 
-__all__ = [
-    "DATA_ENV", "PROTOCOLS", "DataLocation", "Folds", "Pooling", "Protocol", "YawBinning",
-    "load_eval_set", "load_protocol", "locate_data", "shipped_dir",
-]
+_LAZY = {"DATA_ENV": "evaluation", "DataLocation": "evaluation", "load_eval_set": "evaluation",
+         "locate_data": "evaluation"}
+__all__ = ["PROTOCOLS", "Folds", "Pooling", "Protocol", "YawBinning", "load_protocol",
+           "shipped_dir", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'bench.protocols' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
