@@ -8,25 +8,28 @@ Entry points: :func:`align_batches` (stream, what the feature extractor calls),
 - ``transform``: batched least-squares similarity; ``profile``: pose-aware references
 - ``plan``: which transform or fallback each sample gets; ``warp``: affine_grid/grid_sample
 - ``decode``: batched JPEG decode (nvJPEG / OpenCV); ``cache``: crops on disk
-- ``api``: the above end to end; ``preview``: originals beside crops as one PNG
+- ``api``: the above end to end; ``preview``: originals beside crops as one PNG;
+  ``export``: ``bench align``'s files
+
+Names load on first use, so importing a light module (``bench.align.plan``, as the CLI
+does for its option choices) does not import torch.
 """
 
-from .api import (
-    AlignedBatch,
-    AlignReport,
-    AlignResult,
-    AlignStream,
-    align_batches,
-    align_samples,
-    plan_samples,
-)
-from .plan import AlignOptions, AlignPlan
-from .templates import TEMPLATES, Template, get_template
-from .transform import fit_similarity
-from .warp import transform_points, warp_images
+from __future__ import annotations
 
-__all__ = [
-    "TEMPLATES", "AlignOptions", "AlignPlan", "AlignReport", "AlignResult", "AlignStream",
-    "AlignedBatch", "Template", "align_batches", "align_samples", "fit_similarity",
-    "get_template", "plan_samples", "transform_points", "warp_images",
-]
+import importlib
+
+_EXPORTS = {
+    "AlignedBatch": "api", "AlignReport": "api", "AlignResult": "api", "AlignStream": "api",
+    "align_batches": "api", "align_samples": "api", "plan_samples": "api",
+    "AlignOptions": "plan", "AlignPlan": "plan",
+    "TEMPLATES": "templates", "Template": "templates", "get_template": "templates",
+    "fit_similarity": "transform", "transform_points": "warp", "warp_images": "warp",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

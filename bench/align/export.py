@@ -39,7 +39,8 @@ def read_data(path: Path, lenient: bool = False) -> tuple[SampleSet, SkippedRows
     skipped = SkippedRows(lenient=lenient)
     path = Path(path).absolute()
     if (path / "IJB-A_11_sets").is_dir():
-        return ijba.read(path, task="verify", skipped=skipped).samples, skipped
+        folds = len(list((path / "IJB-A_11_sets").glob("split*")))
+        return ijba.read(path, task="verify", folds=folds, skipped=skipped).samples, skipped
     if path.suffix == ".bin":
         return insightface_bin.read(path, skipped=skipped).samples, skipped
     return read_source(path, "auto", skipped), skipped

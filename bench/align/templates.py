@@ -26,12 +26,11 @@ Registered templates (``TEMPLATES``):
 - ``celeba``: the 112x112 version our DREAM stems use: the central 178x178 square of the
   CelebA frame (rows 20..197) resized to 112x112. The face is smaller and looser than in
   ``arcface112`` (interpupillary distance 24.5 px instead of 35.2 px), as in the DREAM crops.
-- ``synth112``: the synthetic generator's crop (:mod:`bench.synth.render`): 0.559 px per mm,
-  the pivot (see :data:`PROFILE_PIVOT_MM`) at pixel (55.5, 51.6), the eye midpoint of
-  ``arcface112``; frontal, it lies within 1 px of ``arcface112``. It is pose-aware
-  (``posed=True``): a synthetic crop aligns to it by a near-identity warp at any yaw (the
-  generator's camera is a pinhole 1.2 m away; this projection is orthographic, which
-  differs by under a pixel on a 112 px crop).
+- ``synth112``: the synthetic generator's crop, built from :mod:`bench.synth.render`'s
+  constants (:mod:`bench.align.synth_template`; 0.559 px per mm, the eye midpoint at pixel
+  (55.5, 51.6) as in ``arcface112``, whose five points it matches within 2 px). It is
+  pose-aware (``posed=True``), so a synthetic crop aligns to it by a near-identity warp at
+  any yaw and pitch (a rotation by the roll, which alignment removes).
 - ``box``: 112x112 square crop around the sample's box: the box's longer side fills
   1 / (1 + 2 * 0.2) of the crop (20 % margin on each side).
 """
@@ -54,8 +53,9 @@ FACE_BOX_MM = (0.0, 40.0, 140.0)
 #: A turned head pivots about a point this many mm behind the eye midpoint times
 #: sin^2(yaw): the eye midpoint for a frontal face, moving back into the head for a profile
 #: so that the visible half of the head stays centred, as in crops of real profiles. The
-#: synthetic generator renders with the same convention (its PROFILE_ANCHOR_MM).
-PROFILE_PIVOT_MM = 45.0
+#: synthetic generator renders with the same convention (its PROFILE_ANCHOR_MM, 30 mm when
+#: this was written; ``synth112`` reads the generator's own value).
+PROFILE_PIVOT_MM = 30.0
 
 _INDEX = {name: i for i, name in enumerate(LANDMARK_NAMES)}
 
@@ -71,6 +71,7 @@ class Template:
     geometry: tuple[float, float, float] | None = None
     face_box: tuple[float, float, float] | None = None  # cx, cy, side in crop px
     posed: bool = False
+    pivot_mm: float = PROFILE_PIVOT_MM
     description: str = ""
 
     def __post_init__(self):
@@ -125,13 +126,13 @@ class Template:
     def posed_reference(self, yaw, pitch=0.0) -> np.ndarray:
         """(..., 22, 2) crop positions of the mean face turned by yaw/pitch (degrees).
 
-        The head turns about the pivot of :data:`PROFILE_PIVOT_MM`, which stays where the
+        The head turns about the pivot of :data:`PROFILE_PIVOT_MM` (``pivot_mm``), which stays where the
         frontal face's eye midpoint is, and is projected orthographically with this
         template's frontal geometry, so yaw = pitch = 0 gives the fitted frontal face
         (within about 1 px of the defining points).
         """
         rot = rotation_matrix(yaw, pitch, 0.0)
-        depth = PROFILE_PIVOT_MM * np.sin(np.deg2rad(np.asarray(yaw, dtype=np.float64))) ** 2
+        depth = self.pivot_mm * np.sin(np.deg2rad(np.asarray(yaw, dtype=np.float64))) ** 2
         pivot = np.stack(np.broadcast_arrays(0.0, 0.0, depth), -1)[..., None, :]
         turned = np.einsum("...ij,...kj->...ki", rot, mean_landmarks_3d() - pivot)
         return project(turned, self.mm_to_px)
@@ -187,13 +188,14 @@ for _t in (
              description="CelebA aligned frame (178 wide x 218 high), face centred"),
     Template("celeba", (112, 112), points=_resized(_CELEBA, (0, 20, 178, 178), (112, 112)),
              description="central 178x178 of the CelebA frame resized to 112x112 (DREAM stems)"),
-    Template("synth112", (112, 112), geometry=(0.559, 55.5, 51.6), posed=True,
-             description="synthetic generator crop; pose-aware, identity warp for its crops"),
     Template("box", (112, 112), face_box=(55.5, 55.5, 112 / (1 + 2 * BOX_MARGIN)),
              description=f"square crop around the face box, {BOX_MARGIN:.0%} margin"),
 ):
     TEMPLATES.add(_t.name, _t)
 del _t
+# The generator's own constants define it, so it follows the generator if they change.
+TEMPLATES.add_lazy("synth112", "bench.align.synth_template:SYNTH112",
+                   description="synthetic generator crop; pose-aware")
 
 
 def get_template(template: str | Template) -> Template:
