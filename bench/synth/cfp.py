@@ -1,0 +1,113 @@
+"""``cfp/``: the CFP original layout with the FF and FP protocols.
+
+Every identity has ``frontal`` images with |yaw| < ``frontal_max_yaw`` and ``profile``
+images with |yaw| in ``profile_yaw``. Identities are dealt into ``splits`` identity-disjoint
+groups; each split lists equally many same and different pairs drawn without repetition
+inside its group, as in the real release. Beyond the real layout, ``Data/pose.csv`` holds
+the ground-truth pose of every image (path relative to ``cfp/``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..fileio import atomic_write
+from .config import SynthConfig
+from .jobs import IdentityJob, ImageJob
+from .poses import uniform_yaws, with_tilt
+
+PART = 2
+FOLDER = "cfp"
+KINDS = ("frontal", "profile")
+
+
+def identity_folder(index: int, count: int) -> str:
+    return f"{index + 1:0{max(3, len(str(count)))}d}"
+
+
+def plan(config: SynthConfig) -> list[IdentityJob]:
+    part, jobs = config.cfp, []
+    for i in range(part.identities):
+        rng = np.random.default_rng((config.seed, PART, i, 0))
+        folder = identity_folder(i, part.identities)
+        yaws = np.concatenate([
+            uniform_yaws(rng, part.frontal, 0.0, part.frontal_max_yaw),
+            uniform_yaws(rng, part.profile, *part.profile_yaw)])
+        poses = with_tilt(rng, yaws, config.difficulty)
+        names = [(kind, k) for kind, n in zip(KINDS, (part.frontal, part.profile), strict=True)
+                 for k in range(1, n + 1)]
+        images = tuple(
+            ImageJob(f"{FOLDER}/Data/Images/{folder}/{kind}/{k:02d}.jpg", pose,
+                     (config.seed, PART, i, j + 1),
+                     fiducials=f"{FOLDER}/Data/Fiducials/{folder}/{kind}/{k:02d}.txt")
+            for j, ((kind, k), pose) in enumerate(zip(names, poses, strict=True)))
+        jobs.append(IdentityJob((config.seed, PART, i), images))
+    return jobs
+
+
+def _sample(rng: np.random.Generator, candidates: np.ndarray, n: int) -> np.ndarray:
+    pick = rng.choice(len(candidates), size=min(n, len(candidates)), replace=False)
+    rows = candidates[np.sort(pick)]
+    return rows[np.lexsort((rows[:, 1], rows[:, 0]))]
+
+
+def _pairs(ids: np.ndarray, per_a: int, per_b: int, same: bool, ordered: bool) -> np.ndarray:
+    """All (a, b) 1-based list indices between images of ``ids`` (0-based identities).
+
+    Image ``k`` of identity ``i`` has index ``i * per + k + 1`` in its list.
+    """
+    ka, kb = np.meshgrid(np.arange(per_a), np.arange(per_b), indexing="ij")
+    rows = []
+    for pos, i in enumerate(ids):
+        partners = [i] if same else ids[pos + 1:] if not ordered else ids[ids != i]
+        for j in partners:
+            a = i * per_a + ka.ravel() + 1
+            b = j * per_b + kb.ravel() + 1
+            keep = a < b if (same and not ordered) else np.ones(a.size, bool)
+            rows.append(np.stack([a[keep], b[keep]], 1))
+    return np.concatenate(rows) if rows else np.zeros((0, 2), np.int64)
+
+
+def write_protocol(root: Path, config: SynthConfig) -> dict[str, int]:
+    """Write list_names, pose.csv, the pair lists and the split files below ``root/cfp``."""
+    part = config.cfp
+    base = root / FOLDER
+    n = part.identities
+    folders = [identity_folder(i, n) for i in range(n)]
+    with atomic_write(base / "Data" / "list_names.txt") as f:
+        f.writelines(f"Synthetic Person {name}\n" for name in folders)
+    for letter, kind, per in (("F", "frontal", part.frontal), ("P", "profile", part.profile)):
+        with atomic_write(base / "Protocol" / f"Pair_list_{letter}.txt") as f:
+            f.writelines(f"{i * per + k} ../Data/Images/{folder}/{kind}/{k:02d}.jpg\n"
+                         for i, folder in enumerate(folders) for k in range(1, per + 1))
+
+    rng = np.random.default_rng((config.seed, PART, 10 ** 6))
+    groups = np.array_split(rng.permutation(n), part.splits)
+    wanted = part.same_pairs()
+    counts = {"splits": part.splits, "same_per_split": wanted, "diff_per_split": wanted}
+    for proto in ("FF", "FP"):
+        per_b = part.frontal if proto == "FF" else part.profile
+        for s, ids in enumerate(groups, start=1):
+            ids = np.sort(ids)
+            same = _pairs(ids, part.frontal, per_b, True, ordered=proto == "FP")
+            diff = _pairs(ids, part.frontal, per_b, False, ordered=proto == "FP")
+            n_pairs = min(wanted, len(same), len(diff))
+            counts["same_per_split"] = min(counts["same_per_split"], n_pairs)
+            counts["diff_per_split"] = min(counts["diff_per_split"], n_pairs)
+            folder = base / "Protocol" / "Split" / proto / f"{s:02d}"
+            for name, cand in (("same", same), ("diff", diff)):
+                rows = _sample(rng, cand, n_pairs)
+                with atomic_write(folder / f"{name}.txt") as f:
+                    f.writelines(f"{a},{b}\n" for a, b in rows)
+    return counts
+
+
+def write_poses(root: Path, jobs: list[IdentityJob]) -> None:
+    with atomic_write(root / FOLDER / "Data" / "pose.csv") as f:
+        f.write("path,yaw,pitch,roll\n")
+        for job in jobs:
+            for image in job.images:
+                p = image.pose
+                f.write(f"{image.path[len(FOLDER) + 1:]},{p.yaw:.3f},{p.pitch:.3f},{p.roll:.3f}\n")

@@ -1,0 +1,173 @@
+"""Write a whole synthetic dataset: plan, render in worker processes, write the protocols.
+
+Everything goes into a temporary sibling folder that is renamed to ``out`` only when
+complete, so a failure or an interrupt leaves no half-written dataset behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from pathlib import Path
+
+from .. import __version__
+from ..errors import ConfigError, DataError
+from ..face3d import LANDMARK_NAMES
+from ..fileio import atomic_write, dump_json
+from . import cfp, ijba, train
+from .config import GENERATOR_VERSION, SynthConfig
+from .jobs import IdentityJob, IdentityResult, run_job
+from .render import FOCAL_PX, IMAGE_SIZE, PRINCIPAL
+
+MANIFEST = "synth.json"
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _check_target(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise DataError("exists and is not a folder", out)
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise DataError("folder is not empty; pass --force (force=True) to replace it", out)
+        if not (out / MANIFEST).is_file():
+            raise DataError(f"folder is not empty and holds no {MANIFEST}: refusing to replace "
+                            "something that is not a synthetic dataset", out)
+
+
+def _make_staging(out: Path) -> Path:
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = parent / f".{out.name}.partial-{os.getpid()}"
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+    except OSError as exc:
+        raise DataError(f"cannot write the dataset here: {exc.strerror or exc}", parent) from None
+    if not os.access(staging, os.W_OK):  # e.g. running as root on a read-only mount
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DataError("cannot write the dataset here: folder is not writable", parent)
+    return staging
+
+
+def _pool_context():
+    # fork starts workers instantly and needs no importable __main__; elsewhere spawn.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+@contextlib.contextmanager
+def _results(jobs: list[IdentityJob], config: SynthConfig, root: Path,
+             workers: int) -> Iterator[Iterator[IdentityResult]]:
+    """Results in job order (deterministic whichever worker ran a job), pooled or inline.
+
+    A worker that dies raises ``BrokenProcessPool`` here instead of hanging the run.
+    """
+    work = partial(run_job, difficulty=config.difficulty, root=str(root))
+    if workers <= 1 or len(jobs) <= 1:
+        yield map(work, jobs)
+        return
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_pool_context())
+    try:
+        yield pool.map(work, jobs, chunksize=1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def generate(out: str | Path, config: SynthConfig | None = None, *, force: bool = False,
+             workers: int | None = None,
+             progress: bool | Callable[[int], None] = False,
+             preset_name: str | None = None) -> dict:
+    """Generate the dataset into ``out``; returns the ``synth.json`` content plus timings.
+
+    ``progress``: True for a tqdm bar, or a callable given the number of images just written.
+    """
+    config = config if config is not None else SynthConfig()
+    out = Path(out).absolute()
+    _check_target(out, force)
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+
+    started = time.perf_counter()
+    train_jobs = train.plan(config)
+    cfp_jobs = cfp.plan(config)
+    ijba_plan = ijba.plan(config)
+    jobs = train_jobs + cfp_jobs + ijba_plan.jobs
+    total = sum(len(j.images) for j in jobs)
+
+    tick = progress if callable(progress) else None
+    bar = None
+    staging = _make_staging(out)
+    try:
+        cfp_results, ijba_results = [], []
+        with atomic_write(staging / train.FOLDER / "metadata.csv") as stream, \
+                _results(jobs, config, staging, workers) as results:
+            if progress is True:  # after the fork: no bar thread in the workers
+                from tqdm import tqdm
+                bar = tqdm(total=total, unit="img", desc="synth", leave=False)
+                tick = bar.update
+            manifest = train.ManifestWriter(stream)
+            for k, (job, result) in enumerate(zip(jobs, results, strict=True)):
+                if k < len(train_jobs):
+                    manifest.add(job, result)
+                elif k < len(train_jobs) + len(cfp_jobs):
+                    cfp_results.append(result)
+                else:
+                    ijba_results.append(result)
+                if tick is not None:
+                    tick(len(job.images))
+        cfp_counts = cfp.write_protocol(staging, config)
+        cfp.write_poses(staging, cfp_jobs)
+        ijba_counts = ijba.write_protocol(staging, config, ijba_plan, ijba_results)
+        summary = _summary(config, preset_name, staging, {
+            "train": {"identities": len(train_jobs), "images": manifest.rows},
+            "cfp": {"identities": len(cfp_jobs), "frontal": config.cfp.frontal * len(cfp_jobs),
+                    "profile": config.cfp.profile * len(cfp_jobs), **cfp_counts},
+            "ijba": {"subjects": len(ijba_plan.jobs), "images": len(ijba_plan.records),
+                     "media": sum(len(m) for m in ijba_plan.media.values()),
+                     **ijba_counts},
+            "images": total,
+        })
+        dump_json(summary, staging / MANIFEST)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = dict(summary, path=str(out), seconds=round(time.perf_counter() - started, 2))
+    return summary
+
+
+def _summary(config: SynthConfig, preset_name: str | None, root: Path, counts: dict) -> dict:
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    return {
+        "generator": "bench.synth",
+        "version": GENERATOR_VERSION,
+        "bench_version": __version__,
+        "seed": config.seed,
+        "preset": preset_name,
+        "config": config.to_dict(),
+        "counts": counts,
+        "bytes": size,
+        "image_size": [IMAGE_SIZE, IMAGE_SIZE],
+        "camera": {"focal_px": FOCAL_PX, "principal_point": list(PRINCIPAL),
+                   "pixel_centres": "integer coordinates (OpenCV)",
+                   "model": "pinhole, R(yaw, pitch, roll) @ p + t as in bench.face3d"},
+        "landmarks": list(LANDMARK_NAMES),
+        "pose_convention": "bench.face3d: R = Rz(roll) Rx(pitch) Ry(yaw), degrees; positive "
+                           "yaw turns the nose towards the image's left",
+    }
