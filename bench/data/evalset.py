@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,6 @@ class EvalSet:
     comparisons: pd.DataFrame | None = None
     search: pd.DataFrame | None = None
     report: ValidationReport | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.comparisons is None) == (self.search is None):

@@ -55,15 +55,6 @@ class SampleSet:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def templates(self) -> pd.DataFrame:
-        """One row per template: ``template``, ``subject``, ``images`` (count), index-free."""
-        grouped = self.samples.groupby("template", sort=False)
-        return pd.DataFrame({
-            "template": grouped.size().index.astype(str),
-            "subject": grouped["subject"].first().to_numpy(),
-            "images": grouped.size().to_numpy(),
-        })
-
 
 def new_samples(path, subject, *, template=None, media=None, yaw=None, pitch=None, roll=None,
                 yaw_source=None, landmarks=None, box=None, **extra) -> pd.DataFrame:

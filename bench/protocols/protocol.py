@@ -1,4 +1,23 @@
-"""The typed form of a protocol file: plain data, validated once when it is loaded."""
+"""The typed form of a protocol file: plain data, validated once when it is loaded.
+
+Fields of a protocol file (``protocols/cfp-fp.toml`` is a commented example)::
+
+    name, version, description      name = the file name
+    extends                         a shipped protocol (or .toml path) to start from
+    task                            "verify" (1:1 pairs) | "search" (1:N gallery/probes)
+    format                          reader: cfp | insightface_bin | ijba | manifest | yaw_split
+    data, data_env                  dataset path under the data root; env var naming the dataset
+    strict_counts                   a count mismatch is an error (else only reported)
+    [reader]                        keyword options of the format's reader
+    [counts]                        expected on the real data: images, samples, subjects,
+                                    templates, folds, pairs, genuine, impostor, gallery,
+                                    probes, mated, non_mated
+    [folds]   kind, count, description     official | contiguous | identity-disjoint | given
+    [yaw]     bins, pair_rule, template_yaw  |yaw| edges; max | min | probe; median | mean | max
+    [pooling] normalise_images, media_average, flip (true | false | "model")
+    [metrics] report, main          accuracy, eer, auc, tar@far=X (verify); rankK,
+                                    tpir@fpir=X (search); main is one of report
+"""
 
 from __future__ import annotations
 
