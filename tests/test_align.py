@@ -238,12 +238,12 @@ def test_profile_with_all_points_keeps_the_norm_crop_fit():
 
 
 def test_hidden_eye_with_known_yaw_is_posed():
-    pts = only(face_points(yaw=70.0, roll=-10.0), [16, 18, 19, 20])
+    pts = only(face_points(yaw=70.0, roll=-10.0), [17, 18, 19, 20])
     p = plan(pts, yaw=70.0)
     assert p.method[0] == "posed" and p.yaw[0] == 70.0
     # the visible points land on the turned mean face exactly, at the frontal scale
-    np.testing.assert_allclose(apply(p.transforms[0], pts[[16, 18, 19, 20]]),
-                               ARCFACE.posed_reference(70.0)[[16, 18, 19, 20]], atol=1e-6)
+    np.testing.assert_allclose(apply(p.transforms[0], pts[[17, 18, 19, 20]]),
+                               ARCFACE.posed_reference(70.0)[[17, 18, 19, 20]], atol=1e-6)
 
 
 def test_hidden_eye_with_unknown_yaw_estimates_it():
@@ -251,7 +251,7 @@ def test_hidden_eye_with_unknown_yaw_estimates_it():
     yaws = np.array([-80.0, -60.0, 60.0, 80.0])
     pts = np.stack([only(face_points(yaw=y, noise=1.5, rng=rng), [16, 17, 18, 19, 20])
                     for y in yaws])
-    hidden = np.where(yaws > 0, PUPIL_L, 16)
+    hidden = np.where(yaws > 0, 16, PUPIL_L)  # turned to the image left: pupil_r goes
     pts[np.arange(4), hidden] = np.nan
     p = plan(pts)
     assert (p.method == "posed").all()
@@ -259,8 +259,16 @@ def test_hidden_eye_with_unknown_yaw_estimates_it():
     np.testing.assert_allclose(estimate_yaw(pts, ARCFACE), p.yaw)
 
 
+def test_a_missing_eye_fixes_the_sign_of_an_unknown_yaw():
+    # three points (one eye, nose, one mouth corner) say little, the missing eye says more
+    pts = only(face_points(yaw=-70.0), [16, 18, 19])
+    assert estimate_yaw(pts[None], ARCFACE)[0] <= -40
+    wrong_side = only(face_points(yaw=-70.0), [17, 18, 19])  # the far eye "visible"
+    assert plan(wrong_side).method[0] == "full_image"
+
+
 def test_two_points_and_unknown_yaw_fall_back_with_a_reason():
-    pts = only(face_points(yaw=60.0), [16, 18])
+    pts = only(face_points(yaw=60.0), [17, 18])
     p = plan(pts, boxes=np.array([[200, 100, 150, 180.0]]))
     assert p.method[0] == "box"
     assert "yaw unknown" in p.reason[0]
@@ -268,7 +276,7 @@ def test_two_points_and_unknown_yaw_fall_back_with_a_reason():
 
 
 def test_fixed_mode_never_poses_and_posed_mode_always_does():
-    pts = only(face_points(yaw=70.0), [16, 18, 19, 20])
+    pts = only(face_points(yaw=70.0), [17, 18, 19, 20])
     assert plan(pts, yaw=70.0, profile="fixed").method[0] == "template"
     assert plan(only(face_points(), FIVE), yaw=0.0, profile="posed").method[0] == "posed"
 

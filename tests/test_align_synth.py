@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -74,3 +75,13 @@ def test_bench_align_on_the_ijba_layout(synth, tmp_path):
     aligned = manifest.read_samples(out / "metadata.csv").samples
     assert (aligned["template"].str.contains(":")).all()  # IJB-A template ids kept
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_demo_preview_shows_every_case(tmp_path):
+    from bench.align.demo import render_demo
+
+    report = render_demo(tmp_path / "preview.png")
+    assert report.counts == {"box": 1, "posed": 2, "template": 5}
+    grid = cv2.imread(str(tmp_path / "preview.png"))
+    assert grid.shape[0] > 3 * 112 and grid.shape[1] > 3 * 2 * 112

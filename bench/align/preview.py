@@ -134,8 +134,8 @@ def write_preview(stream, path: str | Path, n: int = 12, columns: int = 3) -> Pa
     from .warp import warp_images
 
     frame, plan, template = stream.frame, stream.plan, stream.template
-    yaw = frame["yaw"].to_numpy(np.float64) if "yaw" in frame else np.full(len(frame), np.nan)
-    yaw = np.where(np.isfinite(yaw), yaw, plan.yaw)
+    given = frame["yaw"].to_numpy(np.float64) if "yaw" in frame else np.full(len(frame), np.nan)
+    yaw = np.where(np.isfinite(given), given, plan.yaw)
     rows = preview_rows(plan, yaw, n)
     originals = load_originals(frame["path"].to_numpy()[rows])
     plan.fill_full_image(rows, np.array([o.shape[:2] for o in originals]))
@@ -145,6 +145,7 @@ def write_preview(stream, path: str | Path, n: int = 12, columns: int = 3) -> Pa
     captions = []
     for i in rows:
         angle = "yaw ?" if not np.isfinite(yaw[i]) else f"yaw {yaw[i]:+.0f}"
+        angle += "" if np.isfinite(given[i]) or not np.isfinite(yaw[i]) else " (estimated)"
         captions.append(f"{plan.method[i]}, {angle}"
                         + (f": {plan.reason[i]}" if plan.reason[i] else ""))
     def cells(column: str):

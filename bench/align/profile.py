@@ -15,8 +15,11 @@ profile's visible half sits where the head's geometry puts it.
 
 When the sample's yaw is unknown (NaN), it is estimated here from the visible points: the
 yaw on a 5-degree grid in [-90, 90] whose turned mean face fits them best (needs at least
-3 visible points; two points fit any yaw exactly). This is a crude estimate for alignment
-only; the head-pose estimator (``bench yaw``) is the measurement of record.
+3 visible points; two points fit any yaw exactly). A missing eye is evidence too: a face
+hides its image-left eye (``pupil_r``) only when turned far to the image left (yaw beyond
++:data:`HIDDEN_EYE_MIN_YAW`), and the other eye at the mirrored yaws, so the grid is cut to
+those yaws; three points then suffice. This is a crude estimate for alignment only; the
+head-pose estimator (``bench yaw``) is the measurement of record.
 
 Which samples use this is decided in :mod:`bench.align.plan`: by default (``auto``) only
 those whose frontal fit is impossible (an eye missing) or poor (large residual).
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..face3d import LANDMARK_NAMES
 from .templates import Template
 from .transform import fit_quality, fit_similarity
 
@@ -33,6 +37,9 @@ from .transform import fit_quality, fit_similarity
 YAW_GRID = np.arange(-90.0, 90.1, 5.0)
 #: Fewest visible points from which the yaw is estimated.
 MIN_POINTS_FOR_YAW = 3
+#: Smallest |yaw| (degrees) at which one eye is taken to be hidden by the head.
+HIDDEN_EYE_MIN_YAW = 40.0
+_PUPILS = [LANDMARK_NAMES.index("pupil_r"), LANDMARK_NAMES.index("pupil_l")]
 _ROWS_PER_CHUNK = 2048  # bounds the (rows x grid) fit arrays to a few tens of MB
 
 
@@ -49,12 +56,17 @@ def estimate_yaw(points: np.ndarray, template: Template) -> np.ndarray:
         return out
     refs = template.posed_reference(YAW_GRID)  # (Y, 22, 2)
     y = len(YAW_GRID)
+    pupils = np.isfinite(points[:, _PUPILS]).all(-1)
+    # (N, Y) allowed yaws: a hidden image-left eye means a large positive yaw, and mirrored
+    allowed = np.ones((n, y), bool)
+    allowed[~pupils[:, 0] & pupils[:, 1]] = YAW_GRID >= HIDDEN_EYE_MIN_YAW
+    allowed[pupils[:, 0] & ~pupils[:, 1]] = YAW_GRID <= -HIDDEN_EYE_MIN_YAW
     for chunk in np.array_split(rows, -(-rows.size // _ROWS_PER_CHUNK)):
         src = np.repeat(points[chunk], y, axis=0)
         dst = np.tile(refs, (chunk.size, 1, 1))
         quality = fit_quality(fit_similarity(src, dst), src, dst)
         residual = np.nan_to_num(quality.residual, nan=np.inf).reshape(chunk.size, y)
-        out[chunk] = YAW_GRID[residual.argmin(1)]
+        out[chunk] = YAW_GRID[np.where(allowed[chunk], residual, np.inf).argmin(1)]
     return out
 
 
