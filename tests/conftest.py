@@ -30,3 +30,18 @@ def reference_dir() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip(f"reference data not found at {REFERENCE}")
     return REFERENCE
+
+
+#: A synthetic dataset small enough to generate in seconds, in every real format.
+TINY_SYNTH = {"train.identities": 6, "train.images_per_identity": 8, "cfp.identities": 8,
+              "cfp.splits": 2, "cfp.frontal": 2, "cfp.profile": 1, "ijba.subjects": 6,
+              "ijba.stills": 2, "ijba.videos": 1, "ijba.frames": 2, "ijba.splits": 2}
+
+
+@pytest.fixture(scope="session")
+def tiny_synth(tmp_path_factory) -> Path:
+    """Root of a tiny synthetic dataset (train/, cfp/, ijba/), generated once per session."""
+    synth = pytest.importorskip("bench.synth")
+    root = tmp_path_factory.mktemp("tiny_synth") / "data"
+    synth.generate(root, synth.preset("small", **TINY_SYNTH), workers=1)
+    return root

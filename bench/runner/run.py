@@ -165,6 +165,14 @@ def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path 
                    "train_preset": tcfg.preset}
 
 
+def _default_train(root) -> Path | None:
+    """A data root laid out like the synthetic one carries its training part."""
+    if root is None:
+        return None
+    cand = Path(root) / "train" / "metadata.csv"
+    return cand if cand.is_file() else None
+
+
 def _main_score(protocol, metrics: dict, ident: dict | None) -> dict:
     name = protocol.main_score
     value = low = high = None
@@ -221,14 +229,8 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     digest = data_hash(eval_set)
     timer.mark("data")
 
-    train_root = None
-    if cfg.train_data:
-        train_root = Path(cfg.train_data)
-    elif default_root is not None:
-        train_root = default_root / "train" / "metadata.csv"
-    elif os.environ.get("BENCH_DATA"):
-        cand = Path(os.environ["BENCH_DATA"]) / "train" / "metadata.csv"
-        train_root = cand if cand.is_file() else None
+    train_root = Path(cfg.train_data) if cfg.train_data else _default_train(
+        cfg.data or default_root or os.environ.get("BENCH_DATA"))
     model, model_info = get_model(cfg, mode, device, train_root, echo)
     timer.mark("train")
 

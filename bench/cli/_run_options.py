@@ -1,0 +1,47 @@
+"""Options shared by ``bench run`` and ``bench compare`` (one definition, two commands)."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import ConfigError
+
+
+def run_options(fn):
+    options = [
+        click.option("--protocol", "-p", required=True, help="Protocol name (bench protocols)."),
+        click.option("--data", default=None, type=click.Path(),
+                     help="Data root (or the dataset itself). Default: $BENCH_DATA, else the "
+                          "embedded synthetic dataset."),
+        click.option("--train-data", default=None, type=click.Path(),
+                     help="Training manifest/folder (default: the synthetic train/ part)."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                     show_default=True),
+        click.option("--out", default="results", show_default=True, type=click.Path(),
+                     help="Results folder: runs/, leaderboards."),
+        click.option("--flip/--no-flip", default=None,
+                     help="Flip test (sum of features of an image and its mirror). Default: the "
+                          "protocol's choice, which defers to the model's preprocessing."),
+        click.option("--n-boot", default=1000, show_default=True,
+                     help="Bootstrap resamples for CIs."),
+        click.option("--seed", default=0, show_default=True),
+        click.option("--preset", "train_preset", type=click.Choice(["cpu", "gpu"]), default=None,
+                     help="Training preset (default: fitted to the device)."),
+        click.option("--epochs", default=None, type=int, help="Override the preset's epochs."),
+        click.option("--lenient", is_flag=True, help="Skip (and report) malformed data rows."),
+        click.option("--batch-size", default=256, show_default=True,
+                     help="Feature extraction batch size."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def run_config_kwargs(data, train_data, device, out, flip, n_boot, seed, train_preset, epochs,
+                      lenient, batch_size) -> dict:
+    if n_boot < 0:
+        raise ConfigError("--n-boot must be >= 0")
+    changes = {} if epochs is None else {"classify.epochs": epochs}
+    return dict(data=data, train_data=train_data, device=None if device == "auto" else device,
+                out=out, flip=flip, n_boot=n_boot, seed=seed, train_preset=train_preset,
+                train_changes=changes, lenient=lenient, batch_size=batch_size)

@@ -1,0 +1,49 @@
+"""``bench run``: the main job."""
+
+from __future__ import annotations
+
+import click
+
+from ._run_options import run_config_kwargs, run_options
+
+
+@click.command()
+@click.option("--model", "-m", required=True, help="Model name (bench models), e.g. resnet18-dream.")
+@click.option("--mode", type=click.Choice(["naive", "stitch", "end2end", "retrain", "pretrained"]),
+              default=None, help="Training mode (default: retrain for -dream models, naive for "
+                                 "stems, pretrained with --weights).")
+@click.option("--weights", default=None, type=click.Path(),
+              help="Local weights/checkpoint to evaluate instead of training.")
+@run_options
+def run(model, mode, weights, **kw):
+    """Evaluate a model on a protocol: per-yaw verification with CIs, plots, leaderboard.
+
+    Example: bench run --protocol cfp-fp --model resnet18-dream
+    """
+    from ..report.tables import summary_table, yaw_table
+    from ..runner.run import RunConfig, run_benchmark
+
+    protocol = kw.pop("protocol")
+    cfg = RunConfig(protocol=protocol, model=model, mode=mode, weights=weights,
+                    **run_config_kwargs(**kw))
+    outcome = run_benchmark(cfg, echo=click.echo)
+    res = outcome.result
+    main = res["main_score"]
+    click.echo("")
+    click.echo(f"{res['model']['name']} ({res['model']['mode']}) on {res['protocol']['name']}: "
+               f"{main['name']} = {_pct(main['value'])}"
+               + (f" [{_pct(main['low'])}, {_pct(main['high'])}]" if main.get("low") is not None
+                  else ""))
+    click.echo(summary_table(res["metrics"]))
+    if res["metrics"].get("by_yaw"):
+        click.echo("")
+        click.echo(yaw_table(res["metrics"]))
+    click.echo("")
+    click.echo(f"run folder: {outcome.run_dir}")
+    for name, rel in res["files"].items():
+        click.echo(f"  {name}: {outcome.run_dir / rel}")
+    click.echo(f"leaderboard: {cfg.out}/leaderboard.md")
+
+
+def _pct(v):
+    return "n/a" if v is None else f"{100 * v:.2f}%"

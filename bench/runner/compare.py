@@ -1,0 +1,194 @@
+"""``bench compare``: every training mode of one stem on identical comparisons, side by side.
+
+Each mode is a normal :func:`run_benchmark` run (cached, on the leaderboard); the report adds,
+per |yaw| bin, each mode's metrics and its difference to the naive stem with a paired
+subject-bootstrap CI and p-value (shared resamples, so the CI is of the difference itself).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from .. import metrics as M
+from ..errors import ConfigError
+from ..fileio import atomic_write, dump_json
+from ..report import plots
+from . import leaderboard
+from .run import MODES, RunConfig, run_benchmark
+
+BASELINE = "naive"
+
+
+@dataclass
+class CompareOutcome:
+    report_dir: Path
+    table: pd.DataFrame
+    runs: dict[str, Path]
+
+
+def model_for(stem: str, mode: str) -> str:
+    return stem if mode == BASELINE else f"{stem}-dream"
+
+
+def _correct(df: pd.DataFrame) -> np.ndarray | None:
+    if "fold" not in df or df["fold"].nunique() < 2:
+        return None
+    fa = M.fold_accuracy(df["score"], df["label"], df["fold"])
+    return M.accuracy_at_thresholds(df["score"], df["label"], df["fold"], fa)
+
+
+def paired_table(tables: dict[str, pd.DataFrame], edges, rule: str,
+                 spec: M.BootstrapSpec) -> pd.DataFrame:
+    """Long table: one row per (yaw bin, mode, metric) with the difference to naive."""
+    base = tables[BASELINE]
+    labels = base["label"].to_numpy()
+    for mode, df in tables.items():
+        if len(df) != len(base) or not np.array_equal(df["label"].to_numpy(), labels):
+            raise ConfigError(f"mode {mode} was not scored on the same comparisons as naive")
+    correct = {m: _correct(df) for m, df in tables.items()}
+    _, _, pair = M.pair_bins(base["yaw_a"], base["yaw_b"], edges, rule)
+    names = ["all"] + M.bin_labels(edges)
+    sa, sb = base["subject_a"].astype(str).to_numpy(), base["subject_b"].astype(str).to_numpy()
+    rows = []
+    for k, name in enumerate(names):
+        sel = np.ones(len(base), bool) if k == 0 else pair == k - 1
+        y = labels[sel]
+        if sel.sum() == 0 or y.all() or not y.any():
+            continue
+        baseline_rows = []
+        for mode, df in tables.items():
+            if mode == BASELINE:
+                continue
+            diffs, unit = M.paired_comparison(
+                base["score"].to_numpy()[sel], df["score"].to_numpy()[sel], y, sa[sel], sb[sel],
+                spec, *_pair_correct(correct, BASELINE, mode, sel))
+            common = {"yaw_bin": name, "n_pairs": int(sel.sum()), "unit": unit}
+            if not baseline_rows:  # the naive values are the same in every comparison
+                baseline_rows = [{**common, "mode": BASELINE, "metric": d.metric,
+                                  "value": d.value_1, "naive": d.value_1, "difference": None,
+                                  "ci_low": None, "ci_high": None, "p_value": None}
+                                 for d in diffs]
+                rows += baseline_rows
+            rows += [{**common, "mode": mode, "metric": d.metric, "value": d.value_2,
+                      "naive": d.value_1, "difference": d.difference, "ci_low": d.low,
+                      "ci_high": d.high, "p_value": d.p_value} for d in diffs]
+    return pd.DataFrame(rows)
+
+
+def _pair_correct(correct, a, b, sel):
+    if correct[a] is None or correct[b] is None:
+        return None, None
+    return correct[a][sel], correct[b][sel]
+
+
+def _better(metric: str, diff: float) -> bool:
+    return diff < 0 if metric == "eer" else diff > 0
+
+
+def verdict(row) -> str:
+    """Plain words for one difference: only a CI that excludes 0 counts."""
+    if row["mode"] == BASELINE or row["ci_low"] is None or pd.isna(row["ci_low"]):
+        return ""
+    if row["ci_low"] > 0 or row["ci_high"] < 0:
+        return "better" if _better(row["metric"], row["difference"]) else "worse"
+    return "no significant difference"
+
+
+def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path], level: float,
+                    n_boot: int) -> str:
+    metrics = [m for m in ("accuracy", "eer", "auc") if m in set(table["metric"])]
+    metrics += sorted(m for m in set(table["metric"]) if m.startswith("tar@"))
+    lines = [f"# {title}", "",
+             f"Differences are mode minus naive on identical comparisons, with {100 * level:.0f}% "
+             f"paired bootstrap CIs over subjects ({n_boot} shared resamples) and two-sided "
+             "bootstrap p-values. Rates in percent. 'better'/'worse' only when the CI excludes 0.",
+             ""]
+    for bin_name, block in table.groupby("yaw_bin", sort=False):
+        lines += [f"## pairs: {'all' if bin_name == 'all' else '|yaw| ' + bin_name} "
+                  f"({int(block['n_pairs'].iloc[0])} pairs)", ""]
+        rows = []
+        for mode, mb in block.groupby("mode", sort=False):
+            row = [mode]
+            for m in metrics:
+                r = mb[mb["metric"] == m]
+                if r.empty:
+                    row.append("")
+                    continue
+                r = r.iloc[0]
+                cell = f"{100 * r['value']:.2f}"
+                if mode != BASELINE and r["ci_low"] is not None and not pd.isna(r["ci_low"]):
+                    cell += (f" ({100 * r['difference']:+.2f} [{100 * r['ci_low']:+.2f}, "
+                             f"{100 * r['ci_high']:+.2f}], p={r['p_value']:.3f}, {verdict(r)})")
+                row.append(cell)
+            rows.append(row)
+        lines.append(tabulate(rows, headers=["mode", *metrics], tablefmt="github"))
+        lines.append("")
+    lines += ["## runs", ""] + [f"- {m}: `{p}`" for m, p in runs.items()] + [""]
+    return "\n".join(lines)
+
+
+def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None = None,
+                  echo=print) -> CompareOutcome:
+    """Run (or reuse) every mode and write ``<out>/compare/<protocol>__<stem>/``."""
+    modes = list(dict.fromkeys(modes))
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ConfigError(f"unknown modes {unknown}; modes: {', '.join(MODES)}")
+    if BASELINE not in modes:
+        modes.insert(0, BASELINE)
+    if len(modes) < 2:
+        raise ConfigError("compare needs at least one mode besides naive")
+    if stem.endswith("-dream"):
+        raise ConfigError(f"--stem takes the plain stem name, e.g. {stem[:-6]!r}")
+    base = base or RunConfig(protocol=protocol, model=stem)
+    tables, runs, results = {}, {}, {}
+    for mode in modes:
+        cfg = dataclasses.replace(base, protocol=protocol, model=model_for(stem, mode), mode=mode,
+                                  weights=None, update_leaderboard=False)
+        echo(f"== {mode}: {cfg.model}")
+        outcome = run_benchmark(cfg, echo=echo)
+        tables[mode], runs[mode], results[mode] = outcome.scores, outcome.run_dir, outcome.result
+    leaderboard.update(base.out)
+    ref = results[BASELINE]
+    edges = ref["metrics"]["config"]["bins"]
+    rule = ref["metrics"]["config"]["pair_rule"]
+    far = ref["metrics"]["config"]["far"]
+    spec = M.BootstrapSpec(base.n_boot, base.seed, 0.95, tuple(float(t) for t in far))
+    table = paired_table(tables, edges, rule, spec)
+    table["verdict"] = table.apply(verdict, axis=1)
+    key = hashlib.sha256(json.dumps(sorted(r["run_id"] for r in results.values())).encode())
+    out = Path(base.out) / "compare" / f"{protocol}__{stem}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        with atomic_write(tmp / "report.csv") as f:
+            table.to_csv(f, index=False, float_format="%.6g")
+        title = f"{stem}: DREAM modes vs naive on {protocol}"
+        with atomic_write(tmp / "report.md") as f:
+            f.write(markdown_report(table, title, runs, spec.level, spec.n_boot))
+        plots.roc_overlay(tables, edges, rule, tmp / "roc_overlay.png", title)
+        dump_json({"protocol": protocol, "stem": stem, "modes": modes, "key": key.hexdigest(),
+                   "runs": {m: str(p) for m, p in runs.items()},
+                   "main_scores": {m: r["main_score"] for m, r in results.items()}},
+                  tmp / "compare.json")
+        if out.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            out.rename(trash / "old")
+            tmp.rename(out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return CompareOutcome(out, table, runs)

@@ -1,0 +1,87 @@
+"""bench run / bench compare end to end on a tiny synthetic set (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import main
+from bench.errors import BenchError
+from bench.runner.compare import compare_modes
+from bench.runner.result_schema import validate_result
+from bench.runner.run import RunConfig, run_benchmark
+
+TINY_TRAIN = {"classify.epochs": 1, "classify.batch_size": 8, "classify.warmup_epochs": 0.0,
+              "stitch.iterations": 20, "stitch.batch_size": 8, "input_size": (32, 32),
+              "progress": False, "workers": 1}
+
+
+@pytest.fixture
+def cfg(tiny_synth, tmp_path_factory):
+    cache = tmp_path_factory.getbasetemp() / "runner-cache"  # shared: training is reused
+    out = tmp_path_factory.mktemp("results")
+    return RunConfig(protocol="cfp-fp", model="resnet18-dream", data=str(tiny_synth),
+                     device="cpu", out=str(out), n_boot=30, train_changes=TINY_TRAIN,
+                     cache_dir=str(cache), batch_size=16)
+
+
+def test_run_writes_valid_result_scores_plots_and_leaderboard(cfg, capsys):
+    lines = []
+    outcome = run_benchmark(cfg, echo=lines.append)
+    result = json.loads((outcome.run_dir / "result.json").read_text())
+    assert validate_result(result) == []
+    assert result["model"]["mode"] == "retrain"
+    assert result["model"]["gate"] == "code"
+    assert result["data"]["synthetic"] is False  # --data given: not the embedded default
+    assert result["main_score"]["name"] == "accuracy"
+    assert 0 <= result["main_score"]["value"] <= 1
+    scores = pd.read_csv(outcome.run_dir / "scores.csv.gz")
+    assert len(scores) == result["metrics"]["n_pairs"] > 0
+    assert {"score", "label", "fold", "subject_a", "yaw_b"} <= set(scores.columns)
+    for name in result["files"].values():
+        assert (outcome.run_dir / name).stat().st_size > 0
+    board = pd.read_csv(f"{cfg.out}/leaderboard.csv")
+    assert list(board["run_id"]) == [result["run_id"]]
+    assert not list(outcome.run_dir.parent.glob(".*"))  # no temporary folders left
+
+
+def test_rerun_hits_training_and_feature_caches(cfg):
+    first = run_benchmark(cfg, echo=lambda s: None)
+    lines = []
+    again = run_benchmark(cfg, echo=lines.append)
+    assert again.run_dir == first.run_dir
+    assert again.result["model"]["training"]["reused"] is True
+    assert any("(cached)" in line for line in lines)
+    pd.testing.assert_frame_equal(again.scores, first.scores)
+
+
+def test_missing_data_is_a_clear_error(cfg, tmp_path):
+    bad = RunConfig(**{**cfg.__dict__, "data": str(tmp_path / "nowhere")})
+    with pytest.raises(BenchError, match="nowhere"):
+        run_benchmark(bad, echo=lambda s: None)
+    r = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "-m", "resnet18-dream", "--data",
+                                  str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "nowhere" in r.output and "Traceback" not in r.output
+
+
+def test_compare_reports_every_mode_with_paired_cis(cfg):
+    outcome = compare_modes("cfp-fp", "resnet18", ["naive", "stitch", "end2end", "retrain"],
+                            RunConfig(**{**cfg.__dict__, "model": "resnet18"}),
+                            echo=lambda s: None)
+    t = outcome.table
+    assert set(t["mode"]) == {"naive", "stitch", "end2end", "retrain"}
+    assert {"all", "[0,30)", "[60,90]"} <= set(t["yaw_bin"])
+    dream = t[t["mode"] != "naive"]
+    assert dream["ci_low"].notna().all() and (dream["ci_low"] <= dream["ci_high"]).all()
+    assert dream["p_value"].between(0, 1).all()
+    naive = t[t["mode"] == "naive"]
+    assert naive["difference"].isna().all()
+    for name in ("report.md", "report.csv", "roc_overlay.png", "compare.json"):
+        assert (outcome.report_dir / name).stat().st_size > 0
+    md = (outcome.report_dir / "report.md").read_text()
+    assert "paired bootstrap" in md and "retrain" in md
+    board = pd.read_csv(f"{cfg.out}/leaderboard.csv")
+    assert set(board["mode"]) == {"naive", "stitch", "end2end", "retrain"}
