@@ -43,7 +43,8 @@ def _format_roc_axes(ax, title: str) -> None:
     ax.set_ylim(0, 1.01)
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
 
 
 def roc_by_yaw(df: pd.DataFrame, edges, rule: str, path: Path, title: str = "") -> Path:
