@@ -107,11 +107,16 @@ def warp_images(images: torch.Tensor | Sequence[torch.Tensor], transforms,
     out = torch.zeros((n, channels, h, w), dtype=dtype, device=device)
     for group in _chunks(rw * rh, channels, max_canvas_elements):
         hc, wc = max(int(rh[group].max()), 1), max(int(rw[group].max()), 1)
-        canvas = torch.zeros((len(group), channels, hc, wc), dtype=torch.float32, device=device)
+        # Channels-last: decoders give HWC rows, which then copy (and convert) row by row;
+        # and only the padding is zeroed, zeroing whole canvases cost more than the warp.
+        canvas = torch.empty((len(group), hc, wc, channels), dtype=torch.float32, device=device)
         for j, i in enumerate(group):
             x0, y0, x1, y1 = regions[i]
-            if x1 > x0 and y1 > y0:
-                canvas[j, :, : y1 - y0, : x1 - x0] = images[i][:, y0:y1, x0:x1]
+            h_i, w_i = max(y1 - y0, 0), max(x1 - x0, 0)
+            canvas[j, :h_i, :w_i] = images[i][:, y0:y1, x0:x1].permute(1, 2, 0)
+            canvas[j, h_i:].zero_()
+            canvas[j, :h_i, w_i:].zero_()
+        canvas = canvas.permute(0, 3, 1, 2)
         theta = torch.as_tensor(_theta(inv[group], (hc, wc), size), dtype=torch.float32,
                                 device=device)
         grid = F.affine_grid(theta, [len(group), channels, h, w], align_corners=False)
