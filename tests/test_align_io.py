@@ -74,6 +74,18 @@ def test_corrupt_and_missing_images_name_the_file(tmp_path):
         read_images([tmp_path / "gone.png"])
 
 
+def test_batched_torchvision_decode_names_a_corrupt_file(tmp_path):
+    from bench.align.decode import decode_jpegs_torchvision
+
+    good = tmp_path / "good.jpg"
+    cv2.imwrite(str(good), np.full((6, 4, 3), 128, np.uint8))
+    data = [good.read_bytes(), b"\xff\xd8 broken"]
+    ok = decode_jpegs_torchvision(data[:1] * 2, [good, good], "cpu")
+    assert [tuple(i.shape) for i in ok] == [(3, 6, 4)] * 2
+    with pytest.raises(DataError, match="broken.jpg: cannot decode"):
+        decode_jpegs_torchvision(data, [good, tmp_path / "broken.jpg"], "cpu")
+
+
 def test_align_samples_crops_and_reports_fallbacks(faces):
     result = align_samples(faces, "arcface112", device="cpu", batch_size=3)
     assert result.crops.shape == (4, 3, 112, 112) and result.crops.dtype == np.uint8

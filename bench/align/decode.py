@@ -11,6 +11,7 @@ moved to the device. A file neither decoder reads raises :class:`DataError` nami
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,20 +42,24 @@ def decode_cv2(data: bytes, path: str | Path) -> torch.Tensor:
     return torch.from_numpy(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)
 
 
-def _decode_jpegs_cuda(datas: list[bytes], paths: list, device: torch.device):
-    """Batch nvJPEG decode; on failure retry one by one so a bad file is named, and let
-    OpenCV try what nvJPEG refuses (e.g. CMYK or arithmetic-coded JPEGs)."""
+def decode_jpegs_torchvision(datas: list[bytes], paths: list, device: torch.device):
+    """Batch decode with torchvision (nvJPEG on CUDA); on failure retry one by one so a bad
+    file is named, and let OpenCV try what nvJPEG refuses (e.g. CMYK or arithmetic-coded
+    JPEGs). The CUDA path of :func:`read_images`; works on the CPU too (tests)."""
     tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
-    try:
-        return decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device)
-    except RuntimeError:
-        out = []
-        for t, d, p in zip(tensors, datas, paths, strict=True):
-            try:
-                out.append(decode_jpeg(t, mode=ImageReadMode.RGB, device=device))
-            except RuntimeError:
-                out.append(decode_cv2(d, p).to(device))
-        return out
+    with warnings.catch_warnings():
+        # torchvision 0.29 deprecates its decoders for TorchCodec, which is not a dependency
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torchvision")
+        try:
+            return decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device)
+        except RuntimeError:
+            out = []
+            for t, d, p in zip(tensors, datas, paths, strict=True):
+                try:
+                    out.append(decode_jpeg(t, mode=ImageReadMode.RGB, device=device))
+                except RuntimeError:
+                    out.append(decode_cv2(d, p).to(device))
+            return out
 
 
 def read_images(paths: Sequence[str | Path], device: str | torch.device = "cpu",
@@ -77,7 +82,7 @@ def read_images(paths: Sequence[str | Path], device: str | torch.device = "cpu",
         for i, img in zip(other, decoded, strict=True):
             out[i] = img.to(device, non_blocking=True)
     if jpeg:
-        gpu = _decode_jpegs_cuda([datas[i] for i in jpeg], [paths[i] for i in jpeg], device)
+        gpu = decode_jpegs_torchvision([datas[i] for i in jpeg], [paths[i] for i in jpeg], device)
         for i, img in zip(jpeg, gpu, strict=True):
             out[i] = img
     return out  # type: ignore[return-value]
