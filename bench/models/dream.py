@@ -13,6 +13,15 @@ from ..errors import ConfigError
 from .gates import DEFAULT_GATE, GATES
 
 
+def _check(ok: torch.Tensor, message: str) -> None:
+    """Validate a tensor condition without a host sync on the GPU: reading a CUDA bool in
+    Python would stall every training step, so there the check is an async device assert."""
+    if ok.is_cuda:
+        torch._assert_async(ok, message)
+    elif not bool(ok):
+        raise ConfigError(message)
+
+
 class DreamBlock(nn.Module):
     """Residual equivariant mapping gated by yaw (or by a generic condition in [0, 1]).
 
@@ -39,13 +48,12 @@ class DreamBlock(nn.Module):
             value = GATES.get(self.gate)(torch.as_tensor(yaw).to(mid).abs())
         else:
             value = torch.as_tensor(condition).to(mid)
-            if torch.any((value < 0) | (value > 1)):
-                raise ConfigError("condition values must lie in [0, 1]")
+            _check(~torch.any((value < 0) | (value > 1)), "condition values must lie in [0, 1]")
         value = value.reshape(-1)
         if value.shape[0] != mid.shape[0]:
             raise ConfigError(f"gate input has {value.shape[0]} values for a batch of {mid.shape[0]}")
-        if torch.isnan(value).any():
-            raise ConfigError("yaw/condition contains NaN: estimate yaw first (bench yaw)")
+        _check(~torch.isnan(value).any(),
+               "yaw/condition contains NaN: estimate yaw first (bench yaw)")
         return value.unsqueeze(1)
 
     def forward(self, mid: torch.Tensor, yaw: torch.Tensor | None = None, *,
