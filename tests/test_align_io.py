@@ -126,7 +126,7 @@ def test_cache_is_reused_and_invalidated_by_a_changed_image(faces, tmp_path):
     entries = [p for p in cache.iterdir()]
     assert len(entries) == 1 and entries[0].name.startswith("arcface112-")
     assert {p.name for p in entries[0].iterdir()} == {"crops.npy", "transforms.npy",
-                                                      "index.csv", "meta.json"}
+                                                      "meta.json"}
     assert first.report.cache == str(entries[0])
 
     stream = align_batches(faces, "arcface112", device="cpu", cache_dir=cache, warn=False)

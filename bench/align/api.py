@@ -181,9 +181,7 @@ class AlignStream:
                 writer.abort()
             raise
         if writer is not None:
-            index = pd.DataFrame({"path": self.frame["path"], "method": self.plan.method,
-                                  "reason": self.plan.reason, "yaw": self.plan.yaw})
-            path = writer.commit(self.plan.transforms, index,
+            path = writer.commit(self.plan.transforms,
                                  {"template": self.template.name, "n": len(self.frame),
                                   "report": self.report.to_dict()})
             self.cached = self.cache.load(self.template, self.key)

@@ -2,8 +2,10 @@
 and warp each image once.
 
 An entry is a folder ``<root>/<template>-<key>/`` holding ``crops.npy`` ((N, 3, h, w)
-uint8, read back as a memory map), ``transforms.npy`` ((N, 2, 3) image -> crop),
-``index.csv`` (path, method, reason, yaw used, per row) and ``meta.json``. The key hashes
+uint8, read back as a memory map), ``transforms.npy`` ((N, 2, 3) image -> crop, including
+the whole-image fallbacks, which need the decoded size) and ``meta.json`` (the key and the
+alignment report). Everything else about a sample's alignment is recomputed from the
+same inputs, which the key covers. The key hashes
 everything the crops depend on: the cache format, the template's full definition, the
 alignment options, and per sample its path, file size and modification time, landmarks,
 box, yaw and pitch. Editing an image (new mtime or size), its points or the template gives a
@@ -25,9 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from ..fileio import atomic_write, dump_json
+from ..fileio import dump_json
 from .plan import AlignOptions
 from .templates import Template
 
@@ -63,7 +64,6 @@ class CacheEntry:
     path: Path
     crops: np.ndarray
     transforms: np.ndarray
-    index: pd.DataFrame
 
 
 class CropCache:
@@ -80,18 +80,15 @@ class CropCache:
         meta = json.loads((path / "meta.json").read_text())
         if meta.get("key") != key:
             return None
-        index = pd.read_csv(path / "index.csv", keep_default_na=False,
-                            dtype={"method": str, "reason": str})
-        index["yaw"] = pd.to_numeric(index["yaw"].replace("", np.nan))
         return CacheEntry(path, np.load(path / "crops.npy", mmap_mode="r"),
-                          np.load(path / "transforms.npy"), index)
+                          np.load(path / "transforms.npy"))
 
     def writer(self, template: Template, key: str, n: int) -> CacheWriter:
         return CacheWriter(self.entry_path(template, key), key, template, n)
 
 
 class CacheWriter:
-    """Fill crops batch by batch, then :meth:`commit` the plan; :meth:`abort` on error."""
+    """Fill crops batch by batch, then :meth:`commit` the transforms; :meth:`abort` on error."""
 
     def __init__(self, final: Path, key: str, template: Template, n: int):
         self.final = final
@@ -105,12 +102,10 @@ class CacheWriter:
     def write(self, rows: np.ndarray, crops: np.ndarray) -> None:
         self.crops[rows] = crops
 
-    def commit(self, transforms: np.ndarray, index: pd.DataFrame, meta: dict) -> Path:
+    def commit(self, transforms: np.ndarray, meta: dict) -> Path:
         self.crops.flush()
         del self.crops
         np.save(self.tmp / "transforms.npy", transforms)
-        with atomic_write(self.tmp / "index.csv") as f:
-            index.to_csv(f, index=False)
         dump_json({**meta, "key": self.key, "format": CACHE_FORMAT}, self.tmp / "meta.json")
         try:
             os.rename(self.tmp, self.final)

@@ -39,7 +39,7 @@ YAW_GRID = np.arange(-90.0, 90.1, 5.0)
 MIN_POINTS_FOR_YAW = 3
 #: Smallest |yaw| (degrees) at which one eye is taken to be hidden by the head.
 HIDDEN_EYE_MIN_YAW = 40.0
-_PUPILS = [LANDMARK_NAMES.index("pupil_r"), LANDMARK_NAMES.index("pupil_l")]
+PUPILS = [LANDMARK_NAMES.index("pupil_r"), LANDMARK_NAMES.index("pupil_l")]
 _ROWS_PER_CHUNK = 2048  # bounds the (rows x grid) fit arrays to a few tens of MB
 
 
@@ -56,7 +56,7 @@ def estimate_yaw(points: np.ndarray, template: Template) -> np.ndarray:
         return out
     refs = template.posed_reference(YAW_GRID)  # (Y, 22, 2)
     y = len(YAW_GRID)
-    pupils = np.isfinite(points[:, _PUPILS]).all(-1)
+    pupils = np.isfinite(points[:, PUPILS]).all(-1)
     # (N, Y) allowed yaws: a hidden image-left eye means a large positive yaw, and mirrored
     allowed = np.ones((n, y), bool)
     allowed[~pupils[:, 0] & pupils[:, 1]] = YAW_GRID >= HIDDEN_EYE_MIN_YAW
