@@ -10,6 +10,8 @@ Library API (the ``bench synth`` command and the runner call these)::
 identities x yaws.
 """
 
+from __future__ import annotations
+
 from .config import (
                      PRESETS,
                      CfpPart,
@@ -20,6 +22,9 @@ from .config import (
                      config_from_dict,
                      preset,
 )
+
+# Imported eagerly: the function ``generate`` shadows its module ``bench.synth.generate`` only
+# if bound after the module is loaded (a lazy export would flip back to the module).
 from .generate import MANIFEST, generate
 from .preview import render_preview
 
