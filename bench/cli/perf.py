@@ -6,6 +6,11 @@ from pathlib import Path
 
 import click
 
+from ..perf import SUITES
+
+OUT = click.option("--out", default="results/perf", show_default=True,
+                   type=click.Path(path_type=Path), help="Folder for the CSV + markdown files.")
+
 
 @click.group()
 def perf():
@@ -13,7 +18,7 @@ def perf():
 
 
 @perf.command("metrics")
-@click.option("--out", default="results/perf", show_default=True, type=click.Path(path_type=Path))
+@OUT
 @click.option("--pairs", default=15_658_489, show_default=True, help="Comparisons (IJB-C 1:1 size).")
 @click.option("--genuine", default=19_557, show_default=True)
 @click.option("--repeats", default=3, show_default=True)
@@ -29,3 +34,79 @@ def metrics_cmd(out, pairs, genuine, repeats):
     click.echo(tabulate(records, headers="keys", tablefmt="github", floatfmt=".4g"))
     csv_path, md_path = write_records(records, "metrics", out, environment("cpu"), "fp64")
     click.echo(f"wrote {csv_path} and {md_path}")
+
+
+def _suite_options(fn):
+    for option in reversed([
+        OUT,
+        click.option("--device", default="auto", show_default=True,
+                     help="auto (CUDA when available), cpu or cuda[:N]."),
+        click.option("--quick", is_flag=True,
+                     help="Sizes that finish in minutes on a 2-core CPU."),
+        click.option("--compile", "compile_", is_flag=True,
+                     help="Also measure torch.compile'd models (CUDA)."),
+        click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Where temporary JPEGs and datasets go (default: the temp folder)."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def _echo(name: str, records: list[dict], paths) -> None:
+    from tabulate import tabulate
+
+    click.echo(f"\n## {name}")
+    click.echo(tabulate(records, headers="keys", tablefmt="github", floatfmt=".4g"))
+    click.echo(f"wrote {paths[0]} and {paths[1]}")
+
+
+def _run(names, out, device, quick, compile_, work_dir) -> None:
+    import torch
+
+    from ..perf.suite import SuiteOptions, machine_note, run_all
+    from ..perf.timing import resolve
+
+    try:
+        dev = resolve(device)
+    except RuntimeError as exc:  # e.g. --device gpu
+        raise click.BadParameter(str(exc), param_hint="--device") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise click.BadParameter("CUDA is not available here", param_hint="--device")
+    note = machine_note(dev.type)
+    if note:
+        click.echo(f"note: {note}")
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    run_all(SuiteOptions(device=device, quick=quick, compile=compile_), out, tuple(names),
+            work_dir, echo=_echo)
+
+
+def _single(name: str, doc: str):
+    @perf.command(name, help=doc)
+    @_suite_options
+    def command(out, device, quick, compile_, work_dir):
+        _run((name,), out, device, quick, compile_, work_dir)
+
+    command.__name__ = f"{name}_cmd"
+    return command
+
+
+extract_cmd = _single("extract", "Feature extraction from JPEG files end to end (images/s, "
+                      "ResNet-18/50 at 112) next to decode-only and the bare model forward.")
+train_cmd = _single("train", "Training images/s per mode (naive: stem, end2end: stem + DREAM) "
+                    "next to the bare step on random tensors.")
+dream_cmd = _single("dream", "DREAM block latency and FLOPs relative to the stem.")
+synth_cmd = _single("synth", "Synthetic dataset generation images/s, one worker and several.")
+
+
+@perf.command("all")
+@_suite_options
+@click.option("--only", multiple=True,
+              type=click.Choice(SUITES),
+              help="Run only these (repeatable); default: every benchmark.")
+def all_cmd(out, device, quick, compile_, work_dir, only):
+    """Every benchmark, each recorded under --out. On a CPU pass --quick.
+
+    On a GPU machine: bench perf all --device cuda --compile
+    """
+    _run(only or SUITES, out, device, quick, compile_, work_dir)

@@ -33,6 +33,8 @@ def environment(device: str = "cpu") -> dict:
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
         "host_cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
+        # other processes' load at the start: on a shared machine the figures are noisy
+        "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else "",
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "torch": torch.__version__,
@@ -53,8 +55,10 @@ def _slug(text: str) -> str:
 
 
 def write_records(records: list[dict], suite: str, out_dir: str | Path, env: dict,
-                  precision: str = "fp32") -> tuple[Path, Path]:
-    """Write ``<suite>-<device>-<precision>-torch<ver>.{csv,md}`` (timm-style names)."""
+                  precision: str = "fp32", note: str = "") -> tuple[Path, Path]:
+    """Write ``<suite>-<device>-<precision>-torch<ver>.{csv,md}`` (timm-style names).
+
+    ``note`` (e.g. how noisy the machine was) goes under the environment in the markdown."""
     out_dir = Path(out_dir)
     device = env["gpu"] or f"cpu{env['cpu_count']}"
     stem = f"{suite}-{_slug(device)}-{precision}-torch{_slug(env['torch'].split('+')[0])}"
@@ -68,6 +72,8 @@ def write_records(records: list[dict], suite: str, out_dir: str | Path, env: dic
     env_lines = "\n".join(f"- {k}: {v}" for k, v in env.items() if v != "")
     with atomic_write(md_path) as f:
         f.write(f"# {suite} benchmark\n\n{env_lines}\n\n")
+        if note:
+            f.write(f"{note}\n\n")
         f.write(tabulate(shown, headers="keys", tablefmt="github", showindex=False,
                          floatfmt=".4g"))
         f.write("\n")
