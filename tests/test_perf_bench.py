@@ -11,12 +11,17 @@ from train_helpers import TINY
 from bench.perf import dream_bench, extract_bench, synth_bench, timing
 
 
-def test_timed_runs_warmup_then_repeats():
+def test_timed_runs_warmup_then_repeats_and_keeps_the_fastest_round():
     calls = []
     seconds = timing.timed(lambda: calls.append(1), 3, torch.device("cpu"), warmup=2)
     assert len(calls) == 5 and seconds >= 0
-    with pytest.raises(ValueError):
-        timing.timed(lambda: None, 0, torch.device("cpu"))
+    clock = iter([0.0, 5.0, 10.0, 12.0, 20.0, 29.0])  # rounds of 5, 2 and 9 seconds
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(timing.time, "perf_counter", lambda: next(clock))
+        assert timing.timed(lambda: None, 4, torch.device("cpu"), warmup=0, rounds=3) == 2.0
+    for bad in ({"repeats": 0}, {"repeats": 1, "rounds": 0}):
+        with pytest.raises(ValueError):
+            timing.timed(lambda: None, device=torch.device("cpu"), **bad)
 
 
 def test_random_batch_is_deterministic_and_shaped():

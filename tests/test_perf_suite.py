@@ -60,9 +60,11 @@ def test_cli_single_benchmark_and_only(fake_runners, tmp_path):
     assert runner.invoke(main, ["perf", "synth", "--device", "cpu", "--out",
                                 str(tmp_path)]).exit_code == 0
     result = runner.invoke(main, ["perf", "all", "--only", "dream", "--only", "extract",
-                                  "--device", "cpu", "--out", str(tmp_path)])
+                                  "--device", "cpu", "--images", "469375", "--out",
+                                  str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert [c[0] for c in fake_runners] == ["synth", "dream", "extract"]
+    assert fake_runners[0][1].images is None and fake_runners[2][1].images == 469_375
 
 
 def test_cli_rejects_a_bad_device(fake_runners, tmp_path):

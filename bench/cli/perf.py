@@ -47,6 +47,8 @@ def _suite_options(fn):
                      help="Also measure torch.compile'd models (CUDA)."),
         click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
                      help="Where temporary JPEGs and datasets go (default: the temp folder)."),
+        click.option("--images", type=click.IntRange(min=1),
+                     help="extract: JPEG files to extract (e.g. 469375, IJB-C's crop count)."),
     ]):
         fn = option(fn)
     return fn
@@ -60,7 +62,7 @@ def _echo(name: str, records: list[dict], paths) -> None:
     click.echo(f"wrote {paths[0]} and {paths[1]}")
 
 
-def _run(names, out, device, quick, compile_, work_dir) -> None:
+def _run(names, out, device, quick, compile_, work_dir, images) -> None:
     import torch
 
     from ..perf.suite import SuiteOptions, machine_note, run_all
@@ -77,15 +79,15 @@ def _run(names, out, device, quick, compile_, work_dir) -> None:
         click.echo(f"note: {note}")
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    run_all(SuiteOptions(device=device, quick=quick, compile=compile_), out, tuple(names),
-            work_dir, echo=_echo)
+    run_all(SuiteOptions(device=device, quick=quick, compile=compile_, images=images), out,
+            tuple(names), work_dir, echo=_echo)
 
 
 def _single(name: str, doc: str):
     @perf.command(name, help=doc)
     @_suite_options
-    def command(out, device, quick, compile_, work_dir):
-        _run((name,), out, device, quick, compile_, work_dir)
+    def command(out, device, quick, compile_, work_dir, images):
+        _run((name,), out, device, quick, compile_, work_dir, images)
 
     command.__name__ = f"{name}_cmd"
     return command
@@ -104,9 +106,9 @@ synth_cmd = _single("synth", "Synthetic dataset generation images/s, one worker 
 @click.option("--only", multiple=True,
               type=click.Choice(SUITES),
               help="Run only these (repeatable); default: every benchmark.")
-def all_cmd(out, device, quick, compile_, work_dir, only):
+def all_cmd(out, device, quick, compile_, work_dir, images, only):
     """Every benchmark, each recorded under --out. On a CPU pass --quick.
 
     On a GPU machine: bench perf all --device cuda --compile
     """
-    _run(only or SUITES, out, device, quick, compile_, work_dir)
+    _run(only or SUITES, out, device, quick, compile_, work_dir, images)

@@ -25,15 +25,16 @@ TARGET_OVERHEAD = 0.01
 class DreamBenchConfig:
     models: tuple[str, ...] = ("resnet18-dream", "resnet50-dream")
     batch_size: int = 512
-    steps: int = 50             # timed forwards per part
+    steps: int = 50             # timed forwards per part and round
     warmup: int = 5
+    rounds: int = 3             # the fastest round counts
     device: str = "auto"
     compile: bool = False       # also time compiled stem / block / model
     seed: int = 0
 
     def __post_init__(self):
-        if self.batch_size < 1 or self.steps < 1 or self.warmup < 0:
-            raise ValueError("batch_size and steps must be >= 1, warmup >= 0")
+        if min(self.batch_size, self.steps, self.rounds) < 1 or self.warmup < 0:
+            raise ValueError("batch_size, steps and rounds must be >= 1, warmup >= 0")
 
 
 def count_flops(fn) -> int:
@@ -57,7 +58,7 @@ def _timed_part(fn, cfg: DreamBenchConfig, device: torch.device) -> float:
     def call():
         with torch.inference_mode(), timing.autocast(device):
             fn()
-    return timing.timed(call, cfg.steps, device, cfg.warmup) / cfg.steps
+    return timing.timed(call, cfg.steps, device, cfg.warmup, cfg.rounds) / cfg.steps
 
 
 def model_records(name: str, cfg: DreamBenchConfig, device: torch.device) -> list[dict]:

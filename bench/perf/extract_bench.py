@@ -113,7 +113,7 @@ def bare_forward_rate(model, device: torch.device, batch_size: int, images: int)
         with torch.inference_mode(), timing.autocast(device):
             model(x)
 
-    return steps * batch_size / timing.timed(step, steps, device, warmup=2)
+    return steps * batch_size / timing.timed(step, steps, device, warmup=2, rounds=3)
 
 
 def extract_rate(model, samples: pd.DataFrame, opts: ExtractOptions, device: torch.device,

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ class SuiteOptions:
     device: str = "auto"
     quick: bool = False
     compile: bool = False
+    images: int | None = None   # extraction: files to extract instead of the default count
 
 
 def machine_note(device: str) -> str:
@@ -54,6 +56,8 @@ def _extract(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], st
     else:
         cfg = extract_bench.ExtractBenchConfig(images=2048, batch_size=256, workers=2,
                                                device="cpu")
+    if opts.images is not None:
+        cfg = dataclasses.replace(cfg, images=opts.images)
     return extract_bench.run(cfg, work_dir), device.type, timing.precision(device)
 
 
@@ -83,9 +87,9 @@ def _dream(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], str,
     if device.type == "cuda":
         cfg = DreamBenchConfig(device="cuda", compile=opts.compile)
     elif opts.quick:
-        cfg = DreamBenchConfig(batch_size=32, steps=5, warmup=1, device="cpu")
+        cfg = DreamBenchConfig(batch_size=16, steps=2, warmup=1, device="cpu")
     else:
-        cfg = DreamBenchConfig(batch_size=128, steps=10, warmup=2, device="cpu")
+        cfg = DreamBenchConfig(batch_size=64, steps=5, warmup=2, device="cpu")
     return run(cfg), device.type, timing.precision(device)
 
 
