@@ -86,3 +86,26 @@ def test_compare_reports_every_mode_with_paired_cis(cfg):
     assert "paired bootstrap" in md and "retrain" in md
     board = pd.read_csv(f"{cfg.out}/leaderboard.csv")
     assert set(board["mode"]) == {"naive", "stitch", "end2end", "retrain"}
+
+
+@pytest.mark.parametrize("protocol", ["ijba-verify", "ijba-search", "cfp-ff"])
+def test_other_protocols_run_end_to_end(cfg, protocol):
+    run_cfg = RunConfig(**{**cfg.__dict__, "protocol": protocol, "model": "resnet18",
+                           "mode": "naive"})
+    outcome = run_benchmark(run_cfg, echo=lambda s: None)
+    result = outcome.result
+    assert validate_result(json.loads((outcome.run_dir / "result.json").read_text())) == []
+    assert result["main_score"]["value"] is not None
+    if protocol == "ijba-search":
+        ident = result["identification"]
+        assert ident["splits"] and {"rank1", "rank5", "tpir@fpir=0.1"} <= set(ident["summary"])
+        assert 0 <= ident["summary"]["rank1"]["mean"] <= 1
+    else:
+        assert result["identification"] is None
+
+
+def test_too_small_dataset_for_yaw_bins_says_why(cfg):
+    run_cfg = RunConfig(**{**cfg.__dict__, "protocol": "yaw-bins", "model": "resnet18",
+                           "mode": "naive"})
+    with pytest.raises(BenchError, match="too few for 10 folds"):
+        run_benchmark(run_cfg, echo=lambda s: None)
