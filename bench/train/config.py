@@ -35,7 +35,7 @@ TRAIN_VERSION = "1"
 HEADS = ("softmax", "arcface")
 SCHEDULES = ("cosine", "step", "constant")
 #: Fields of :class:`TrainConfig` that do not change the result (never hashed).
-RUNTIME_FIELDS = ("device", "workers", "log_every", "progress", "compile", "preset")
+RUNTIME_FIELDS = ("device", "workers", "threads", "log_every", "progress", "compile", "preset")
 
 
 def _check(cond: bool, message: str) -> None:
@@ -118,6 +118,7 @@ class TrainConfig:
     # run-time only (RUNTIME_FIELDS): never change the weights, never hashed
     device: str = "cpu"
     workers: int = 4                 # threads decoding images; DataLoader workers when streaming
+    threads: int | None = None       # torch CPU threads while training (None: torch's default)
     log_every: int = 20              # steps between loss read-backs (the only host syncs)
     progress: bool = True
     compile: bool = False            # torch.compile the training step's model
@@ -134,6 +135,7 @@ class TrainConfig:
         _check(self.device.split(":")[0] in ("cpu", "cuda"),
                f"device must be cpu or cuda[:N], got {self.device!r}")
         _check(self.workers >= 0 and self.log_every >= 1, "workers >= 0 and log_every >= 1")
+        _check(self.threads is None or self.threads >= 1, f"threads must be >= 1, got {self.threads}")
         object.__setattr__(self, "model_options", dict(self.model_options))
 
     def to_dict(self) -> dict[str, Any]:
@@ -205,7 +207,10 @@ PRESETS: dict[str, TrainConfig] = {
     "cpu": TrainConfig(
         classify=ClassifyConfig(epochs=6, batch_size=64, lr=0.1, warmup_epochs=0.5,
                                 dropout=0.2),
-        stitch=StitchConfig(iterations=2000),
+        # 2,000 steps at lr 1e-2 close more of the gap than the code's 10,000 at 1e-3 (FP
+        # accuracy on the small synthetic CFP: naive 70.7 %, 1e-3 x 2,000 71.5 %, 1e-3 x
+        # 10,000 72.0 %, 1e-2 x 2,000 72.9 %) in a fifth of the time
+        stitch=StitchConfig(iterations=2000, lr=1e-2),
         input_size=(64, 64), preset="cpu", device="cpu", workers=2, log_every=10),
 }
 

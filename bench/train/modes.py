@@ -188,6 +188,9 @@ def train(model_name: str, mode: str, data: str | Path | SampleSet,
     config = config or preset()
     stage_model(model_name, mode)  # validate before any work
     ctx = init_distributed(config.device)
+    threads = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     try:
         samples = load_samples(data)
         digest_ = ctx.broadcast(data_hash(samples, config.workers) if ctx.is_main else None)
@@ -195,6 +198,7 @@ def train(model_name: str, mode: str, data: str | Path | SampleSet,
                    on_epoch_end, None if cache_dir is None else Path(cache_dir))
         return _train_stage(run, mode)
     finally:
+        torch.set_num_threads(threads)
         shutdown(ctx)
 
 
