@@ -134,3 +134,24 @@ def parse_numbers(frame: pd.DataFrame, column: str, path: Path, skipped: Skipped
 
 def keep_rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     return frame.loc[np.asarray(mask, dtype=bool)].reset_index(drop=True)
+
+
+ANGLES = ("yaw", "pitch", "roll")
+
+
+def read_angle_table(path: Path, what: str, skipped: SkippedRows,
+                     extra: Sequence[str] = ()) -> pd.DataFrame:
+    """A ``path,yaw[,pitch,roll,...]`` file with its angle columns parsed to float.
+
+    Rows with a non-numeric angle are rejected through ``skipped`` (file:line); the others
+    are kept with the ``LINE``/``TEXT`` bookkeeping columns of :func:`read_table`.
+    """
+    rows = read_table(path, what, required=("path", "yaw"), optional=("pitch", "roll", *extra),
+                      skipped=skipped)
+    ok = np.ones(len(rows), dtype=bool)
+    angles = {}
+    for col in ANGLES:
+        if col in rows:
+            angles[col], good = parse_numbers(rows, col, path, skipped, what=f"non-numeric {col}")
+            ok &= good
+    return keep_rows(rows.assign(**angles), ok)

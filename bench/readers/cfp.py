@@ -32,6 +32,7 @@ from ..data.tables import (
     count_numbered,
     keep_rows,
     parse_numbers,
+    read_angle_table,
     read_lines,
     read_table,
     require_dir,
@@ -174,16 +175,7 @@ def _read_pose(root: Path, paths: pd.Series, skipped: SkippedRows) -> tuple[np.n
     pose_path = root / "Data" / "pose.csv"
     if not pose_path.is_file():
         return out, "no Data/pose.csv: yaw unknown (estimate it from the fiducials)"
-    rows = read_table(pose_path, "CFP pose file", required=("path", "yaw"),
-                      optional=("pitch", "roll"), skipped=skipped)
-    ok = np.ones(len(rows), dtype=bool)
-    angles = {}
-    for col in ("yaw", "pitch", "roll"):
-        if col in rows:
-            angles[col], good = parse_numbers(rows, col, pose_path, skipped,
-                                              what=f"non-numeric {col}")
-            ok &= good
-    rows = keep_rows(rows.assign(**angles), ok)
+    rows = read_angle_table(pose_path, "CFP pose file", skipped)
     keys = rows["path"].map(lambda p: os.path.normpath(root / p))
     twice = keys.duplicated()
     for i in np.flatnonzero(twice.to_numpy()):

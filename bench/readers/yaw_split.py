@@ -25,7 +25,7 @@ from ..data.comparisons_io import read_comparisons, sidecar, write_comparisons
 from ..data.evalset import EvalSet
 from ..data.samples import YAW_UNKNOWN, SampleSet, new_comparisons
 from ..data.skipped import SkippedRows
-from ..data.tables import keep_rows, parse_numbers, read_table
+from ..data.tables import read_angle_table
 from ..data.yawbins import DEFAULT_EDGES, bin_labels, check_edges, yaw_bin
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
@@ -96,16 +96,7 @@ def read_source(path: Path, source: str, skipped: SkippedRows) -> SampleSet:
 
 def apply_yaw_file(samples: SampleSet, yaw_path: Path, skipped: SkippedRows) -> None:
     """Overwrite yaw/pitch/roll/yaw_source of the images ``yaw_path`` lists (by path)."""
-    rows = read_table(yaw_path, "yaw file", required=("path", "yaw"),
-                      optional=("pitch", "roll", "source"), skipped=skipped)
-    ok = np.ones(len(rows), dtype=bool)
-    angles = {}
-    for col in ("yaw", "pitch", "roll"):
-        if col in rows:
-            angles[col], good = parse_numbers(rows, col, yaw_path, skipped,
-                                              what=f"non-numeric {col}")
-            ok &= good
-    rows = keep_rows(rows.assign(**angles), ok)
+    rows = read_angle_table(yaw_path, "yaw file", skipped, extra=("source",))
     full = rows["path"].map(lambda p: str(yaw_path.parent / p) if not Path(p).is_absolute()
                             else p)
     frame = samples.samples
