@@ -234,3 +234,15 @@ def test_cuda_training_runs_every_mode(manifest, cache, tmp_path):
     log = json.loads(result.upstream.log.read_text())
     assert log["environment"]["device"].startswith("cuda") and log["finished"]
     assert math.isfinite(log["metrics"]["final_loss"])
+
+
+@pytest.mark.parametrize("order", ["RGB", "BGR"])
+def test_training_normaliser_matches_preprocess_bit_for_bit(order):
+    from bench.models import Preprocess
+    from bench.train.loop import Normaliser
+
+    pre = Preprocess(input_size=(6, 5), mean=(0.1, 0.5, 0.9), std=(0.2, 0.3, 0.4),
+                     channel_order=order)
+    crops = torch.randint(0, 256, (3, 3, 6, 5), dtype=torch.uint8)
+    expected = pre.normalise(crops.permute(0, 2, 3, 1))
+    assert torch.equal(Normaliser(pre, torch.device("cpu"))(crops), expected)

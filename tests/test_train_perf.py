@@ -22,3 +22,24 @@ def test_train_bench_on_cuda_uses_bf16_and_channels_last():
     records = run(TrainBenchConfig(batch_size=64, images=512, steps=5, warmup=2))
     assert records[0]["precision"] == "bf16" and records[0]["channels_last"]
     assert records[1]["ratio_to_bare"] > 0.5
+
+
+@pytest.mark.gpu
+def test_training_step_never_waits_for_the_host():
+    import torch
+
+    from bench.perf.train_bench import _setup
+    from bench.train.data import stream_batches
+
+    runner, sampler, data, device = _setup(TrainBenchConfig(
+        batch_size=32, images=256, input_size=(64, 64), steps=1, warmup=1))
+    flips = sampler.flips(0).to(device)
+    batches = list(stream_batches(data, sampler, 0, 0, workers=0))
+    runner.train_batch(data, *batches[0], flips)  # allocations, cuDNN choices
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for idx, crops in batches[1:]:
+            runner.train_batch(data, idx, crops, flips)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -265,12 +265,14 @@ class _CropBatches(torch.utils.data.Dataset):
 
 def stream_batches(data: TrainData, sampler: EpochSampler, epoch: int, start_step: int,
                    workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(indices, uint8 crops on the device) per step; workers read while the GPU trains."""
+    """(indices, uint8 crops on the device) per step; workers read while the GPU trains.
+    Indices are on the device when the crops are resident there, else on the CPU."""
     if data.resident:
         images = data.images
         for idx in sampler.batches(epoch, start_step):
             if images.device == data.device:
-                yield idx, images.index_select(0, idx.to(data.device, non_blocking=True))
+                idx = idx.to(data.device, non_blocking=True)
+                yield idx, images.index_select(0, idx)
             else:
                 crops = images.index_select(0, idx)
                 crops = crops.pin_memory() if data.device.type == "cuda" else crops
