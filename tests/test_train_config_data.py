@@ -114,3 +114,24 @@ def test_data_hash_follows_content_not_location(tmp_path):
     image.write_bytes(image.read_bytes() + b"\0")
     assert data_hash(load_samples(tmp_path / "b")) != first
     assert len(first) == 64 and np.all([c in "0123456789abcdef" for c in first])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_streamed_batches_match_the_sampler(tmp_path, workers):
+    from bench.train.data import TrainData, stream_batches
+
+    images = np.lib.format.open_memmap(tmp_path / "crops.npy", mode="w+", dtype=np.uint8,
+                                       shape=(20, 3, 4, 4))
+    images[:] = np.arange(20, dtype=np.uint8)[:, None, None, None]
+    images.flush()
+    crops = np.load(tmp_path / "crops.npy", mmap_mode="r")
+    data = TrainData(crops, torch.zeros(20, dtype=torch.int64), torch.zeros(20), ["a"], "h",
+                     "celeba", (4, 4), torch.device("cpu"))
+    assert not data.resident
+    sampler = EpochSampler(20, 6, seed=1)
+    got = list(stream_batches(data, sampler, epoch=2, start_step=1, workers=workers))
+    want = list(sampler.batches(2, start_step=1))
+    assert len(got) == len(want) == 2
+    for (idx, batch), expected in zip(got, want, strict=True):
+        assert sorted(idx.tolist()) == sorted(expected.tolist())
+        assert torch.equal(batch[:, 0, 0, 0].long(), idx)  # each crop is its own index
