@@ -421,3 +421,22 @@ def test_cpu_and_cuda_warps_agree():
     gpu = warp_images([i.cuda() for i in images], transforms, (112, 112))
     assert gpu.device.type == "cuda"
     assert (cpu.int() - gpu.cpu().int()).abs().max() <= 1
+
+
+def test_same_size_batch_path_equals_region_path():
+    import numpy as np
+    import torch
+
+    from bench.align.warp import warp_images
+
+    rng = np.random.default_rng(0)
+    images = torch.as_tensor(rng.integers(0, 256, (5, 3, 90, 120)), dtype=torch.uint8)
+    angle = rng.uniform(-0.4, 0.4, 5)
+    scale = rng.uniform(0.6, 1.4, 5)
+    m = np.zeros((5, 2, 3))
+    m[:, 0, 0], m[:, 0, 1] = scale * np.cos(angle), -scale * np.sin(angle)
+    m[:, 1, 0], m[:, 1, 1] = scale * np.sin(angle), scale * np.cos(angle)
+    m[:, :, 2] = rng.uniform(-20, 20, (5, 2))
+    batched = warp_images(images, m, (64, 64))  # one grid_sample over the whole images
+    regions = warp_images(list(images), m, (64, 64), max_canvas_elements=3 * 90 * 120 * 4)
+    assert (batched.int() - regions.int()).abs().max() <= 1

@@ -99,6 +99,11 @@ def warp_images(images: torch.Tensor | Sequence[torch.Tensor], transforms,
     first = images[0]
     channels, dtype, device = first.shape[0], first.dtype, first.device
     image_hw = np.array([img.shape[-2:] for img in images])
+    if (image_hw == image_hw[0]).all() and n * channels * image_hw[0].prod() <= max_canvas_elements:
+        # Same-sized images (pre-cropped faces, video frames): one batched grid_sample on the
+        # whole images, no per-image copies (a Python loop of copies would cap GPU throughput).
+        batch = images if torch.is_tensor(images) else torch.stack(list(images))
+        return _grid_sample(batch.float(), invert(m), size, dtype)
     regions = footprints(m, size, image_hw)
     inv = invert(m)
     inv[:, :, 2] -= regions[:, :2]  # crop -> region coordinates
@@ -117,12 +122,20 @@ def warp_images(images: torch.Tensor | Sequence[torch.Tensor], transforms,
             canvas[j, h_i:].zero_()
             canvas[j, :h_i, w_i:].zero_()
         canvas = canvas.permute(0, 3, 1, 2)
-        theta = torch.as_tensor(_theta(inv[group], (hc, wc), size), dtype=torch.float32,
-                                device=device)
-        grid = F.affine_grid(theta, [len(group), channels, h, w], align_corners=False)
-        crops = F.grid_sample(canvas, grid, mode="bilinear", padding_mode="zeros",
-                              align_corners=False)
-        if dtype == torch.uint8:
-            crops = crops.round_().clamp_(0, 255)
-        out[torch.as_tensor(group, device=device)] = crops.to(dtype)
+        out[torch.as_tensor(group, device=device)] = _grid_sample(canvas, inv[group], size,
+                                                                   dtype)
     return out
+
+
+def _grid_sample(canvas: torch.Tensor, inv: np.ndarray, size: tuple[int, int],
+                 dtype: torch.dtype) -> torch.Tensor:
+    """Crops from float canvases given crop -> canvas pixel maps ``inv`` (N, 2, 3)."""
+    h, w = size
+    theta = torch.as_tensor(_theta(inv, tuple(canvas.shape[-2:]), size), dtype=torch.float32,
+                            device=canvas.device)
+    grid = F.affine_grid(theta, [canvas.shape[0], canvas.shape[1], h, w], align_corners=False)
+    crops = F.grid_sample(canvas, grid, mode="bilinear", padding_mode="zeros",
+                          align_corners=False)
+    if dtype == torch.uint8:
+        crops = crops.round_().clamp_(0, 255)
+    return crops.to(dtype)
