@@ -22,7 +22,12 @@ class ArcFaceHead(nn.Module):
         self.scale, self.margin = float(scale), float(margin)
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        cos = F.linear(F.normalize(features.float()), F.normalize(self.weight.float()))
+        # Angles near the margin need float32: autocast would run this linear in bf16.
+        with torch.autocast(features.device.type, enabled=False):
+            cos = F.linear(F.normalize(features.float()), F.normalize(self.weight.float()))
+            return self._logits(cos, labels)
+
+    def _logits(self, cos: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         if labels is None or not self.training:
             return cos * self.scale
         cos = cos.clamp(-1 + 1e-7, 1 - 1e-7)
