@@ -10,8 +10,9 @@ import torch
 from train_helpers import make_manifest
 
 from bench.errors import ConfigError, DataError
+from bench.models.preprocess import resize_crops
 from bench.train import TrainConfig, preset, run_key
-from bench.train.data import EpochSampler, data_hash, load_samples, load_train_data, resize_crops
+from bench.train.data import EpochSampler, data_hash, load_samples, load_train_data
 
 
 def test_presets_follow_the_device_and_the_cpu_one_trains_smaller():

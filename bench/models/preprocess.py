@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..errors import ConfigError
+
+
+@functools.lru_cache(maxsize=16)
+def _channel_stats(mean: tuple, std: tuple, device: torch.device):
+    """(1, 3, 1, 1) mean/std tensors, made once per device: building them per batch would
+    copy host -> GPU (and wait) on every call."""
+    return (torch.tensor(mean, device=device).view(1, 3, 1, 1),
+            torch.tensor(std, device=device).view(1, 3, 1, 1))
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,25 @@ class Preprocess:
         if self.channel_order == "BGR":
             x = x.flip(-1)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        mean, std = _channel_stats(self.mean, self.std, x.device)
         return (x - mean) / std
+
+
+def resize_crops(crops: torch.Tensor, size: tuple[int, int], chunk: int = 512) -> torch.Tensor:
+    """uint8 ``(N, 3, h, w)`` -> uint8 ``(N, 3, *size)``: antialiased bilinear, on the
+    crops' device, in chunks to bound the float temporaries.
+
+    Training at a reduced input size uses this after alignment; evaluation of such a
+    model must do the same (template-sized crops -> ``preprocess.input_size``).
+    """
+    size = (int(size[0]), int(size[1]))
+    if tuple(crops.shape[-2:]) == size:
+        return crops
+    out = torch.empty((crops.shape[0], crops.shape[1], *size), dtype=torch.uint8,
+                      device=crops.device)
+    for start in range(0, crops.shape[0], chunk):
+        part = crops[start:start + chunk].float()
+        small = F.interpolate(part, size=size, mode="bilinear", antialias=True,
+                              align_corners=False)
+        out[start:start + chunk] = small.round_().clamp_(0, 255).to(torch.uint8)
+    return out

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from ..align.api import align_batches
 from ..data.samples import unique_images
 from ..errors import DataError
 from ..fileio import atomic_write
+from ..models.preprocess import resize_crops
 
 
 @dataclass(frozen=True)
@@ -42,11 +42,9 @@ def resolve_device(device: str | None) -> torch.device:
 
 
 def to_model_input(crops: torch.Tensor, preprocess) -> torch.Tensor:
-    """uint8 (B, 3, h, w) aligned crops -> normalised float (B, 3, H, W) model input."""
-    x = crops.float()
-    if tuple(x.shape[-2:]) != tuple(preprocess.input_size):
-        x = F.interpolate(x, size=preprocess.input_size, mode="bilinear", antialias=True,
-                          align_corners=False)
+    """uint8 (B, 3, h, w) aligned crops -> normalised float (B, 3, H, W) model input,
+    resized exactly as training resized them (a model trained at a reduced size)."""
+    x = resize_crops(crops, preprocess.input_size)
     return preprocess.normalise(x.permute(0, 2, 3, 1))
 
 

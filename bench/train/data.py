@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data.cache import cache_root
 from ..data.samples import SampleSet
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
+from ..models.preprocess import resize_crops
 
 log = logging.getLogger(__name__)
 
@@ -66,26 +66,6 @@ def data_hash(samples: SampleSet, workers: int = 8) -> str:
         pts = "" if points is None else np.asarray(points, np.float32).tobytes().hex()
         h.update(f"{rel}\0{subject}\0{float(yaw)!r}\0{pts}\0{digest}\n".encode())
     return h.hexdigest()
-
-
-def resize_crops(crops: torch.Tensor, size: tuple[int, int], chunk: int = 512) -> torch.Tensor:
-    """uint8 ``(N, 3, h, w)`` -> uint8 ``(N, 3, *size)``: antialiased bilinear, on the
-    crops' device, in chunks to bound the float temporaries.
-
-    Training at a reduced input size uses this after alignment; evaluation of such a
-    model must do the same (template-sized crops -> ``preprocess.input_size``).
-    """
-    size = (int(size[0]), int(size[1]))
-    if tuple(crops.shape[-2:]) == size:
-        return crops
-    out = torch.empty((crops.shape[0], crops.shape[1], *size), dtype=torch.uint8,
-                      device=crops.device)
-    for start in range(0, crops.shape[0], chunk):
-        part = crops[start:start + chunk].float()
-        small = F.interpolate(part, size=size, mode="bilinear", antialias=True,
-                              align_corners=False)
-        out[start:start + chunk] = small.round_().clamp_(0, 255).to(torch.uint8)
-    return out
 
 
 @dataclass
