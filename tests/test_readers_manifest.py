@@ -121,3 +121,17 @@ def test_binary_garbage_names_file_and_line(tmp_path):
     with pytest.raises(DataError, match="not UTF-8 text") as err:
         manifest.read_samples(tmp_path / "m.csv")
     assert err.value.line == 3
+
+
+def test_hidden_landmarks_as_nan_are_kept(tmp_path):
+    import cv2
+    import numpy as np
+
+    from bench.readers import manifest
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "metadata.csv").write_text(
+        "path,subject,yaw,landmarks\na.jpg,s1,80,1 2 nan nan 5 6\n")
+    s = manifest.read_samples(tmp_path / "metadata.csv").samples
+    lm = s["landmarks"].iloc[0]
+    assert lm.shape == (3, 2) and np.isnan(lm[1]).all() and lm[2, 1] == 6

@@ -44,7 +44,7 @@ def test_cfp_fp_and_ff(synth_root, counts):
     assert (per_fold["sum"] >= c["same_per_split"]).all()
     assert (per_fold["size"] == 2 * per_fold["sum"]).all()
     assert s["landmarks"].map(lambda a: a.shape == (22, 2)).all()
-    assert fp.samples.provenance["landmark_scheme"] == "bench22"
+    assert fp.samples.provenance["landmark_scheme"] == "canonical22"
     frontal = s["template"].str.startswith("F")
     cfg = synth.preset("small", **TINY).cfp
     assert (s.loc[frontal, "yaw"].abs() <= cfg.frontal_max_yaw).all()

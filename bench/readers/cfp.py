@@ -46,7 +46,7 @@ PROTOCOLS = ("FF", "FP")
 FIDUCIAL_DIRS = ("Fiducials", "Fiducial")
 #: Named point orders by count: the harness's own 22 (what the generator renders) and the
 #: 30 points of the real CFP release.
-LANDMARK_SCHEMES = {len(LANDMARK_NAMES): "bench22", 30: "cfp30"}
+LANDMARK_SCHEMES = {len(LANDMARK_NAMES): "canonical22", 30: "cfp30"}  # names of bench.align.schemes
 
 
 def read(root: str | Path, *, pairs: str = "FP", folds: int | None = 10,

@@ -121,7 +121,8 @@ def _duplicate_images(image: pd.Series, template: pd.Series) -> np.ndarray:
 
 def _parse_points(rows: pd.DataFrame, column: str, path: Path, skipped: SkippedRows,
                   size: int | None) -> tuple[list[np.ndarray | None], np.ndarray]:
-    """Space-separated numbers per row: (K, 2) points (``size`` None) or a (size,) vector."""
+    """Space-separated numbers per row: (K, 2) points (``size`` None; "nan" marks a hidden
+    point) or a finite (size,) vector."""
     n = len(rows)
     out: list[np.ndarray | None] = [None] * n
     ok = np.ones(n, dtype=bool)
@@ -136,7 +137,10 @@ def _parse_points(rows: pd.DataFrame, column: str, path: Path, skipped: SkippedR
             values = np.asarray(text.replace(",", " ").split(), dtype=np.float32)
         except ValueError:
             values = None
-        good = values is not None and np.isfinite(values).all() and (
+        # A hidden landmark may be written as "nan" (its pair stays NaN); a box may not.
+        finite = values is not None and (np.isfinite(values).all() if size else (
+            not np.isinf(values).any() and np.isfinite(values).any()))
+        good = finite and (
             values.size == size if size else values.size % 2 == 0 and values.size > 0)
         if not good:
             skipped.reject(DataError(f"bad {column}: expected {expected}", path,
