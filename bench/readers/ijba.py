@@ -194,7 +194,9 @@ def _samples(meta: pd.DataFrame, image_dir: Path) -> pd.DataFrame:
     box = meta.loc[:, list(BOX)].to_numpy(dtype=np.float32)
     points = meta.loc[:, list(POINTS)].to_numpy(dtype=np.float32).reshape(-1, 3, 2)
     has_box = np.isfinite(box).all(axis=1)
-    has_points = np.isfinite(points).all(axis=(1, 2))
+    # A hidden eye of a profile is an empty cell: keep the visible points (NaN for the
+    # hidden one) so alignment can still fit a pose-aware crop; no point at all -> None.
+    has_points = np.isfinite(points).all(axis=2).any(axis=1)
     extra = {col.lower().removesuffix("_id"): meta[col].astype(str).to_numpy()
              for col in ("SIGHTING_ID", "FRAME") if col in meta}
     return new_samples(
