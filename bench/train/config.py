@@ -13,7 +13,8 @@ Two presets fit the device:
   on two cores. ResNet-18 trains at about 60-80 images/s at 112x112 there, about 200 at
   64x64 and 290 at 48x48 (idle 2-core Xeon, torch 2.14), so the preset trains *and
   evaluates* at 64x64 (recorded in the model's ``Preprocess.input_size``: evaluation reads
-  it from the checkpoint): 6 epochs of the 3,600 training images, about 110 s, with a
+  it from the checkpoint): 5 epochs of the 3,600 training images (an epoch took 22 s on
+  an idle machine, 2026-11-25; 6 epochs put `bench run` at 3m14s end to end), with a
   short warm-up, a smaller batch and lighter dropout so that a handful of epochs converge.
   On a CPU busy with other jobs two OpenMP threads contend badly: ``threads=1`` then
   trains 3-4x faster (64x64: 61 vs 15-21 images/s measured at load average 5).
@@ -208,7 +209,7 @@ PRESETS: dict[str, TrainConfig] = {
     # Measured on the 2-core dev machine (ResNet-18, small synthetic train part, 3,600 images):
     # see the module docstring and README for the figures behind these choices.
     "cpu": TrainConfig(
-        classify=ClassifyConfig(epochs=6, batch_size=64, lr=0.1, warmup_epochs=0.5,
+        classify=ClassifyConfig(epochs=5, batch_size=64, lr=0.1, warmup_epochs=0.5,
                                 dropout=0.2),
         # 2,000 steps at lr 1e-2 close more of the gap than the code's 10,000 at 1e-3 (FP
         # accuracy on the small synthetic CFP: naive 70.7 %, 1e-3 x 2,000 71.5 %, 1e-3 x
