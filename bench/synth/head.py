@@ -69,8 +69,9 @@ def make_grid(rows: int = GRID_ROWS, cols: int = GRID_COLS) -> Grid:
 def mesh_faces(rows: int, cols: int) -> np.ndarray:
     """(F, 3) int32 triangles of a (rows, cols) grid that wraps in azimuth.
 
-    Winding is counter-clockwise seen from outside (checked by a test), so front faces have
-    positive signed area in image coordinates (x right, y down) ... see ``render``.
+    Columns run towards +x and rows towards +y on the face, so a triangle facing the camera
+    has positive signed area in image coordinates (x right, y down): what the rasteriser
+    keeps.
     """
     i, j = np.meshgrid(np.arange(rows - 1), np.arange(cols), indexing="ij")
     a = i * cols + j
@@ -289,9 +290,9 @@ def _profile(p: dict[str, float]) -> _Profile:
     ky, kw, kzf, kzc, kzb, knf = (c.copy() for c in _KNOTS.T)
     # Longer lower face: stretch everything below the nose base.
     ky = ky + p["lower_face"] * np.clip((ky - 45.0) / 67.0, 0.0, 1.0)
-    kw = kw + p["head_width"] * _smoothstep(85, 25, ky) + p["jaw_width"] * _bump1d(ky, 92, 14) \
-        + 0.6 * p["face_width"] * _bump1d(ky, 10, 30) + p["neck_width"] * _smoothstep(118, 130, ky)
-    kzb = kzb + p["head_length"] * _smoothstep(70, 10, ky)
+    kw = kw + p["head_width"] * smoothstep(85, 25, ky) + p["jaw_width"] * _bump1d(ky, 92, 14) \
+        + 0.6 * p["face_width"] * _bump1d(ky, 10, 30) + p["neck_width"] * smoothstep(118, 130, ky)
+    kzb = kzb + p["head_length"] * smoothstep(70, 10, ky)
     kzf = kzf - p["chin_projection"] * _bump1d(ky, 108, 7)
     knf = knf + 0.06 * p["cheekbones"] * _bump1d(ky, 25, 15)
     dense_y = np.arange(np.ceil(ky[0]), ky[-1] + 1.0)
@@ -344,7 +345,7 @@ def _gauss(a: np.ndarray, b: np.ndarray, sa: float, sb: float) -> np.ndarray:
     return np.exp(-0.5 * ((a / sa) ** 2 + (b / sb) ** 2))
 
 
-def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
     t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
     return t * t * (3 - 2 * t)
 
@@ -359,15 +360,15 @@ def hair_mask(azimuth: np.ndarray, elevation: np.ndarray, hair: HairStyle,
     a = np.abs(azimuth)
     line = line - hair.recession * np.exp(-0.5 * ((a - 0.75) / 0.2) ** 2) \
         + hair.sideburn * np.exp(-0.5 * ((a - 1.3) / 0.08) ** 2) + hair.parting * np.sin(azimuth)
-    mask = _smoothstep(soft, -soft, elevation - line)
+    mask = smoothstep(soft, -soft, elevation - line)
     if hair.long > 0:
         # Long hair falls behind the ears down to the shoulders (not over the face).
-        behind = _smoothstep(0.1, -0.35, c)
-        fall = _smoothstep(np.deg2rad(35 + 35 * hair.long), np.deg2rad(25 + 30 * hair.long),
+        behind = smoothstep(0.1, -0.35, c)
+        fall = smoothstep(np.deg2rad(35 + 35 * hair.long), np.deg2rad(25 + 30 * hair.long),
                            elevation)
         mask = np.maximum(mask, behind * fall * (hair.long > 0.2))
     if hair.bald > 0:
-        crown = _smoothstep(np.deg2rad(-30), np.deg2rad(-55), elevation) * _smoothstep(-0.5, 0.2, c)
+        crown = smoothstep(np.deg2rad(-30), np.deg2rad(-55), elevation) * smoothstep(-0.5, 0.2, c)
         mask = mask * (1 - hair.bald * crown)
     return mask
 
@@ -380,7 +381,7 @@ def _radius(d: np.ndarray, p: dict[str, float], hair: HairStyle) -> np.ndarray:
     pts = CENTRE + rho[:, None] * d
     x, y, zz = pts[:, 0], pts[:, 1], pts[:, 2]
     zc = prof.at(y)[:, 2]
-    front = _smoothstep(zc - 15, zc - 45, zz)         # the face half of each cross-section
+    front = smoothstep(zc - 15, zc - 45, zz)         # the face half of each cross-section
     lm = identity_landmarks(p)
     tip, sub = lm[_IDX["nose_tip"]], lm[_IDX["subnasale"]]
     bump = np.zeros_like(rho)
@@ -391,10 +392,10 @@ def _radius(d: np.ndarray, p: dict[str, float], hair: HairStyle) -> np.ndarray:
     ridge = (1.0 + p["nose_bridge"]) + t ** 0.8 * (11.5 + p["nose_projection"])
     ridge += p["nose_hook"] * np.sin(np.pi * t) * 2
     under = np.clip((y - tip[1]) / max(sub[1] - tip[1], 4.0), 0, 1)
-    height = ridge * (1 - 0.8 * under ** 1.3) * _smoothstep(sub[1] + 4, sub[1] - 1, y)
+    height = ridge * (1 - 0.8 * under ** 1.3) * smoothstep(sub[1] + 4, sub[1] - 1, y)
     width = 5.5 + (5.0 + p["nose_width"] / 2) * t ** 2
     bump += front * height * np.exp(-0.5 * np.abs(x / width) ** 3) \
-        * _smoothstep(nasion_y - 10, nasion_y + 2, y)
+        * smoothstep(nasion_y - 10, nasion_y + 2, y)
     for name in ("nose_wing_r", "nose_wing_l"):
         wing = lm[_IDX[name]]
         bump += front * 2.0 * _gauss(x - wing[0] * 0.85, y - wing[1] + 1, 5.0, 4.5)
@@ -409,7 +410,7 @@ def _radius(d: np.ndarray, p: dict[str, float], hair: HairStyle) -> np.ndarray:
                                                          y - 24 * s, 13, 9)
     brow_y = lm[_IDX["brow_mid_l"], 1] + 3
     bump += front * (1.5 + p["brow_ridge"]) * _bump1d(y, brow_y, 5.5) \
-        * _smoothstep(8, 40, np.abs(x)) * _smoothstep(64, 52, np.abs(x))
+        * smoothstep(8, 40, np.abs(x)) * smoothstep(64, 52, np.abs(x))
     # Lips, the grooves around them, and the chin.
     ul, ll, mc = lm[_IDX["upper_lip"]], lm[_IDX["lower_lip"]], lm[_IDX["mouth_centre"]]
     half_mouth = abs(lm[_IDX["mouth_corner_l"], 0])
@@ -421,10 +422,10 @@ def _radius(d: np.ndarray, p: dict[str, float], hair: HairStyle) -> np.ndarray:
     chin = lm[_IDX["chin"]]
     bump += front * (2.5 + p["chin_size"]) * _gauss(x, y - chin[1] + 8, 13 + p["chin_size"], 8)
     # Ears: flat lobes on the sides, behind the jaw hinge.
-    side = _smoothstep(0.55, 0.85, np.abs(d[:, 0]))
+    side = smoothstep(0.55, 0.85, np.abs(d[:, 0]))
     ear_h, ear_w = (30 + p["ear_size"]) * s, (15 + 0.3 * p["ear_size"]) * s
     ear_r = np.hypot((y - 27 * s) / ear_h, (zz - 96 * s) / ear_w)
-    bump += side * (9 + p["ear_protrusion"]) * _smoothstep(1.1, 0.75, ear_r)
+    bump += side * (9 + p["ear_protrusion"]) * smoothstep(1.1, 0.75, ear_r)
 
     az = np.arctan2(d[:, 0], -d[:, 2])
     el = np.arcsin(np.clip(d[:, 1], -1, 1))
@@ -508,7 +509,7 @@ def expression_offsets(points: np.ndarray, landmarks: np.ndarray, expr: Expressi
     if expr == Expression():
         return out
     x, y = points[:, 0], points[:, 1]
-    front = _smoothstep(20, -5, points[:, 2])
+    front = smoothstep(20, -5, points[:, 2])
     mouth_y = landmarks[_IDX["mouth_centre"], 1]
     if expr.smile:
         for name in ("mouth_corner_r", "mouth_corner_l"):
@@ -521,11 +522,11 @@ def expression_offsets(points: np.ndarray, landmarks: np.ndarray, expr: Expressi
             out[:, 1] -= cheek * 2.5
             out[:, 2] -= cheek * 2.0
     if expr.jaw_open:
-        drop = _smoothstep(mouth_y - 2, mouth_y + 6, y) * front * _smoothstep(75, 40, np.abs(x))
+        drop = smoothstep(mouth_y - 2, mouth_y + 6, y) * front * smoothstep(75, 40, np.abs(x))
         out[:, 1] += drop * 9.0 * expr.jaw_open
         out[:, 2] += drop * 2.0 * expr.jaw_open
     if expr.brow_raise:
         brow_y = landmarks[_IDX["brow_mid_l"], 1]
-        w = np.exp(-0.5 * ((y - brow_y) / 9) ** 2) * front * _smoothstep(70, 40, np.abs(x))
+        w = np.exp(-0.5 * ((y - brow_y) / 9) ** 2) * front * smoothstep(70, 40, np.abs(x))
         out[:, 1] -= w * 3.5 * expr.brow_raise
     return out

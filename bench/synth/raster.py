@@ -53,17 +53,19 @@ def rasterize(xy: np.ndarray, depth: np.ndarray, faces: np.ndarray, height: int,
     """
     if len(faces) >= 1 << _FACE_BITS:
         raise ValueError(f"at most {1 << _FACE_BITS} triangles")
-    p = xy.astype(np.float32)[faces]                  # (F, 3, 2)
-    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
-    area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    xy = xy.astype(np.float32)
+    a, b, c = xy[faces[:, 0]], xy[faces[:, 1]], xy[faces[:, 2]]
+    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    ids = np.nonzero(area > 1e-9)[0]                  # back faces and slivers culled first
+    p = np.stack([a[ids], b[ids], c[ids]], axis=1)    # (F', 3, 2)
     # Reductions over an axis of length 3 are slow in numpy: take element-wise extrema.
     pmin = np.minimum(np.minimum(p[:, 0], p[:, 1]), p[:, 2])
     pmax = np.maximum(np.maximum(p[:, 0], p[:, 1]), p[:, 2])
     lo = np.maximum(np.ceil(pmin), 0).astype(np.int32)
     hi = np.minimum(np.floor(pmax), [width - 1, height - 1]).astype(np.int32)
-    ok = (area > 1e-9) & (hi[:, 0] >= lo[:, 0]) & (hi[:, 1] >= lo[:, 1])
-    ids = np.nonzero(ok)[0]
-    p, lo, hi, inv_area = p[ids], lo[ids], hi[ids], (1.0 / area[ids]).astype(np.float32)
+    ok = np.nonzero((hi[:, 0] >= lo[:, 0]) & (hi[:, 1] >= lo[:, 1]))[0]
+    ids, p, lo, hi = ids[ok], p[ok], lo[ok], hi[ok]
+    inv_area = (1.0 / area[ids]).astype(np.float32)
     span = np.maximum(hi[:, 0] - lo[:, 0], hi[:, 1] - lo[:, 1]) + 1
 
     parts = []

@@ -85,6 +85,7 @@ class Nuisance:
     hat: tuple[float, float, float] | None = None
     fringe: float = 0.0              # mm the hairline comes down over the forehead
     occluder: int = 0                # 0 none, else the seed of a 2D occluder
+    greyscale: bool = False
     jpeg_quality: int = 90
 
 
@@ -121,13 +122,14 @@ def sample_nuisance(rng: np.random.Generator, d: Difficulty) -> Nuisance:
         blur_sigma=float(rng.uniform(0.3, 0.3 + 1.0 * d.blur) if blurry else 0.3),
         downsample=float(rng.uniform(1.0, 1.0 + 1.2 * d.blur) if rng.random() < 0.3 else 1.0),
         noise_sigma=float(rng.uniform(0.5, 0.5 + 5.0 * d.noise)),
-        gain=tuple(float(v) for v in np.exp(rng.normal(0, 0.05, 3))),
+        gain=tuple(float(v) for v in np.exp(rng.normal(0, d.colour_cast, 3))),
         gamma=float(np.exp(rng.normal(0, 0.08))),
         sunglasses=bool(occluded and rng.random() < 0.35),
         hat=tuple(float(v) for v in rng.uniform(0.05, 0.9, 3))
         if hair_change and rng.random() < 0.5 else None,
         fringe=float(rng.uniform(10, 30)) if hair_change and rng.random() < 0.6 else 0.0,
         occluder=int(rng.integers(1, 2 ** 31)) if occluded else 0,
+        greyscale=bool(rng.random() < d.greyscale),
         jpeg_quality=int(rng.integers(d.jpeg_quality[0], d.jpeg_quality[1] + 1)))
 
 
@@ -363,6 +365,9 @@ def _visible(cam: np.ndarray, zbuf: np.ndarray, big: int, tol_mm: float = 4.0) -
 def _camera_effects(img: np.ndarray, nz: Nuisance, rng: np.random.Generator) -> np.ndarray:
     size = img.shape[0]
     img = np.clip(img * np.asarray(nz.gain, dtype=np.float32), 0, 1) ** np.float32(nz.gamma)
+    if nz.greyscale:
+        grey = img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
+        img = np.repeat(grey[..., None], 3, axis=2)
     if nz.downsample > 1.01:
         small = max(8, int(round(size / nz.downsample)))
         img = cv2.resize(cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA),
