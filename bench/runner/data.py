@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -32,13 +33,19 @@ def synthetic_root(preset: str = "small", seed: int = 0, cache_dir: str | Path |
     """The embedded synthetic dataset (generated on first use), in the real formats."""
     from ..synth import MANIFEST, generate
     from ..synth import preset as synth_preset
+    from ..synth.config import GENERATOR_VERSION
 
-    root = cache_root(cache_dir) / "synthetic" / f"{preset}-seed{seed}"
+    config = synth_preset(preset, seed=seed)
+    # Keyed by the generator version and the full config: a retuned generator gets a new
+    # folder instead of silently reusing data made by the old one.
+    key = hashlib.sha256(json.dumps([GENERATOR_VERSION, config.to_dict()], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:10]
+    root = cache_root(cache_dir) / "synthetic" / f"{preset}-seed{seed}-{key}"
     with _lock(root.parent / f".{root.name}.lock"):
         if not (root / MANIFEST).is_file():
             echo(f"generating the embedded synthetic dataset ({preset} preset) into {root} "
                  "(once; later runs reuse it)")
-            generate(root, synth_preset(preset, seed=seed), force=root.exists(), progress=True,
+            generate(root, config, force=root.exists(), progress=True,
                      preset_name=preset)
     return root
 
