@@ -1,13 +1,14 @@
 """A parametric 3D head whose surface passes through the canonical landmarks of an identity.
 
 The head is a closed surface that is star-shaped about a centre ``CENTRE`` inside it: a
-radius along every direction. The radius is a smooth union of a few convex solids
-(cranium, mid-face, jaw, neck; superellipsoids with different front/back and top/bottom
-semi-axes) plus bumps for the features a union of blobs cannot make (nose, brow ridge,
-eyes, lips, chin, ears, hair volume). A final smooth correction makes the surface pass
-exactly through the identity's 22 landmarks (:mod:`bench.face3d` order), which vary around
-:func:`bench.face3d.mean_landmarks_3d` with the same parameters that shape the head, so a PnP
-fit against the mean face recovers the rendered pose.
+radius along every direction. The base is a stack of horizontal superellipse cross-sections
+(width, front, widest and back depth by height: cranium dome, face, jaw, neck) whose
+profiles the identity's shape parameters bend; bumps add what cross-sections cannot make
+(nose, brow ridge, eyes, cheekbones, lips, chin, ears, hair volume). A final smooth
+correction makes the surface pass exactly through the identity's 22 landmarks
+(:mod:`bench.face3d` order), which vary around :func:`bench.face3d.mean_landmarks_3d` with
+the same parameters that shape the head, so a PnP fit against the mean face recovers the
+rendered pose up to the identity's own shape.
 
 Directions are sampled on a warped (azimuth, elevation) grid that is densest on the face;
 the grid doubles as the texture's coordinates, so albedo is painted once per identity.
@@ -26,7 +27,8 @@ CENTRE = np.array([0.0, 20.0, 75.0])
 #: Texture/geometry grid: rows sample elevation (top of head to bottom of neck), columns
 #: azimuth (front at the middle column, wrapping at the back).
 GRID_ROWS, GRID_COLS = 160, 224
-#: The mesh uses every ``MESH_STRIDE``-th grid point (per-pixel detail comes from the texture).
+#: The mesh uses every other grid point (per-pixel detail comes from the texture); the
+#: geometry is evaluated there and interpolated for the texture (see ``build_head``).
 MESH_STRIDE = 2
 
 _IDX = {name: i for i, name in enumerate(LANDMARK_NAMES)}
@@ -450,7 +452,7 @@ class Head:
 
 
 def _upsample(coarse: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Bilinear 2x upsampling of a (rows/2, cols/2) grid sampled at even indices; columns wrap."""
+    """Bilinear 2x (``MESH_STRIDE``) upsampling of a grid sampled at even indices; columns wrap."""
     out = np.empty((rows, cols))
     out[::2, ::2] = coarse[: len(range(0, rows, 2))]
     out[::2, 1::2] = 0.5 * (out[::2, 0::2] + np.roll(out[::2, 0::2], -1, axis=1))
@@ -467,7 +469,7 @@ def build_head(shape: Shape, grid: Grid) -> Head:
     The radius is computed on every other grid point (the mesh's vertices, see
     ``MESH_STRIDE``) and interpolated in between for the texture's finer grid.
     """
-    dirs = grid.dirs[::2, ::2].reshape(-1, 3)
+    dirs = grid.dirs[::MESH_STRIDE, ::MESH_STRIDE].reshape(-1, 3)
     rho = _radius(dirs, shape.params, shape.hair)
     offsets = shape.landmarks - CENTRE
     lm_rho = np.sqrt((offsets ** 2).sum(axis=1))

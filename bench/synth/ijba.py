@@ -174,11 +174,13 @@ def write_protocol(root: Path, config: SynthConfig, plan: Plan,
         for s in train:
             train_rows += fmt.rows(ids.new(), plan.media[s])
 
-        # 1:1 verification: 2-3 disjoint templates per test subject.
+        # 1:1 verification: disjoint templates of about three media each (at least two per
+        # subject); at full size that gives about the real 1,700 genuine pairs per split.
         templates: list[tuple[int, int]] = []   # (template id, subject)
         verify_rows = []
         for s in test:
-            chunks = _split_media(rng, plan.media[s], 3 if len(plan.media[s]) >= 6 else 2)
+            n_media = len(plan.media[s])
+            chunks = _split_media(rng, plan.media[s], 2 if n_media < 6 else max(3, n_media // 3))
             for chunk in chunks:
                 tid = ids.new()
                 templates.append((tid, s))

@@ -30,6 +30,8 @@ from .identity import Identity
 from .raster import rasterize
 
 IMAGE_SIZE = 112
+#: Render this many times larger and box-filter down (anti-aliasing); 1 keeps the small
+#: preset within its time budget, and blur and JPEG hide the jagged silhouettes anyway.
 SUPERSAMPLE = 1
 #: Pixels per mm at the anchor's depth: 35.2 px between the pupils, as in ArcFace's template.
 SCALE_PX_PER_MM = 0.559
@@ -73,7 +75,7 @@ class Nuisance:
     expression: Expression = Expression()
     light: Light = Light(0.4, (1, 1, 1), (0, 0, -1), 0.7, (1, 1, 1), 0.0, 0.0, 20.0)
     background_seed: int = 0
-    background: float = 0.0          # clutter strength; 0 = plain grey
+    background: float = 0.0          # clutter strength; 0 = a plain wall
     shift_px: tuple[float, float] = (0.0, 0.0)
     scale: float = 1.0
     blur_sigma: float = 0.0
@@ -111,7 +113,10 @@ def sample_nuisance(rng: np.random.Generator, d: Difficulty) -> Nuisance:
         shininess=float(rng.uniform(10, 40)))
     blurry = rng.random() < 0.5
     hair_change = rng.random() < d.hair_change
+    hat = rng.uniform(0.05, 0.9, 3) if hair_change and rng.random() < 0.5 else None
+    fringe = rng.uniform(10, 30) if hair_change and rng.random() < 0.6 else 0.0
     occluded = rng.random() < d.occlusion
+    sunglasses = occluded and rng.random() < 0.35
     return Nuisance(
         expression=sample_expression(rng, d.expression),
         light=light,
@@ -124,11 +129,10 @@ def sample_nuisance(rng: np.random.Generator, d: Difficulty) -> Nuisance:
         noise_sigma=float(rng.uniform(0.5, 0.5 + 5.0 * d.noise)),
         gain=tuple(float(v) for v in np.exp(rng.normal(0, d.colour_cast, 3))),
         gamma=float(np.exp(rng.normal(0, 0.08))),
-        sunglasses=bool(occluded and rng.random() < 0.35),
-        hat=tuple(float(v) for v in rng.uniform(0.05, 0.9, 3))
-        if hair_change and rng.random() < 0.5 else None,
-        fringe=float(rng.uniform(10, 30)) if hair_change and rng.random() < 0.6 else 0.0,
-        occluder=int(rng.integers(1, 2 ** 31)) if occluded else 0,
+        sunglasses=bool(sunglasses),
+        hat=None if hat is None else tuple(float(v) for v in hat),
+        fringe=float(fringe),
+        occluder=int(rng.integers(1, 2 ** 31)) if occluded and not sunglasses else 0,
         greyscale=bool(rng.random() < d.greyscale),
         jpeg_quality=int(rng.integers(d.jpeg_quality[0], d.jpeg_quality[1] + 1)))
 
@@ -270,20 +274,42 @@ def _draw_occluder(img: np.ndarray, seed: int, skin) -> None:
 def render(identity: Identity, pose: Pose, nuisance: Nuisance | None = None) -> Rendered:
     """Render one 112x112 RGB image with its landmarks, visibility and face box."""
     nz = nuisance if nuisance is not None else neutral_nuisance()
-    head, ss, size = identity.head, SUPERSAMPLE, IMAGE_SIZE
+    rot = rotation_matrix(pose.yaw, pose.pitch, pose.roll)
+    t = camera_translation(pose, nz)
+    frags, colour = _surface(identity, rot, t, nz)
+    rng = np.random.default_rng(nz.background_seed)
+    img = _compose(frags, colour, _background(rng, nz.background))
+    if nz.occluder:
+        _draw_occluder(img, nz.occluder, identity.appearance.skin)
+    img = _camera_effects(img, nz, rng)
+
+    landmarks = identity.landmarks + expression_offsets(identity.landmarks, identity.landmarks,
+                                                        nz.expression)
+    big = IMAGE_SIZE * SUPERSAMPLE
+    zbuf = np.full(big * big, np.inf)
+    zbuf[frags.pixel] = frags.depth
+    lm_cam = _rotate(landmarks, rot) + t
+    visible = _visible(lm_cam, zbuf, big)
+    box_cam = _rotate(_BOX_POINTS, rot) + t
+    lm_px = project(lm_cam)
+    box_pts = np.concatenate([lm_px[visible], project(box_cam)[_visible(box_cam, zbuf, big)]])
+    lo = np.clip(box_pts.min(0), 0, IMAGE_SIZE - 1)
+    hi = np.clip(box_pts.max(0), 0, IMAGE_SIZE - 1)
+    box = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
+    return Rendered(image=img, landmarks=lm_px, visible=visible, box=box, depth=lm_cam[:, 2])
+
+
+def _surface(identity: Identity, rot: np.ndarray, t: np.ndarray, nz: Nuisance):
+    """Visible fragments of the posed, expressive head and their shaded colours."""
+    head = identity.head
     topo = _topology(head.grid.rows, head.grid.cols)
     rest = head.points[::MESH_STRIDE, ::MESH_STRIDE][: topo.rows]
     rest_flat = rest.reshape(-1, 3)
-    lm_rest = identity.landmarks
-    verts = rest_flat + expression_offsets(rest_flat, lm_rest, nz.expression)
-    landmarks = lm_rest + expression_offsets(lm_rest, lm_rest, nz.expression)
-
-    rot = rotation_matrix(pose.yaw, pose.pitch, pose.roll)
-    t = camera_translation(pose, nz)
+    verts = rest_flat + expression_offsets(rest_flat, identity.landmarks, nz.expression)
     cam = _rotate(verts, rot) + t
     normals = _rotate(grid_normals(verts.reshape(rest.shape)).reshape(-1, 3), rot)
-    xy = project(cam, ss)
-    frags = rasterize(xy, cam[:, 2], topo.faces, size * ss, size * ss)
+    big = IMAGE_SIZE * SUPERSAMPLE
+    frags = rasterize(project(cam, SUPERSAMPLE), cam[:, 2], topo.faces, big, big)
 
     corner = topo.faces[frags.face]                              # (P, 3)
     b = frags.bary
@@ -292,39 +318,24 @@ def render(identity: Identity, pose: Pose, nuisance: Nuisance | None = None) -> 
     pos = _interp(cam.astype(np.float32)[corner], b)
     albedo = _sample_texture(identity.texture, uv)
     _modify_albedo(albedo, _interp(rest_flat.astype(np.float32)[corner], b), identity, nz)
-    colour = _shade(albedo, n, pos, nz.light)
+    return frags, _shade(albedo, n, pos, nz.light)
 
-    big = size * ss
-    rng = np.random.default_rng(nz.background_seed)
-    background = _background(rng, nz.background)
+
+def _compose(frags, colour: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The face over the background, box-filtered down when rendered supersampled."""
+    size, ss = IMAGE_SIZE, SUPERSAMPLE
     if ss == 1:
         img = background.reshape(-1, 3)
         img[frags.pixel] = colour
-        img = img.reshape(size, size, 3)
-    else:
-        canvas = np.zeros((big * big, 3), np.float32)
-        cover = np.zeros(big * big, np.float32)
-        canvas[frags.pixel] = colour
-        cover[frags.pixel] = 1.0
-        # Box filter down to the output size: anti-aliased edges.
-        canvas = canvas.reshape(size, ss, size, ss, 3).mean(axis=(1, 3))
-        cover = cover.reshape(size, ss, size, ss).mean(axis=(1, 3))
-        img = canvas + (1 - cover[..., None]) * background
-    if nz.occluder:
-        _draw_occluder(img, nz.occluder, identity.appearance.skin)
-    img = _camera_effects(img, nz, rng)
-
-    lm_cam = _rotate(landmarks, rot) + t
-    lm_px = project(lm_cam)
-    zbuf = np.full(big * big, np.inf)
-    zbuf[frags.pixel] = frags.depth
-    visible = _visible(lm_cam, zbuf, big)
-    box_cam = _rotate(_BOX_POINTS, rot) + t
-    box_pts = np.concatenate([lm_px[visible], project(box_cam)[_visible(box_cam, zbuf, big)]])
-    lo = np.clip(box_pts.min(0), 0, size - 1)
-    hi = np.clip(box_pts.max(0), 0, size - 1)
-    box = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
-    return Rendered(image=img, landmarks=lm_px, visible=visible, box=box, depth=lm_cam[:, 2])
+        return img.reshape(size, size, 3)
+    big = size * ss
+    canvas = np.zeros((big * big, 3), np.float32)
+    cover = np.zeros(big * big, np.float32)
+    canvas[frags.pixel] = colour
+    cover[frags.pixel] = 1.0
+    canvas = canvas.reshape(size, ss, size, ss, 3).mean(axis=(1, 3))
+    cover = cover.reshape(size, ss, size, ss).mean(axis=(1, 3))
+    return canvas + (1 - cover[..., None]) * background
 
 
 def _interp(values: np.ndarray, bary: np.ndarray) -> np.ndarray:
