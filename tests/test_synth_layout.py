@@ -168,3 +168,20 @@ def test_ijba_layout_and_protocols(dataset):
     assert saw_frame and saw_still and open_set
     frame = next((images / "frame").iterdir())
     assert _image(frame).shape == (112, 112, 3)
+
+
+def test_baseline_reports_ff_and_fp(dataset):
+    from bench.synth.baseline import cfp_accuracy, hog
+
+    result = cfp_accuracy(dataset)
+    assert set(result) == {"FF", "FP"}
+    for proto in ("FF", "FP"):
+        assert 0.0 <= result[proto]["accuracy"] <= 1.0
+        same = sum(len((dataset / "cfp" / "Protocol" / "Split" / proto / f"{s:02d}" /
+                        "same.txt").read_text().splitlines()) for s in range(1, 11))
+        assert result[proto]["pairs"] == 2 * same
+    flat = hog(np.full((2, 112, 112), 128, np.uint8))
+    assert flat.shape == (2, 13 * 13 * 36) and not flat.any()
+    edge = np.zeros((1, 112, 112), np.uint8)
+    edge[:, :, 56:] = 255
+    assert hog(edge).max() > 0
