@@ -107,7 +107,8 @@ def verdict(row) -> str:
 def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path], level: float,
                     n_boot: int) -> str:
     metrics = [m for m in ("accuracy", "eer", "auc") if m in set(table["metric"])]
-    metrics += sorted(m for m in set(table["metric"]) if m.startswith("tar@"))
+    metrics += sorted((m for m in set(table["metric"]) if m.startswith("tar@")),
+                      key=lambda m: -float(m.split("=", 1)[1]))
     lines = [f"# {title}", "",
              f"Differences are mode minus naive on identical comparisons, with {100 * level:.0f}% "
              f"paired bootstrap CIs over subjects ({n_boot} shared resamples) and two-sided "
