@@ -115,3 +115,17 @@ def test_shipped_protocols_on_synthetic_data(synth_root, tmp_path, name):
     assert r.counts["folds"] == 2 and "synth.json" in r.count_source
     assert r.yaw["known_images"] == r.counts["samples"]
     assert np.sum(r.yaw["genuine" if ev.task == "verify" else "probe"]) > 0
+
+
+def test_bin_files_follow_the_official_splits(synth_root):
+    from bench.readers.insightface_bin import load_bin
+
+    ev = cfp.read(synth_root / "cfp", pairs="FP", folds=None)
+    blobs, issame = load_bin(synth_root / "cfp_fp.bin")
+    assert len(issame) == len(ev.comparisons) and len(blobs) == 2 * len(issame)
+    comps = ev.comparisons.sort_values(["fold", "label"], ascending=[True, False], kind="stable")
+    assert list(issame) == comps["label"].astype(bool).tolist()
+    path_of = dict(zip(ev.samples.samples["template"], ev.samples.samples["path"], strict=True))
+    first = comps.iloc[0]
+    assert blobs[0] == open(path_of[first["a"]], "rb").read()
+    assert blobs[1] == open(path_of[first["b"]], "rb").read()

@@ -111,3 +111,32 @@ def write_poses(root: Path, jobs: list[IdentityJob]) -> None:
             for image in job.images:
                 p = image.pose
                 f.write(f"{image.path[len(FOLDER) + 1:]},{p.yaw:.3f},{p.pitch:.3f},{p.roll:.3f}\n")
+
+
+#: insightface-style verification files written beside the CFP part (protocols cfp-*-bin).
+BIN_FILES = {"FP": "cfp_fp.bin", "FF": "cfp_ff.bin"}
+
+
+def write_bins(root: Path) -> dict:
+    """``cfp_fp.bin`` and ``cfp_ff.bin`` at ``root`` from the CFP part just written.
+
+    Pairs go split by split (each split's same pairs, then its diff pairs), so the
+    contiguous 10-fold blocks that insightface's evaluator uses are exactly CFP's
+    official splits. Images are the CFP JPEG bytes as stored.
+    """
+    from ..readers import cfp as cfp_reader
+    from ..readers.insightface_bin import write_bin
+
+    out = {}
+    for pairs, name in BIN_FILES.items():
+        ev = cfp_reader.read(root / "cfp", pairs=pairs, folds=None)
+        comps = ev.comparisons.sort_values(["fold", "label"], ascending=[True, False],
+                                           kind="stable")
+        path_of = dict(zip(ev.samples.samples["template"], ev.samples.samples["path"],
+                           strict=True))
+        blobs = []
+        for a, b in zip(comps["a"], comps["b"], strict=True):
+            blobs += [Path(path_of[a]).read_bytes(), Path(path_of[b]).read_bytes()]
+        write_bin(root / name, blobs, comps["label"].astype(bool).tolist())
+        out[name] = {"pairs": len(comps), "genuine": int(comps["label"].sum())}
+    return out

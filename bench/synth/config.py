@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ConfigError
 
 #: Bumped whenever the same config and seed would give different bytes.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 
 def _check(cond: bool, message: str) -> None:

@@ -128,6 +128,7 @@ def generate(out: str | Path, config: SynthConfig | None = None, *, force: bool 
                     tick(len(job.images))
         cfp_counts = cfp.write_protocol(staging, config)
         cfp.write_poses(staging, cfp_jobs)
+        bin_counts = cfp.write_bins(staging)
         ijba_counts = ijba.write_protocol(staging, config, ijba_plan, ijba_results)
         summary = _summary(config, preset_name, staging, {
             "train": {"identities": len(train_jobs), "images": manifest.rows},
@@ -136,6 +137,7 @@ def generate(out: str | Path, config: SynthConfig | None = None, *, force: bool 
             "ijba": {"subjects": len(ijba_plan.jobs), "images": len(ijba_plan.records),
                      "media": sum(len(m) for m in ijba_plan.media.values()),
                      **ijba_counts},
+            "bins": bin_counts,
             "images": total,
         })
         dump_json(summary, staging / MANIFEST)
