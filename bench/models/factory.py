@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..registry import Registry
 from .face_model import FaceModel
+from .gates import DEFAULT_GATE
 from .preprocess import Preprocess
 
 ModelFactory = Callable[..., FaceModel]
@@ -30,6 +31,34 @@ def register_model(name: str | None = None, *, feature_dim: int | None,
                                description=doc)(fn)
 
     return deco
+
+
+def register_pair(arch: str, build: Callable[..., FaceModel], *, options: dict[str, Any],
+                  feature_dim: int | None, preprocess: Preprocess, description: str) -> None:
+    """Register ``arch`` and ``arch-dream`` from one builder ``build(gate, **options)``.
+
+    The two differ only by the block (``gate`` None or a gate name), never by a hidden
+    switch. ``options`` are both factories' keyword options with their defaults; the
+    DREAM factory adds ``gate``. Explicit signatures keep unknown options an error.
+    """
+    kw = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter(k, kw, default=v) for k, v in options.items()]
+
+    def plain(**opts: Any) -> FaceModel:
+        return build(None, **{**options, **opts})
+
+    def dream(**opts: Any) -> FaceModel:
+        gate = opts.pop("gate", DEFAULT_GATE)
+        return build(gate, **{**options, **opts})
+
+    plain.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    dream.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*params, inspect.Parameter("gate", kw, default=DEFAULT_GATE)])
+    plain.__name__, dream.__name__ = arch, f"{arch}_dream"
+    register_model(arch, feature_dim=feature_dim, preprocess=preprocess,
+                   description=description)(plain)
+    register_model(f"{arch}-dream", feature_dim=feature_dim, preprocess=preprocess,
+                   description=f"{description} + DREAM block")(dream)
 
 
 def factory_options(name: str) -> dict[str, Any]:

@@ -16,8 +16,7 @@ from torch import nn
 
 from .dream import DreamBlock
 from .face_model import FaceModel
-from .factory import register_model
-from .gates import DEFAULT_GATE
+from .factory import register_pair
 from .preprocess import Preprocess
 
 ARCFACE_PREPROCESS = Preprocess(input_size=(112, 112), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
@@ -100,21 +99,7 @@ def _create(arch: str, gate: str | None, dropout: float) -> FaceModel:
                      config={"family": "iresnet", "arch": arch})
 
 
-def _register_pair(arch: str) -> None:
-    """``arch`` and ``arch-dream``: the only difference is the block, never a hidden switch."""
-
-    def plain(*, dropout: float = 0.0) -> FaceModel:
-        return _create(arch, None, dropout)
-
-    def dream(*, dropout: float = 0.0, gate: str = DEFAULT_GATE) -> FaceModel:
-        return _create(arch, gate, dropout)
-
-    plain.__name__, dream.__name__ = arch, f"{arch}_dream"
-    register_model(arch, feature_dim=512, preprocess=ARCFACE_PREPROCESS,
-                   description=f"{arch} (arcface_torch backbone.pth compatible), 512-d")(plain)
-    register_model(f"{arch}-dream", feature_dim=512, preprocess=ARCFACE_PREPROCESS,
-                   description=f"{arch} + DREAM block, 512-d")(dream)
-
-
 for _arch in _LAYERS:
-    _register_pair(_arch)
+    register_pair(_arch, lambda gate, *, _a=_arch, dropout: _create(_a, gate, dropout),
+                  options={"dropout": 0.0}, feature_dim=512, preprocess=ARCFACE_PREPROCESS,
+                  description=f"{_arch} (arcface_torch backbone.pth compatible), 512-d")

@@ -22,8 +22,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from .dream import DreamBlock
 from .face_model import FaceModel
-from .factory import register_model
-from .gates import DEFAULT_GATE
+from .factory import register_pair
 from .preprocess import Preprocess
 
 DREAM_PREPROCESS = Preprocess(input_size=(112, 112), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
@@ -59,21 +58,7 @@ def _create(arch: str, feature_dim: int, gate: str | None) -> FaceModel:
                      config={"family": "resnet", "arch": arch})
 
 
-def _register_pair(arch: str) -> None:
-    """``arch`` and ``arch-dream``: the only difference is the block, never a hidden switch."""
-
-    def plain(*, feature_dim: int = 256) -> FaceModel:
-        return _create(arch, feature_dim, None)
-
-    def dream(*, feature_dim: int = 256, gate: str = DEFAULT_GATE) -> FaceModel:
-        return _create(arch, feature_dim, gate)
-
-    plain.__name__, dream.__name__ = arch, f"{arch}_dream"
-    register_model(arch, feature_dim=256, preprocess=DREAM_PREPROCESS,
-                   description=f"{arch} stem (DREAM code form), 256-d")(plain)
-    register_model(f"{arch}-dream", feature_dim=256, preprocess=DREAM_PREPROCESS,
-                   description=f"{arch} stem + DREAM block, 256-d")(dream)
-
-
 for _arch in _ARCH:
-    _register_pair(_arch)
+    register_pair(_arch, lambda gate, *, _a=_arch, feature_dim: _create(_a, feature_dim, gate),
+                  options={"feature_dim": 256}, feature_dim=256, preprocess=DREAM_PREPROCESS,
+                  description=f"{_arch} stem (DREAM code form), 256-d")
