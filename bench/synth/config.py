@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..configs import replace_dotted
 from ..errors import ConfigError
 
 #: Bumped whenever the same config and seed would give different bytes.
@@ -156,26 +157,7 @@ class SynthConfig:
 
     def replace(self, **changes) -> SynthConfig:
         """A copy with top-level fields or ``part.field`` paths (e.g. ``train.identities``)."""
-        nested: dict[str, dict[str, Any]] = {}
-        top: dict[str, Any] = {}
-        for key, value in changes.items():
-            part, _, name = key.partition(".")
-            if name:
-                nested.setdefault(part, {})[name] = value
-            else:
-                top[key] = value
-        for part, fields in nested.items():
-            current = getattr(self, part, None)
-            if not dataclasses.is_dataclass(current):
-                raise ConfigError(f"unknown config section {part!r}")
-            unknown = set(fields) - {f.name for f in dataclasses.fields(current)}
-            if unknown:
-                raise ConfigError(f"unknown {part} option(s): {', '.join(sorted(unknown))}")
-            top[part] = dataclasses.replace(current, **fields)
-        unknown = set(top) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise ConfigError(f"unknown synth option(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **top)
+        return replace_dotted(self, changes, "synth")
 
 
 PRESETS: dict[str, SynthConfig] = {

@@ -31,6 +31,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..configs import replace_dotted
 from ..errors import ConfigError
 
 #: Bumped whenever the same config and data would train different weights.
@@ -159,28 +160,7 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with top-level fields or ``section.field`` paths (``classify.epochs=3``)."""
-        nested: dict[str, dict[str, Any]] = {}
-        top: dict[str, Any] = {}
-        for key, value in changes.items():
-            section, _, name = key.partition(".")
-            if name:
-                nested.setdefault(section, {})[name] = value
-            else:
-                top[key] = value
-        for section, values in nested.items():
-            current = getattr(self, section, None)
-            if not dataclasses.is_dataclass(current):
-                raise ConfigError(f"unknown training config section {section!r}; "
-                                  "sections: classify, stitch")
-            known = {f.name for f in dataclasses.fields(current)}
-            unknown = sorted(set(values) - known)
-            if unknown:
-                raise ConfigError(f"unknown {section} option(s) {unknown}; known: {sorted(known)}")
-            top[section] = dataclasses.replace(current, **values)
-        unknown = sorted(set(top) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise ConfigError(f"unknown training option(s) {unknown}")
-        return dataclasses.replace(self, **top)
+        return replace_dotted(self, changes, "training")
 
     def hashed_part(self, stage: str) -> dict[str, Any]:
         """What decides a stage's weights: ``classify`` (naive, end2end) or ``stitch``."""
