@@ -10,11 +10,11 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from ..data.cache import cache_root
-from ..protocols import DATA_ENV
+from ..errors import ConfigError
+from ..protocols import locate_data
 
 
 @contextlib.contextmanager
@@ -51,12 +51,13 @@ def synthetic_root(preset: str = "small", seed: int = 0, cache_dir: str | Path |
 
 
 def uses_default_data(data: str | None, protocol) -> bool:
-    """True when neither --data nor an environment variable points at a dataset."""
-    if data is not None:
-        return False
-    if protocol.data_env and os.environ.get(protocol.data_env):
-        return False
-    return not os.environ.get(DATA_ENV)
+    """True when neither --data nor an environment variable points at a dataset: the
+    protocol's own resolution order decides (a bad --data still fails there, loudly)."""
+    try:
+        locate_data(protocol, data)
+    except ConfigError:  # nothing given anywhere
+        return True
+    return False
 
 
 def synth_summary(root: Path) -> dict:

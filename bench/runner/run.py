@@ -35,7 +35,7 @@ from ..errors import ConfigError, DataError
 from ..evaluation import EvalConfig, evaluate_scores
 from ..fileio import dump_json, sha256_file
 from ..models import MODELS, create_model
-from ..protocols import load_eval_set, load_protocol
+from ..protocols import DATA_ENV, load_eval_set, load_protocol
 from ..report import plots
 from ..scores import write_scores
 from . import leaderboard
@@ -139,8 +139,7 @@ class _Timer:
 def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path | None,
               echo) -> tuple[torch.nn.Module, dict]:
     """The model to evaluate and what describes it (checkpoint, training log)."""
-    if cfg.model not in MODELS:
-        MODELS.get(cfg.model)  # raises with did-you-mean
+    MODELS.get(cfg.model)  # an unknown name fails here, with did-you-mean
     if cfg.weights:
         path = Path(cfg.weights)
         if not path.is_file():
@@ -230,7 +229,7 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     timer.mark("data")
 
     train_root = Path(cfg.train_data) if cfg.train_data else _default_train(
-        cfg.data or default_root or os.environ.get("BENCH_DATA"))
+        cfg.data or default_root or os.environ.get(DATA_ENV))
     model, model_info = get_model(cfg, mode, device, train_root, echo)
     timer.mark("train")
 
