@@ -43,7 +43,7 @@ from .data import synth_summary, synthetic_root, uses_default_data
 from .features import ExtractOptions, extract_features, feature_key, resolve_device
 from .pooling import PoolingConfig, pool_templates, template_table
 from .result_schema import SCHEMA_VERSION, validate_result
-from .scoring import identification, score_comparisons
+from .scoring import identification, score_comparisons, search_score_table, split_scores
 
 MODES = ("naive", "stitch", "end2end", "retrain")
 
@@ -256,8 +256,9 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     if eval_set.task == "verify":
         scores = score_comparisons(eval_set.comparisons, t_ids, pooled, templates)
     else:
-        ident = identification(eval_set, t_ids, pooled)
-        scores = _search_scores(eval_set, t_ids, pooled, templates)
+        splits = split_scores(eval_set, t_ids, pooled)
+        ident = identification(splits)
+        scores = search_score_table(splits, templates)
     timer.mark("score")
 
     ecfg = EvalConfig(bins=tuple(float(b) for b in protocol.yaw.bins), far=_far_strings(protocol),
@@ -304,20 +305,6 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     if cfg.update_leaderboard:
         leaderboard.update(cfg.out)
     return RunOutcome(run_dir, result, scores)
-
-
-def _search_scores(eval_set, t_ids, pooled, templates) -> pd.DataFrame:
-    """Every probe x gallery comparison of each split as a score table (label = same subject)."""
-    frames = []
-    for fold in eval_set.folds:
-        gal, prb = eval_set.gallery(fold), eval_set.probes(fold)
-        a = np.repeat(prb["template"].to_numpy(), len(gal))
-        b = np.tile(gal["template"].to_numpy(), len(prb))
-        same = np.repeat(prb["subject"].to_numpy(), len(gal)) == np.tile(
-            gal["subject"].to_numpy(), len(prb))
-        comps = pd.DataFrame({"a": a, "b": b, "label": same.astype(int), "fold": fold})
-        frames.append(score_comparisons(comps, t_ids, pooled, templates))
-    return pd.concat(frames, ignore_index=True)
 
 
 def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, ecfg: EvalConfig,

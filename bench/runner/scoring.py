@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -27,6 +29,12 @@ def score_comparisons(comparisons: pd.DataFrame, template_ids: np.ndarray, poole
     for s in range(0, len(comparisons), chunk):
         fa, fb = pooled[ia[s:s + chunk]], pooled[ib[s:s + chunk]]
         scores[s:s + chunk] = np.einsum("nd,nd->n", fa, fb, dtype=np.float64)
+    return score_rows(comparisons, scores, templates)
+
+
+def score_rows(comparisons: pd.DataFrame, scores: np.ndarray,
+               templates: pd.DataFrame) -> pd.DataFrame:
+    """Score-file rows: each comparison's score, label, fold and both sides' metadata."""
     meta = templates.set_index("template")
     return pd.DataFrame({
         "score": scores,
@@ -41,17 +49,33 @@ def score_comparisons(comparisons: pd.DataFrame, template_ids: np.ndarray, poole
     })
 
 
-def identification(eval_set, template_ids: np.ndarray, pooled: np.ndarray,
-                   ranks=(1, 5, 10), fpir=(0.1, 0.01)) -> dict:
-    """CMC and open-set TPIR@FPIR per split (gallery), then mean and std over splits."""
-    per_split = []
+@dataclass
+class SplitScores:
+    """One 1:N split: its gallery and probe templates and the (P, G) cosine matrix."""
+
+    fold: int
+    gallery: pd.DataFrame
+    probes: pd.DataFrame
+    scores: np.ndarray
+
+
+def split_scores(eval_set, template_ids: np.ndarray, pooled: np.ndarray) -> list[SplitScores]:
+    """Probe x gallery score matrices of every split, computed once for all consumers."""
+    out = []
     for fold in eval_set.folds:
         gal, prb = eval_set.gallery(fold), eval_set.probes(fold)
         g = pooled[_index(template_ids, gal["template"], "gallery")]
         p = pooled[_index(template_ids, prb["template"], "probe")]
-        s = p @ g.T
-        ps, gs = prb["subject"].to_numpy(), gal["subject"].to_numpy()
-        rec = {"fold": fold, "n_gallery": len(gal), "n_probes": len(prb)}
+        out.append(SplitScores(fold, gal, prb, (p @ g.T).astype(np.float64)))
+    return out
+
+
+def identification(splits: list[SplitScores], ranks=(1, 5, 10), fpir=(0.1, 0.01)) -> dict:
+    """CMC and open-set TPIR@FPIR per split (gallery), then mean and std over splits."""
+    per_split = []
+    for sp in splits:
+        s, ps, gs = sp.scores, sp.probes["subject"].to_numpy(), sp.gallery["subject"].to_numpy()
+        rec = {"fold": sp.fold, "n_gallery": len(sp.gallery), "n_probes": len(sp.probes)}
         rec.update({f"rank{k}": float(v) for k, v in zip(ranks, M.cmc(s, ps, gs, ranks),
                                                         strict=True)})
         try:
@@ -65,3 +89,17 @@ def identification(eval_set, template_ids: np.ndarray, pooled: np.ndarray,
                    "std": float(np.nanstd([r[k] for r in per_split]))} for k in keys}
     return {"splits": per_split, "summary": summary,
             "std_kind": "population (ddof=0) over splits"}
+
+
+def search_score_table(splits: list[SplitScores], templates: pd.DataFrame) -> pd.DataFrame:
+    """Every probe x gallery comparison as score-file rows (label = same subject)."""
+    frames = []
+    for sp in splits:
+        n_g, n_p = len(sp.gallery), len(sp.probes)
+        same = (np.repeat(sp.probes["subject"].to_numpy(), n_g)
+                == np.tile(sp.gallery["subject"].to_numpy(), n_p))
+        comps = pd.DataFrame({"a": np.repeat(sp.probes["template"].to_numpy(), n_g),
+                              "b": np.tile(sp.gallery["template"].to_numpy(), n_p),
+                              "label": same.astype(np.int8), "fold": sp.fold})
+        frames.append(score_rows(comps, sp.scores.ravel(), templates))
+    return pd.concat(frames, ignore_index=True)
