@@ -61,7 +61,7 @@ def test_bad_sources_rejected(tmp_path):
 def test_cli_output_feeds_the_yaw_file_reader(tmp_path):
     """What ``bench yaw`` writes is what the yaw-bins reader's ``yaw_file`` option reads."""
     from bench.data.skipped import SkippedRows
-    from bench.readers.yaw_split import apply_yaw_file
+    from bench.data.yaw_file import apply_yaw_file
 
     data = _dataset(tmp_path / "data")
     out = tmp_path / "yaw.csv"

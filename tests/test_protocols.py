@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 
+import numpy as np
 import pytest
 from test_readers_fixtures import write_bin, write_cfp, write_ijba, write_manifest
 
@@ -218,3 +220,47 @@ def test_dataset_itself_as_data_and_what_was_looked_for(data_root, tmp_path):
     with pytest.raises(DataError, match="also looked for .*empty/cfp_fp.bin"):
         (tmp_path / "empty").mkdir()
         load_eval_set(_protocol("cfp-fp-bin"), tmp_path / "empty")
+
+
+# ------------------------------------------------------------------ yaw file
+
+def _write_yaw_file(path, image_paths, yaws, relative=False):
+    base = path.parent
+    rows = ["path,yaw,pitch,roll,source"]
+    rows += [f"{os.path.relpath(p, base) if relative else p},{y},0,0,image:test"
+             for p, y in zip(image_paths, yaws, strict=True)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_yaw_file_gives_a_bin_its_yaw_bins(data_root, tmp_path, relative):
+    p = Protocol(**{**_protocol("cfp-fp-bin").__dict__, "strict_counts": False})
+    plain = load_eval_set(p, data_root, cache_dir=tmp_path / "c")
+    assert np.isnan(plain.samples.samples["yaw"]).all()
+    paths = plain.samples.samples["path"].tolist()
+    yaw_csv = tmp_path / "poses" / "yaw.csv"
+    yaw_csv.parent.mkdir()
+    # pair i is images 2i and 2i+1: a frontal beside a profile
+    _write_yaw_file(yaw_csv, paths, [5.0 if i % 2 == 0 else -80.0 for i in range(len(paths))],
+                    relative=relative)
+    ev = load_eval_set(p, data_root, cache_dir=tmp_path / "c", yaw_file=yaw_csv)
+    s = ev.samples.samples
+    assert (s["yaw_source"] == "image:test").all()
+    assert ev.samples.provenance["files"]["yaw.csv"]
+    assert ev.report.yaw["by_rule"]["genuine"] == [0, 0, 5]
+    assert ev.report.yaw["by_rule"]["impostor"] == [0, 0, 5]
+
+
+def test_yaw_file_errors_name_the_file_and_line(data_root, tmp_path):
+    p = Protocol(**{**_protocol("cfp-fp-bin").__dict__, "strict_counts": False})
+    other = tmp_path / "other.csv"
+    _write_yaw_file(other, [tmp_path / "not-this-dataset.jpg"], [10.0])
+    with pytest.raises(DataError, match="none of the 20 images") as err:
+        load_eval_set(p, data_root, cache_dir=tmp_path / "c", yaw_file=other)
+    assert str(other) in str(err.value)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,yaw\nx.jpg,10\ny.jpg,left\n")
+    with pytest.raises(DataError, match=r"bad\.csv:3"):
+        load_eval_set(p, data_root, cache_dir=tmp_path / "c", yaw_file=bad)
+    with pytest.raises(DataError, match="missing.csv"):
+        load_eval_set(p, data_root, cache_dir=tmp_path / "c", yaw_file=tmp_path / "missing.csv")

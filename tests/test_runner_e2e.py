@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -130,3 +131,33 @@ def test_readme_main_job(tmp_path):
     # far above chance on frontal-profile pairs, with a CI that says so
     assert result["main_score"]["low"] > 0.55
     print(f"README main job: {elapsed:.0f} s")
+
+
+def test_dream_on_a_bin_needs_a_yaw_file_and_runs_with_one(cfg, tmp_path, monkeypatch):
+    """A .bin holds no pose: the DREAM gate asks for ``bench yaw`` output, then uses it."""
+    monkeypatch.setenv("BENCH_CACHE", cfg.cache_dir)  # the .bin's images live in the cache
+    run_cfg = RunConfig(**{**cfg.__dict__, "protocol": "cfp-fp-bin", "out": str(tmp_path)})
+    with pytest.raises(BenchError, match="--yaw-file"):
+        run_benchmark(run_cfg, echo=lambda s: None)
+    r = CliRunner().invoke(main, ["yaw", str(tmp_path / "missing.bin"), "--out",
+                                  str(tmp_path / "y.csv")])
+    assert r.exit_code == 2 and "missing.bin" in r.output
+    bin_file = Path(cfg.data) / "cfp_fp.bin"
+    listed = tmp_path / "listed.csv"
+    r = CliRunner().invoke(main, ["yaw", str(bin_file), "--out", str(listed), "--sources",
+                                  "metadata", "--backend", "none", "--quiet"])
+    assert r.exit_code == 0, r.output
+    paths = pd.read_csv(listed)["path"]
+    assert len(paths) > 0 and paths.str.endswith(".jpg").all()
+    # pair i is images 2i (frontal) and 2i + 1 (profile), as the generator writes them
+    yaw = [0.0 if int(Path(p).stem) % 2 == 0 else 80.0 for p in paths]
+    pd.DataFrame({"path": paths, "yaw": yaw}).to_csv(tmp_path / "yaw.csv", index=False)
+    outcome = run_benchmark(RunConfig(**{**run_cfg.__dict__,
+                                         "yaw_file": str(tmp_path / "yaw.csv")}),
+                            echo=lambda s: None)
+    result = outcome.result
+    assert result["model"]["mode"] == "retrain"
+    assert list(result["metrics"]["by_yaw"]["by_bin"]) == ["[60,90]"]
+    assert result["metrics"]["by_yaw"]["n_unbinned"] == 0
+    assert "yaw.csv" in result["data"]["files"]
+    assert any(f"yaw of {len(paths)}/{len(paths)} images" in n for n in result["data"]["notes"])

@@ -15,6 +15,10 @@ def run_options(fn):
                           "embedded synthetic dataset."),
         click.option("--train-data", default=None, type=click.Path(),
                      help="Training manifest/folder (default: the synthetic train/ part)."),
+        click.option("--yaw-file", default=None, type=click.Path(dir_okay=False),
+                     help="Head pose per image (the CSV `bench yaw` writes) for data without "
+                          "its own yaw, e.g. real CFP or a .bin; needed by DREAM models and "
+                          "the per-yaw breakdown."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                      show_default=True),
         click.option("--out", default="results", show_default=True, type=click.Path(),
@@ -37,11 +41,11 @@ def run_options(fn):
     return fn
 
 
-def run_config_kwargs(data, train_data, device, out, flip, n_boot, seed, train_preset, epochs,
+def run_config_kwargs(data, train_data, yaw_file, device, out, flip, n_boot, seed, train_preset, epochs,
                       lenient, batch_size) -> dict:
     if n_boot < 0:
         raise ConfigError("--n-boot must be >= 0")
     changes = {} if epochs is None else {"classify.epochs": epochs}
-    return dict(data=data, train_data=train_data, device=None if device == "auto" else device,
+    return dict(data=data, train_data=train_data, yaw_file=yaw_file, device=None if device == "auto" else device,
                 out=out, flip=flip, n_boot=n_boot, seed=seed, train_preset=train_preset,
                 train_changes=changes, lenient=lenient, batch_size=batch_size)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-FORMATS = ("auto", "manifest", "cfp", "ijba")
+FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
 
 
 @click.command()
@@ -14,8 +14,9 @@ FORMATS = ("auto", "manifest", "cfp", "ijba")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="CSV to write: path,yaw,pitch,roll,source,rms_px (one row per image).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="Dataset layout; auto: CFP when DATA/Protocol exists, else a manifest CSV, "
-                   "a folder with metadata.csv, or identity folders.")
+              help="Dataset layout; auto: an insightface .bin file, CFP when DATA/Protocol "
+                   "exists, else a manifest CSV, a folder with metadata.csv, or identity "
+                   "folders.")
 @click.option("--sources", default="metadata,landmarks,image", show_default=True,
               help="Sources in order of preference; e.g. 'landmarks' alone re-estimates "
                    "from landmarks even where the dataset gives a yaw.")
@@ -49,10 +50,18 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
 
 
 def _read_samples(data: Path, fmt: str, skipped):
+    if fmt == "auto" and data.suffix == ".bin" and data.is_file():
+        fmt = "insightface_bin"
     if fmt in ("auto", "manifest", "cfp"):
         from ..readers.yaw_split import read_source
 
         return read_source(data.absolute(), fmt, skipped).samples
+    import inspect
+
+    from ..data.cache import reader_cache
     from ..readers import READERS
 
-    return READERS.get(fmt)(data, skipped=skipped).samples.samples
+    read = READERS.get(fmt)
+    kwargs = {"cache_dir": reader_cache()} if "cache_dir" in inspect.signature(read).parameters \
+        else {}
+    return read(data, skipped=skipped, **kwargs).samples.samples

@@ -17,3 +17,12 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "bench"
+
+
+def reader_cache(cache_dir: str | Path | None = None) -> Path:
+    """Where readers keep what they derive from a dataset (a .bin's images, yaw splits).
+
+    One place for every caller: ``bench yaw`` and ``bench run`` must name a .bin's images
+    by the same paths for a yaw file written by one to apply in the other.
+    """
+    return cache_root(cache_dir) / "readers"

@@ -22,6 +22,7 @@ from typing import Any
 from ..data.evalset import EvalSet
 from ..data.report import build_report
 from ..data.skipped import SkippedRows
+from ..data.yaw_file import apply_yaw_file
 from ..errors import ConfigError, DataError
 from ..readers import READERS
 from .protocol import Protocol
@@ -111,8 +112,12 @@ def _ancestors(location: DataLocation) -> list[Path]:
 
 def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
                   lenient: bool = False, default: str | Path | None = None,
-                  cache_dir: str | Path | None = None) -> EvalSet:
+                  cache_dir: str | Path | None = None,
+                  yaw_file: str | Path | None = None) -> EvalSet:
     """Read the protocol's dataset, check it, and attach the validation report.
+
+    ``yaw_file``: a ``path,yaw,...`` CSV (``bench yaw``) whose head pose replaces the
+    dataset's for the images it lists, before yaw bins are counted.
 
     Strict (default): the first bad row, missing file or count mismatch raises DataError.
     ``lenient``: bad rows are skipped and listed in ``report.skipped``, count mismatches
@@ -141,6 +146,12 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
     if evalset.task != protocol.task:
         raise ConfigError(f"protocol {protocol.name} is a {protocol.task} protocol but its "
                           f"reader returned {evalset.task} data")
+    if yaw_file is not None:
+        listed = apply_yaw_file(evalset.samples, yaw_file, skipped)
+        if listed == 0:
+            raise DataError(f"none of the {len(evalset.samples.samples)} images of "
+                            f"{location.dataset} is listed in the yaw file (was it written "
+                            f"for this dataset?)", yaw_file)
     report = build_report(evalset, protocol=protocol.name, dataset=str(location.dataset),
                           edges=protocol.yaw.bins, pair_rule=protocol.yaw.pair_rule,
                           how_template_yaw=protocol.yaw.template_yaw)

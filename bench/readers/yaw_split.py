@@ -23,12 +23,11 @@ import pandas as pd
 from ..data.cache import cache_root
 from ..data.comparisons_io import read_comparisons, sidecar, write_comparisons
 from ..data.evalset import EvalSet
-from ..data.samples import YAW_UNKNOWN, SampleSet, new_comparisons
+from ..data.samples import SampleSet, new_comparisons
 from ..data.skipped import SkippedRows
-from ..data.tables import read_angle_table
+from ..data.yaw_file import apply_yaw_file
 from ..data.yawbins import DEFAULT_EDGES, bin_labels, check_edges, yaw_bin
 from ..errors import ConfigError, DataError
-from ..fileio import sha256_file
 
 BUILDER_VERSION = 1
 #: Readers whose images can feed a split: name -> "module:function(path, skipped)".
@@ -92,28 +91,6 @@ def read_source(path: Path, source: str, skipped: SkippedRows) -> SampleSet:
                           f"{source!r}")
     module, _, attr = SOURCES[source].partition(":")
     return getattr(importlib.import_module(module), attr)(path, skipped)
-
-
-def apply_yaw_file(samples: SampleSet, yaw_path: Path, skipped: SkippedRows) -> None:
-    """Overwrite yaw/pitch/roll/yaw_source of the images ``yaw_path`` lists (by path)."""
-    rows = read_angle_table(yaw_path, "yaw file", skipped, extra=("source",))
-    full = rows["path"].map(lambda p: str(yaw_path.parent / p) if not Path(p).is_absolute()
-                            else p)
-    frame = samples.samples
-    where = pd.Series(np.arange(len(rows)), index=full.to_numpy())
-    where = where[~where.index.duplicated()]
-    hit = frame["path"].map(where)
-    found = hit.notna().to_numpy()
-    idx = hit[found].astype(int).to_numpy()
-    for col in ("yaw", "pitch", "roll"):
-        if col in rows:
-            frame.loc[found, col] = rows[col].to_numpy(dtype=np.float64)[idx]
-    source = rows["source"].to_numpy() if "source" in rows else np.full(len(rows), "file")
-    frame.loc[found, "yaw_source"] = np.where(np.isfinite(frame.loc[found, "yaw"]),
-                                              source[idx], YAW_UNKNOWN)
-    samples.provenance.setdefault("files", {})[yaw_path.name] = sha256_file(yaw_path)
-    samples.provenance.setdefault("notes", []).append(
-        f"yaw of {int(found.sum())}/{len(frame)} images from {yaw_path}")
 
 
 def check_image_level(samples: SampleSet) -> None:

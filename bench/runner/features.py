@@ -84,7 +84,8 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     if needs_yaw and np.isnan(yaw_all).any():
         first = crops["path"].to_numpy()[np.isnan(yaw_all)][0]
         raise DataError(f"{int(np.isnan(yaw_all).sum())} images have no yaw and the model has a "
-                        "DREAM block: run `bench yaw` or give landmarks", first)
+                        "DREAM block: estimate it with `bench yaw DATA --out yaw.csv` and pass "
+                        "--yaw-file yaw.csv", first)
     device = resolve_device(opts.device)
     model = model.to(device).eval()
     if device.type == "cuda":

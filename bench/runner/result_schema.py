@@ -22,7 +22,8 @@ FIELDS: dict[str, tuple[Any, str]] = {
     "environment": (dict, "python, torch, cuda, device name, cpu, threads"),
     "seeds": (dict, "seeds of training, sampling and bootstrap"),
     "protocol": (dict, "name, version, sha256 of the resolved definition, the definition"),
-    "data": (dict, "root, synthetic (bool), sha256 of the files read, counts"),
+    "data": (dict, "root, synthetic (bool), sha256 of the files read, files (name -> sha256, "
+                   "a yaw file included), reader notes, validation counts"),
     "model": (dict, "name, mode, gate, feature_dim, checkpoint path and sha256, training log"),
     "preprocessing": (dict, "input size, mean/std, channel order, alignment template, flip test"),
     "pooling": (dict, "template pooling options applied"),

@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 
 from .. import __version__
-from ..data.cache import cache_root
+from ..data.cache import cache_root, reader_cache
 from ..errors import ConfigError, DataError
 from ..evaluation import EvalConfig, evaluate_scores
 from ..fileio import dump_json, sha256_file
@@ -59,6 +59,7 @@ class RunConfig:
     weights: str | None = None
     data: str | None = None
     train_data: str | None = None
+    yaw_file: str | None = None      # ``bench yaw`` output for data without a yaw of its own
     device: str | None = None
     out: str = "results"
     flip: bool | None = None
@@ -223,7 +224,8 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
         echo(f"using the embedded synthetic dataset at {default_root} "
              "(pass --data DIR or set $BENCH_DATA for a real one)")
     eval_set = load_eval_set(protocol, cfg.data, lenient=cfg.lenient, default=default_root,
-                             cache_dir=cache_root(cfg.cache_dir) / "readers")
+                             cache_dir=reader_cache(cfg.cache_dir),
+                             yaw_file=cfg.yaw_file)
     echo(eval_set.report.format().splitlines()[0] if eval_set.report else "data loaded")
     digest = data_hash(eval_set)
     timer.mark("data")
@@ -288,6 +290,8 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
         "data": {"root": str(eval_set.samples.root), "synthetic": synthetic,
                  "synth": synth_summary(default_root) if default_root else None,
                  "sha256": digest,
+                 "files": eval_set.samples.provenance.get("files", {}),
+                 "notes": eval_set.samples.provenance.get("notes", []),
                  "validation": eval_set.report.to_dict() if eval_set.report else None},
         "model": {**model_info, "gate": model.config.get("gate"),
                   "feature_dim": model.feature_dim, "config": model.config},

@@ -1,0 +1,51 @@
+"""Head pose from a ``path,yaw[,pitch,roll,source]`` CSV (what ``bench yaw`` writes) applied to
+a dataset that has none, or whose own values should be replaced.
+
+Paths in the file are matched to the dataset's after both are made absolute and normalised
+(a relative path in the file is relative to the file's folder), so a table written for
+``--data data/cfp`` still applies when the dataset is read as ``/home/me/data/cfp``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..fileio import sha256_file
+from .samples import YAW_UNKNOWN, SampleSet
+from .skipped import SkippedRows
+from .tables import read_angle_table
+
+
+def _normalise(paths, base: Path) -> np.ndarray:
+    return np.array([os.path.normpath(os.path.join(base, p)) for p in paths], dtype=object)
+
+
+def apply_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRows) -> int:
+    """Overwrite yaw/pitch/roll/yaw_source of the images ``yaw_path`` lists; returns how many.
+
+    The file's sha256 joins the provenance's ``files`` (so it changes the data hash and
+    every cache keyed on it). Images the file does not list keep what they had.
+    """
+    yaw_path = Path(yaw_path)
+    rows = read_angle_table(yaw_path, "yaw file", skipped, extra=("source",))
+    listed = _normalise(rows["path"], yaw_path.absolute().parent)
+    where = pd.Series(np.arange(len(rows)), index=listed)
+    where = where[~where.index.duplicated()]
+    frame = samples.samples
+    hit = pd.Series(_normalise(frame["path"], Path.cwd())).map(where)
+    found = hit.notna().to_numpy()
+    idx = hit[found].astype(int).to_numpy()
+    for col in ("yaw", "pitch", "roll"):
+        if col in rows:
+            frame.loc[found, col] = rows[col].to_numpy(dtype=np.float64)[idx]
+    source = rows["source"].to_numpy() if "source" in rows else np.full(len(rows), "file")
+    frame.loc[found, "yaw_source"] = np.where(np.isfinite(frame.loc[found, "yaw"]),
+                                              source[idx], YAW_UNKNOWN)
+    samples.provenance.setdefault("files", {})[yaw_path.name] = sha256_file(yaw_path)
+    samples.provenance.setdefault("notes", []).append(
+        f"yaw of {int(found.sum())}/{len(frame)} images from {yaw_path}")
+    return int(found.sum())
