@@ -58,7 +58,9 @@ def test_frontal_training_images_land_on_the_arcface_points(synth):
         mapped = result.transforms[row, :, :2] @ samples["landmarks"][row][five].T
         mapped = mapped.T + result.transforms[row, :, 2]
         error = np.linalg.norm(mapped - TEMPLATES.get("arcface112").reference[five], axis=1)
-        assert np.sqrt((error ** 2).mean()) < 3.0  # a yaw up to 30 degrees moves the nose
+        # a yaw up to 30 degrees moves the nose, and identities differ in shape (x1.3 the
+        # anthropometric spread): a few pixels of residual against the mean-face template
+        assert np.sqrt((error ** 2).mean()) < 3.5
 
 
 def test_bench_align_on_the_ijba_layout(synth, tmp_path):

@@ -25,24 +25,35 @@ def _check(cond: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class Difficulty:
-    """Identity spread and nuisance strength. 1.0 is the tuned default for every scale knob.
+    """Identity spread and nuisance strength; the defaults are the calibrated values.
 
     Identity lives in the 3D shape (``shape_spread``) and the albedo (``albedo_spread``);
     everything else is nuisance that changes from image to image of one identity.
+
+    Calibration (2026-11-26, small preset, naive ResNet-18, CPU training preset, CFP
+    accuracy): the earlier defaults (shape 1.0, albedo 0.35, lighting 0.85, colour cast 0.1,
+    120 x 30 training images) left the 5-epoch CPU model at FF 73.0 % / FP 63.1 %, below the
+    HOG/LDA yardstick's 82.8 % frontal-frontal: too hard to learn in that budget for the pose
+    gap to mean much. 300 x 12 training images with shape 1.3, albedo 0.6 and lighting 0.5
+    gave FF 81.1 / FP 72.9 at 5 epochs; 8 epochs without dropout added about 6 points; the
+    milder nuisance and albedo 0.8 below moved each by 1-2 points (within the CIs), ending at
+    FF 89.4 / FP 81.9 (EER 10.7 vs 17.9 %). 600 x 6 training images (79.9 / 75.2) and an
+    ArcFace head (77.4 / 73.6) were worse at that budget; lower albedo spread with more
+    marks hurt both (83.9 / 75.9).
     """
 
-    shape_spread: float = 1.0       # x the anthropometric standard deviations of head shape
-    albedo_spread: float = 0.35     # x the spread of skin, hair and lip colours (pose-invariant)
+    shape_spread: float = 1.3       # x the anthropometric standard deviations of head shape
+    albedo_spread: float = 0.8      # x the spread of skin, hair and lip colours (pose-invariant)
     marks: float = 1.0              # mean number of moles/marks per identity (asymmetric cues)
-    expression: float = 1.0         # strength of smiles, open mouths, raised brows
-    lighting: float = 0.85          # spread of light direction, intensity and colour
-    background: float = 1.0         # clutter and contrast of the background
+    expression: float = 0.6         # strength of smiles, open mouths, raised brows
+    lighting: float = 0.3           # spread of light direction, intensity and colour
+    background: float = 0.6         # clutter and contrast of the background
     blur: float = 1.0               # x the default blur and down-sampling range
     noise: float = 1.0              # x the default sensor-noise range
-    colour_cast: float = 0.1        # std of per-channel gain (white balance), log scale
-    greyscale: float = 0.05         # probability of a greyscale image
-    occlusion: float = 0.08         # probability of an occluder (object, sunglasses) per image
-    hair_change: float = 0.25       # probability of a per-image hair change (hat, fringe)
+    colour_cast: float = 0.03       # std of per-channel gain (white balance), log scale
+    greyscale: float = 0.02         # probability of a greyscale image
+    occlusion: float = 0.03         # probability of an occluder (object, sunglasses) per image
+    hair_change: float = 0.1        # probability of a per-image hair change (hat, fringe)
     pitch_std: float = 6.0          # degrees
     roll_std: float = 3.0           # degrees
     shift_px: float = 1.5           # std of the crop's translation jitter (detector noise)
@@ -67,8 +78,8 @@ class Difficulty:
 class TrainPart:
     """``train/``: identity folders with a frontal-heavy, web-like yaw distribution."""
 
-    identities: int = 120
-    images_per_identity: int = 30
+    identities: int = 300
+    images_per_identity: int = 12
     profile_fraction: float = 0.05  # share of each identity's images forced to |yaw| 60..90
     frontal_std: float = 20.0       # std (degrees) of the half-normal bulk of |yaw|
     wide_fraction: float = 0.08     # share of the bulk drawn uniformly from 0..90 instead
@@ -161,7 +172,7 @@ class SynthConfig:
 
 
 PRESETS: dict[str, SynthConfig] = {
-    # Tests and the CPU demo: ~5,800 images, well under a minute on two cores.
+    # Tests and the CPU demo: ~5,800 images, about a minute on two cores.
     "small": SynthConfig(),
     # The real sets' sizes: CFP 500 identities (7,000 images), IJB-A 500 subjects with about
     # 11 stills and 4 videos of 10 frames each; a web-sized training part.
