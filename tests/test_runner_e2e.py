@@ -128,8 +128,9 @@ def test_readme_main_job(tmp_path):
     result = outcome.result
     assert result["data"]["synthetic"] is True and result["model"]["mode"] == "retrain"
     assert result["metrics"]["n_pairs"] == 1400
-    # far above chance on frontal-profile pairs, with a CI that says so
-    assert result["main_score"]["low"] > 0.55
+    # the calibrated default: 82.7 % [78.6, 87.0] measured 2026-11-26; far above chance,
+    # with a CI that says so
+    assert result["main_score"]["low"] > 0.7
     print(f"README main job: {elapsed:.0f} s")
 
 
