@@ -106,6 +106,7 @@ def test_cli_table_and_errors(example, tmp_path):
     r = CliRunner().invoke(main, ["score", str(example), "--n-boot", "20"])
     assert r.exit_code == 0, r.output
     assert "TAR@FAR=0.001" in r.output and "|yaw| [60,90]" in r.output
+    assert "pair bin = bin of the larger |yaw| of its two sides; yaw cell = unordered" in r.output
     bad = _write(tmp_path, "score,label\n0.5,7\n")
     r = CliRunner().invoke(main, ["score", str(bad)])
     assert r.exit_code == 2

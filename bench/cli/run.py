@@ -43,6 +43,11 @@ def run(model, mode, weights, **kw):
     for name, rel in res["files"].items():
         click.echo(f"  {name}: {outcome.run_dir / rel}")
     click.echo(f"leaderboard: {cfg.out}/leaderboard.md")
+    if res["model"]["mode"] in ("stitch", "end2end", "retrain") and model.endswith("-dream"):
+        # one run's CI says how well the model does, not whether DREAM helped: that needs
+        # the naive stem on the same pairs
+        click.echo(f"does DREAM beat the plain stem? paired CIs on the same pairs: bench compare "
+                   f"-p {protocol} --stem {model.removesuffix('-dream')}")
 
 
 def _pct(v):

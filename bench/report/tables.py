@@ -57,7 +57,8 @@ def yaw_table(result: dict, fmt: str = "github") -> str:
     text = tabulate(rows, headers=["pair bin", *_headers(far)], tablefmt=fmt)
     cells = [[f"{c['a']} x {c['b']}", *_row(c, far)] for c in by["cells"]]
     text += "\n\n" + tabulate(cells, headers=["yaw cell", *_headers(far)], tablefmt=fmt)
-    text += f"\npair bin: {by['rule_doc']}; cell: {by['cell_rule']}"
+    # rule_doc already reads "pair bin = ..."; the cell rule needs its own label
+    text += f"\n{by['rule_doc']}; yaw cell = {by['cell_rule']}"
     if by["n_unbinned"]:
         text += f"; {by['n_unbinned']} pairs without a bin"
     return text
