@@ -41,11 +41,12 @@ def run_options(fn):
     return fn
 
 
-def run_config_kwargs(data, train_data, yaw_file, device, out, flip, n_boot, seed, train_preset, epochs,
-                      lenient, batch_size) -> dict:
+def run_config_kwargs(data, train_data, yaw_file, device, out, flip, n_boot, seed, train_preset,
+                      epochs, lenient, batch_size) -> dict:
     if n_boot < 0:
         raise ConfigError("--n-boot must be >= 0")
     changes = {} if epochs is None else {"classify.epochs": epochs}
-    return dict(data=data, train_data=train_data, yaw_file=yaw_file, device=None if device == "auto" else device,
-                out=out, flip=flip, n_boot=n_boot, seed=seed, train_preset=train_preset,
-                train_changes=changes, lenient=lenient, batch_size=batch_size)
+    return dict(data=data, train_data=train_data, yaw_file=yaw_file,
+                device=None if device == "auto" else device, out=out, flip=flip, n_boot=n_boot,
+                seed=seed, train_preset=train_preset, train_changes=changes, lenient=lenient,
+                batch_size=batch_size)

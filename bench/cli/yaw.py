@@ -56,12 +56,6 @@ def _read_samples(data: Path, fmt: str, skipped):
         from ..readers.yaw_split import read_source
 
         return read_source(data.absolute(), fmt, skipped).samples
-    import inspect
+    from ..readers import read_dataset
 
-    from ..data.cache import reader_cache
-    from ..readers import READERS
-
-    read = READERS.get(fmt)
-    kwargs = {"cache_dir": reader_cache()} if "cache_dir" in inspect.signature(read).parameters \
-        else {}
-    return read(data, skipped=skipped, **kwargs).samples.samples
+    return read_dataset(fmt, data, skipped=skipped).samples.samples

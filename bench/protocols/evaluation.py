@@ -24,7 +24,7 @@ from ..data.report import build_report
 from ..data.skipped import SkippedRows
 from ..data.yaw_file import apply_yaw_file
 from ..errors import ConfigError, DataError
-from ..readers import READERS
+from ..readers import READERS, read_dataset
 from .protocol import Protocol
 
 DATA_ENV = "BENCH_DATA"
@@ -133,12 +133,10 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
     if synthetic and protocol.folds.kind == "official" and "folds" in kwargs:
         # A generated dataset may have fewer splits than the real one: read what it holds.
         kwargs["folds"] = None
-    read = READERS.get(protocol.format)
-    if "cache_dir" in inspect.signature(read).parameters:
-        kwargs["cache_dir"] = cache_dir
     skipped = SkippedRows(lenient=lenient)
     try:
-        evalset = read(location.dataset, skipped=skipped, **kwargs)
+        evalset = read_dataset(protocol.format, location.dataset, skipped=skipped,
+                               cache_dir=cache_dir, **kwargs)
     except DataError as exc:
         if location.root is None and data is not None:
             exc.args = (f"{exc} (also looked for {Path(data) / protocol.data}: not found)",)

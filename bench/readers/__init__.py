@@ -17,3 +17,19 @@ READERS.add_lazy("manifest", "bench.readers.manifest:read",
                  description="manifest CSV or identity folders, with a comparison list")
 READERS.add_lazy("yaw_split", "bench.readers.yaw_split:read",
                  description="yaw-binned identity-disjoint split built from any images")
+
+
+def read_dataset(fmt: str, path, *, skipped, cache_dir=None, **options):
+    """``READERS[fmt](path, ...)``, giving ``cache_dir`` to the readers that keep derived data.
+
+    ``cache_dir`` None means :func:`bench.data.cache.reader_cache`: every caller (``bench run``,
+    ``bench yaw``, ``bench protocols validate``) must find a .bin's images at the same paths.
+    """
+    import inspect
+
+    from ..data.cache import reader_cache
+
+    read = READERS.get(fmt)
+    if "cache_dir" in inspect.signature(read).parameters:
+        options["cache_dir"] = reader_cache() if cache_dir is None else cache_dir
+    return read(path, skipped=skipped, **options)
