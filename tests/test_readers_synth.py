@@ -41,7 +41,7 @@ def test_cfp_fp_and_ff(synth_root, counts):
     assert len(s) == c["frontal"] + c["profile"] and s["subject"].nunique() == c["identities"]
     assert fp.folds == list(range(1, c["splits"] + 1))
     per_fold = fp.comparisons.groupby("fold")["label"].agg(["sum", "size"])
-    assert (per_fold["sum"] >= c["same_per_split"]).all()
+    assert per_fold["sum"].sum() == c["pairs"]["FP"]["same"]
     assert (per_fold["size"] == 2 * per_fold["sum"]).all()
     assert s["landmarks"].map(lambda a: a.shape == (22, 2)).all()
     assert fp.samples.provenance["landmark_scheme"] == "canonical22"
@@ -51,6 +51,7 @@ def test_cfp_fp_and_ff(synth_root, counts):
     assert (s.loc[~frontal, "yaw"].abs() >= cfg.profile_yaw[0]).all()
     ff = cfp.read(synth_root / "cfp", pairs="FF", folds=None)
     assert len(ff.samples) == c["frontal"] and ff.comparisons["b"].str.startswith("F").all()
+    assert ff.comparisons["label"].sum() == c["pairs"]["FF"]["same"]
 
 
 def test_ijba_verify_and_search(synth_root, counts):
@@ -104,7 +105,8 @@ def test_bin_built_from_synthetic_cfp_pairs(synth_root, tmp_path):
     assert ev.samples.provenance["image_size"] == [112, 112]
 
 
-@pytest.mark.parametrize("name", ["cfp-fp", "cfp-ff", "ijba-verify", "ijba-search", "yaw-bins"])
+@pytest.mark.parametrize("name", ["cfp-fp", "cfp-ff", "cfp-fp-bin", "cfp-ff-bin", "ijba-verify",
+                                  "ijba-search", "yaw-bins"])
 def test_shipped_protocols_on_synthetic_data(synth_root, tmp_path, name):
     protocol = load_protocol(name)
     if protocol.folds.kind != "official":  # built folds: as many as the tiny set allows
@@ -113,8 +115,28 @@ def test_shipped_protocols_on_synthetic_data(synth_root, tmp_path, name):
     ev = load_eval_set(protocol, synth_root, cache_dir=tmp_path)
     r = ev.report
     assert r.counts["folds"] == 2 and "synth.json" in r.count_source
+    declared = json.loads((synth_root / "synth.json").read_text())["protocol_counts"]
+    if name in declared:  # what the generator wrote is what the reader found, key by key
+        assert r.expected == declared[name] and not r.mismatches
+    if name.endswith("-bin"):
+        return  # a .bin carries no yaw
     assert r.yaw["known_images"] == r.counts["samples"]
     assert np.sum(r.yaw["genuine" if ev.task == "verify" else "probe"]) > 0
+
+
+def test_a_truncated_synthetic_pair_list_is_a_count_mismatch(synth_root, tmp_path):
+    import shutil
+
+    from bench.errors import DataError
+
+    copy = tmp_path / "data"
+    shutil.copytree(synth_root, copy)
+    same = copy / "cfp" / "Protocol" / "Split" / "FP" / "01" / "same.txt"
+    same.write_text("".join(same.read_text().splitlines(keepends=True)[:-1]))
+    with pytest.raises(DataError, match="count mismatch.*genuine: expected"):
+        load_eval_set("cfp-fp", copy, cache_dir=tmp_path / "c")
+    ev = load_eval_set("cfp-fp", copy, cache_dir=tmp_path / "c", lenient=True)
+    assert any(m.startswith("genuine") for m in ev.report.mismatches)
 
 
 def test_bin_files_follow_the_official_splits(synth_root):

@@ -70,7 +70,7 @@ def _pairs(ids: np.ndarray, per_a: int, per_b: int, same: bool, ordered: bool) -
     return np.concatenate(rows) if rows else np.zeros((0, 2), np.int64)
 
 
-def write_protocol(root: Path, config: SynthConfig) -> dict[str, int]:
+def write_protocol(root: Path, config: SynthConfig) -> dict:
     """Write list_names, pose.csv, the pair lists and the split files below ``root/cfp``."""
     part = config.cfp
     base = root / FOLDER
@@ -86,7 +86,9 @@ def write_protocol(root: Path, config: SynthConfig) -> dict[str, int]:
     rng = np.random.default_rng((config.seed, PART, 10 ** 6))
     groups = np.array_split(rng.permutation(n), part.splits)
     wanted = part.same_pairs()
-    counts = {"splits": part.splits, "same_per_split": wanted, "diff_per_split": wanted}
+    # pairs written per protocol: a small split may hold fewer candidates than wanted, and
+    # FF and FP run short differently
+    counts = {"splits": part.splits, "pairs": {p: {"same": 0, "diff": 0} for p in ("FF", "FP")}}
     for proto in ("FF", "FP"):
         per_b = part.frontal if proto == "FF" else part.profile
         for s, ids in enumerate(groups, start=1):
@@ -94,8 +96,8 @@ def write_protocol(root: Path, config: SynthConfig) -> dict[str, int]:
             same = _pairs(ids, part.frontal, per_b, True, ordered=proto == "FP")
             diff = _pairs(ids, part.frontal, per_b, False, ordered=proto == "FP")
             n_pairs = min(wanted, len(same), len(diff))
-            counts["same_per_split"] = min(counts["same_per_split"], n_pairs)
-            counts["diff_per_split"] = min(counts["diff_per_split"], n_pairs)
+            counts["pairs"][proto]["same"] += n_pairs
+            counts["pairs"][proto]["diff"] += n_pairs
             folder = base / "Protocol" / "Split" / proto / f"{s:02d}"
             for name, cand in (("same", same), ("diff", diff)):
                 rows = _sample(rng, cand, n_pairs)

@@ -154,6 +154,30 @@ def generate(out: str | Path, config: SynthConfig | None = None, *, force: bool 
     return summary
 
 
+def protocol_counts(counts: dict) -> dict[str, dict[str, int]]:
+    """What each shipped protocol must find in the dataset, from what the generator wrote.
+
+    ``synth.json`` declares them as ``protocol_counts``, so the runner checks the synthetic
+    set as strictly as a real one (a truncated list or a lost image is a count mismatch).
+    """
+    cfp_c, ijba_c = counts["cfp"], counts["ijba"]
+    out = {}
+    for name, proto, images in (("cfp-fp", "FP", cfp_c["frontal"] + cfp_c["profile"]),
+                                ("cfp-ff", "FF", cfp_c["frontal"])):
+        same, diff = cfp_c["pairs"][proto]["same"], cfp_c["pairs"][proto]["diff"]
+        out[name] = {"images": images, "subjects": cfp_c["identities"],
+                     "folds": cfp_c["splits"], "pairs": same + diff, "genuine": same,
+                     "impostor": diff}
+    for name, file in (("cfp-fp-bin", "cfp_fp.bin"), ("cfp-ff-bin", "cfp_ff.bin")):
+        b = counts["bins"][file]
+        out[name] = {"images": 2 * b["pairs"], "pairs": b["pairs"], "genuine": b["genuine"],
+                     "impostor": b["pairs"] - b["genuine"]}
+    genuine, impostor = sum(ijba_c["genuine"]), sum(ijba_c["impostor"])
+    out["ijba-verify"] = {"folds": ijba_c["splits"], "pairs": genuine + impostor,
+                          "genuine": genuine, "impostor": impostor}
+    return out
+
+
 def _summary(config: SynthConfig, preset_name: str | None, root: Path, counts: dict) -> dict:
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     return {
@@ -164,6 +188,7 @@ def _summary(config: SynthConfig, preset_name: str | None, root: Path, counts: d
         "preset": preset_name,
         "config": config.to_dict(),
         "counts": counts,
+        "protocol_counts": protocol_counts(counts),
         "bytes": size,
         "image_size": [IMAGE_SIZE, IMAGE_SIZE],
         "camera": {"focal_px": FOCAL_PX, "principal_point": list(PRINCIPAL),
