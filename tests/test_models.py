@@ -120,11 +120,18 @@ def test_forward_backward_on_gpu_matches_cpu(name):
     torch.manual_seed(0)
     model = create_model(name).eval()
     x, yaw = _batch(model), torch.tensor([20.0, 75.0])
-    with torch.no_grad():
-        cpu = model(x, yaw)
-        gpu = model.cuda()(x.cuda(), yaw.cuda())
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False  # cuDNN's default TF32 convs differ by ~1e-3
+    try:
+        with torch.no_grad():
+            cpu = model(x, yaw)
+            gpu = model.cuda()(x.cuda(), yaw.cuda())
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
     assert gpu.device.type == "cuda"
-    assert torch.allclose(gpu.cpu(), cpu, atol=1e-3, rtol=1e-3)
+    # an untrained iresnet's eval output reaches ~1e7 (BN at its initial statistics): compare
+    # relative to the output's scale
+    assert (gpu.cpu() - cpu).abs().max() <= 1e-4 * cpu.abs().max()
     model.train()(x.cuda(), yaw.cuda()).sum().backward()
     assert all(p.grad is not None and p.grad.is_cuda for p in model.parameters() if p.requires_grad)
 

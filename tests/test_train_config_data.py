@@ -72,6 +72,18 @@ def test_sampler_shards_union_to_the_single_process_batch():
     assert torch.equal(single.permutation(1), EpochSampler(50, 12, seed=4).permutation(1))
     # resuming mid-epoch continues with the same batches
     assert torch.equal(list(single.batches(1, start_step=2))[0], list(single.batches(1))[2])
+    # batches on a device are the same indices, sliced from one per-epoch copy
+    on_device = list(single.batches(1, device=torch.device("cpu")))
+    assert all(torch.equal(a, b) for a, b in zip(on_device, single.batches(1), strict=True))
+
+
+def test_indexed_device_names_the_cuda_index():
+    from bench.train.distributed import indexed_device
+
+    assert indexed_device("cpu") == torch.device("cpu")
+    assert indexed_device("cuda:1") == torch.device("cuda", 1)  # an explicit index is kept
+    if torch.cuda.is_available():
+        assert indexed_device("cuda") == torch.zeros(1, device="cuda").device
 
 
 def test_sampler_refuses_mismatched_resume_and_bad_sizes():

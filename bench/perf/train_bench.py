@@ -18,6 +18,7 @@ import torch
 from ..models import create_model
 from ..train.config import TrainConfig, preset
 from ..train.data import EpochSampler, TrainData, stream_batches
+from ..train.distributed import indexed_device
 from ..train.loop import StepRunner, build_training
 
 
@@ -40,7 +41,7 @@ def _sync(device: torch.device) -> None:
 
 
 def _setup(cfg: TrainBenchConfig):
-    device = torch.device(cfg.device)
+    device = indexed_device(cfg.device)
     train_cfg: TrainConfig = preset(device=cfg.device, **{
         "classify.batch_size": cfg.batch_size, "input_size": cfg.input_size,
         "compile": cfg.compile, "progress": False})

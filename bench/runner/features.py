@@ -49,9 +49,13 @@ def to_model_input(crops: torch.Tensor, preprocess) -> torch.Tensor:
 
 
 def feature_key(checkpoint_sha: str, data_hash: str, preprocess: dict, flip: bool,
-                n_rows: int) -> str:
+                n_rows: int, device_type: str) -> str:
+    """Cache key of a feature matrix. The device type is in it because it sets the numerics
+    (bf16 autocast and nvJPEG on CUDA, fp32 and OpenCV on the CPU): a run must never report
+    one device's features as another's."""
     blob = json.dumps({"ckpt": checkpoint_sha, "data": data_hash, "pre": preprocess,
-                       "flip": flip, "n": n_rows, "v": 1}, sort_keys=True)
+                       "flip": flip, "n": n_rows, "device": device_type, "v": 1},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

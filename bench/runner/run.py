@@ -242,7 +242,7 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     samples = eval_set.samples.samples
     cache = cache_root(cfg.cache_dir)
     fkey = feature_key(model_info["checkpoint_sha256"], digest, model.preprocess.to_dict(),
-                       flip, len(samples))
+                       flip, len(samples), device.type)
     feats, finfo = extract_features(
         model, samples, ExtractOptions(device=str(device), batch_size=cfg.batch_size, flip=flip),
         cache_dir=cache / "features", cache_key=fkey, crop_cache=cache / "crops")

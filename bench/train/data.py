@@ -143,6 +143,7 @@ def load_train_data(data: str | Path | SampleSet, template: str, input_size: tup
 
 def _budget(device: torch.device) -> int:
     if device.type == "cuda":
+        torch.cuda.empty_cache()  # alignment just ran there: its cached blocks are free too
         free, _ = torch.cuda.mem_get_info(device)
         return int(free * RESIDENT_SHARE)
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * RESIDENT_SHARE)
@@ -163,9 +164,7 @@ def _place(crops: np.ndarray, size: tuple[int, int], device: torch.device
     for start in range(0, n, 4096):  # bounded host copies out of the memory map
         part = torch.from_numpy(np.array(crops[start:start + 4096])).to(device)
         out[start:start + 4096] = resize_crops(part, size)
-    if device.type == "cuda":
-        return out
-    return out.pin_memory() if torch.cuda.is_available() else out
+    return out
 
 
 class EpochSampler:
@@ -201,9 +200,13 @@ class EpochSampler:
         g = torch.Generator().manual_seed(mix_seed(self.seed, epoch, 1))
         return torch.rand(self.n, generator=g) < 0.5
 
-    def batches(self, epoch: int, start_step: int = 0) -> Iterator[torch.Tensor]:
-        """This rank's index batches of ``epoch`` from ``start_step`` on (CPU int64)."""
+    def batches(self, epoch: int, start_step: int = 0, device: torch.device | None = None
+                ) -> Iterator[torch.Tensor]:
+        """This rank's index batches of ``epoch`` from ``start_step`` on (int64, on ``device``:
+        the permutation is copied once per epoch, not a pageable copy per step)."""
         order = self.permutation(epoch)
+        if device is not None:
+            order = order.to(device)
         lo = self.rank * self.local_batch
         for step in range(start_step, self.steps_per_epoch):
             base = step * self.global_batch + lo
@@ -247,16 +250,9 @@ def stream_batches(data: TrainData, sampler: EpochSampler, epoch: int, start_ste
                    workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(indices, uint8 crops on the device) per step; workers read while the GPU trains.
     Indices are on the device when the crops are resident there, else on the CPU."""
-    if data.resident:
-        images = data.images
-        for idx in sampler.batches(epoch, start_step):
-            if images.device == data.device:
-                idx = idx.to(data.device, non_blocking=True)
-                yield idx, images.index_select(0, idx)
-            else:
-                crops = images.index_select(0, idx)
-                crops = crops.pin_memory() if data.device.type == "cuda" else crops
-                yield idx, crops.to(data.device, non_blocking=True)
+    if data.resident:  # _place put them on the training device
+        for idx in sampler.batches(epoch, start_step, device=data.device):
+            yield idx, data.images.index_select(0, idx)
         return
     loader = torch.utils.data.DataLoader(
         _CropBatches(data.images), batch_size=None,

@@ -72,14 +72,22 @@ def init_distributed(device: str = "cpu") -> DistContext:
     if dist.is_available() and dist.is_initialized():
         return _context(kind, owns=False)
     if env_world_size() <= 1:
-        dev = torch.device(device)
-        return DistContext(device=dev)
+        return DistContext(device=indexed_device(device))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if kind == "cuda":
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend="nccl" if kind == "cuda" else "gloo",
                             timeout=dt.timedelta(minutes=30))
     return _context(kind, owns=True)
+
+
+def indexed_device(device: str | torch.device) -> torch.device:
+    """``cuda`` as ``cuda:<current>``: tensors report an indexed device, and
+    ``torch.device("cuda:0") != torch.device("cuda")``, so a bare one breaks equality tests."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return dev
 
 
 def _context(kind: str, owns: bool) -> DistContext:

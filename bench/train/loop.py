@@ -250,12 +250,14 @@ def train_classifier(model: FaceModel, data: TrainData, cfg: TrainConfig, state_
         bar.close()
         totals = torch.stack([loss_sum.float(), correct.float(),
                               torch.tensor(float(seen), device=device)])
-        totals = ctx.all_reduce_mean(totals)  # also waits for the epoch's last kernels
+        # tolist() waits for the epoch's last kernels (all_reduce alone returns early on
+        # NCCL and is a no-op on one process): the clock stops after it
+        loss_total, hits, n_seen = ctx.all_reduce_mean(totals).tolist()
         seconds = time.perf_counter() - t0
         steps = sampler.steps_per_epoch
-        record = EpochRecord(epoch + 1, float(totals[0]) / steps, float(totals[1] / totals[2]),
+        record = EpochRecord(epoch + 1, loss_total / steps, hits / n_seen,
                              float(scheduler.get_last_lr()[0]),
-                             float(totals[2]) * ctx.world_size / seconds, seconds)
+                             n_seen * ctx.world_size / seconds, seconds)
         outcome.history.append(record)
         if ctx.is_main:
             _save_state(state_path, model, net, optimizer, scheduler, sampler, outcome,
