@@ -74,6 +74,10 @@ def _run(names, out, device, quick, compile_, work_dir, images) -> None:
         raise click.BadParameter(str(exc), param_hint="--device") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise click.BadParameter("CUDA is not available here", param_hint="--device")
+    if dev.type == "cuda" and dev.index not in (None, torch.cuda.current_device()):
+        # the suites and the recorded GPU name follow the current device: pick it outside
+        raise click.BadParameter(f"{device}: choose the GPU with CUDA_VISIBLE_DEVICES={dev.index}"
+                                 " and --device cuda", param_hint="--device")
     note = machine_note(dev.type)
     if note:
         click.echo(f"note: {note}")
