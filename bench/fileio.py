@@ -16,11 +16,14 @@ from typing import IO, Any
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8",
+                 durable: bool = True) -> Iterator[IO]:
     """Open a temporary file beside ``path``; rename it over ``path`` only on success.
 
     The rename is atomic on POSIX, so readers see either the old or the new file, never a
     half-written one. A ``.gz`` suffix gzips the content deterministically (no timestamp).
+    ``durable=False`` skips the fsync: for many small cache entries whose reader checks
+    them and recomputes a damaged one (an fsync each costs more than the work cached).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,7 +39,8 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             if sink is not raw:
                 sink.close()
             raw.flush()
-            os.fsync(raw.fileno())
+            if durable:
+                os.fsync(raw.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -59,11 +63,12 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def dump_json(obj: Any, path: str | Path | None = None, indent: int = 2) -> str:
+def dump_json(obj: Any, path: str | Path | None = None, indent: int | None = 2,
+              durable: bool = True) -> str:
     """Serialise with NaN/inf as null; write atomically when ``path`` is given."""
     text = json.dumps(json_safe(obj), indent=indent, sort_keys=False, allow_nan=False) + "\n"
     if path is not None:
-        with atomic_write(path) as f:
+        with atomic_write(path, durable=durable) as f:
             f.write(text)
     return text
 

@@ -82,7 +82,6 @@ def _append(path, text):
     ("1,2,3", "malformed line"),
     ("x,2", "bad index"),
     ("1,99", "index out of range"),
-    ("1,1", "duplicate pair"),        # already the first line of fold 1's same.txt
 ])
 def test_bad_split_lines_name_file_and_line(cfp_root, line, message):
     root, _ = cfp_root
@@ -92,6 +91,22 @@ def test_bad_split_lines_name_file_and_line(cfp_root, line, message):
         cfp.read(root, folds=2)
     assert message in str(err.value)
     assert err.value.path == str(same) and err.value.line == 3 and err.value.text == line
+
+
+def test_repeated_pairs_are_kept_counted_and_noted_as_published(cfp_root):
+    # The official FF splits repeat 130 pairs ("1,4" and later "4,1" in one file): every
+    # published CFP number counts them, so the reader must too, and say so.
+    root, _ = cfp_root
+    before = len(cfp.read(root, folds=2).comparisons)
+    same = root / "Protocol/Split/FP/01/same.txt"
+    first = same.read_text().splitlines()[0]
+    a, b = first.split(",")
+    _append(same, f"{a},{b}\n")
+    ev = cfp.read(root, folds=2)
+    assert len(ev.comparisons) == before + 1
+    rep = ev.samples.provenance["repeated_pairs"]
+    assert rep["count"] == 1 and f"{same}:3" in rep["first"][0]
+    assert any("repeat an earlier pair" in n for n in ev.samples.provenance["notes"])
 
 
 def test_lenient_skips_and_reports_each_bad_row(cfp_root):

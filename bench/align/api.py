@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..detect.stage import landmark_sources
 from ..errors import DataError
 from .cache import CacheEntry, CropCache, cache_key
 from .decode import read_images
@@ -34,6 +35,8 @@ from .templates import Template, get_template
 from .warp import warp_images
 
 log = logging.getLogger(__name__)
+#: Landmark sources whose points get the plain similarity fit (bench.align.plan).
+TRUSTED_SOURCES = ("detection", "pre_aligned")
 
 
 @dataclass
@@ -56,15 +59,32 @@ class AlignReport:
     methods: np.ndarray
     fallbacks: pd.DataFrame
     cache: str | None = None
+    sources: np.ndarray | None = None  # (N,) landmark_source per row (bench.detect.stage)
 
     @property
     def counts(self) -> dict[str, int]:
         values, counts = np.unique(self.methods.astype(str), return_counts=True)
         return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
 
+    @property
+    def by_source(self) -> dict[str, int]:
+        """How many samples were aligned from dataset points, from a detection, as
+        pre-aligned crops, and how many fell back (whatever their points' source)."""
+        sources = (np.full(len(self.methods), "dataset", dtype=object) if self.sources is None
+                   else self.sources.astype(object).copy())
+        fell = np.zeros(len(self.methods), bool)
+        if len(self.fallbacks):
+            fell[self.fallbacks["row"].to_numpy()] = True
+        sources[fell] = "fallback"
+        values, counts = np.unique(sources.astype(str), return_counts=True)
+        return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+
     def summary(self, max_paths: int = 5) -> str:
         parts = ", ".join(f"{c} {m}" for m, c in self.counts.items())
         text = f"aligned {len(self.methods)} samples to {self.template}: {parts}"
+        if self.sources is not None:
+            text += " (" + ", ".join(f"{c} {'from ' + s if s != 'fallback' else 'fell back'}"
+                                     for s, c in self.by_source.items()) + ")"
         if len(self.fallbacks):
             first = "; ".join(f"{r.path} ({r.method}: {r.reason})"
                               for r in self.fallbacks.head(max_paths).itertuples())
@@ -75,6 +95,7 @@ class AlignReport:
 
     def to_dict(self, max_paths: int = 20) -> dict:
         return {"template": self.template, "n": len(self.methods), "counts": self.counts,
+                "by_source": self.by_source,
                 "n_fallbacks": len(self.fallbacks), "cache": self.cache,
                 "fallbacks": self.fallbacks.head(max_paths).to_dict("records")}
 
@@ -94,13 +115,19 @@ def _is_missing(value) -> bool:
 class SampleInputs:
     """What alignment reads from a sample table, as arrays: canonical ``points``
     (N, 22, 2), raw-point ``extents`` (N, 4), ``boxes`` (N, 4), ``yaw``, ``pitch`` (N,);
-    NaN wherever absent."""
+    NaN wherever absent; ``sources`` (N,) where the points came from
+    (:func:`bench.detect.stage.landmark_sources`)."""
 
     points: np.ndarray
     extents: np.ndarray
     boxes: np.ndarray
     yaw: np.ndarray
     pitch: np.ndarray
+    sources: np.ndarray
+
+    @property
+    def trusted(self) -> np.ndarray:
+        return np.isin(self.sources, TRUSTED_SOURCES)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> SampleInputs:
@@ -111,11 +138,12 @@ class SampleInputs:
         for i, box in enumerate(frame["box"] if "box" in frame else ()):
             if not _is_missing(box):
                 boxes[i] = np.asarray(box, dtype=np.float64).reshape(4)
-        return cls(points, extents, boxes, _numeric(frame, "yaw"), _numeric(frame, "pitch"))
+        return cls(points, extents, boxes, _numeric(frame, "yaw"), _numeric(frame, "pitch"),
+                   landmark_sources(frame))
 
     def plan(self, template: str | Template, options: AlignOptions) -> AlignPlan:
         return plan_alignment(self.points, self.boxes, self.extents, self.yaw, self.pitch,
-                              get_template(template), options)
+                              get_template(template), options, self.trusted)
 
 
 def _numeric(frame: pd.DataFrame, name: str) -> np.ndarray:
@@ -130,12 +158,13 @@ def plan_samples(samples, template: str | Template,
     return SampleInputs.from_frame(_frame(samples)).plan(template, options)
 
 
-def _report(plan: AlignPlan, paths: pd.Series, cache: Path | None) -> AlignReport:
+def _report(plan: AlignPlan, paths: pd.Series, cache: Path | None,
+            sources: np.ndarray) -> AlignReport:
     rows = np.flatnonzero(plan.fallback_mask())
     fallbacks = pd.DataFrame({"row": rows, "path": paths.to_numpy()[rows],
                               "method": plan.method[rows], "reason": plan.reason[rows]})
     return AlignReport(plan.template.name, plan.method.copy(), fallbacks,
-                       None if cache is None else str(cache))
+                       None if cache is None else str(cache), sources)
 
 
 def default_device() -> torch.device:
@@ -219,11 +248,13 @@ def align_batches(samples, template: str | Template = "arcface112",
     if cache_dir is not None:
         cache = CropCache(cache_dir)
         key = cache_key(frame["path"].tolist(), plan.template, options, inputs.points,
-                        inputs.extents, inputs.boxes, inputs.yaw, inputs.pitch)
+                        inputs.extents, inputs.boxes, inputs.yaw, inputs.pitch,
+                        inputs.trusted.astype(np.float64))
         cached = cache.load(plan.template, key)
         if cached is not None:
             plan.transforms[:] = cached.transforms
-    report = _report(plan, frame["path"], None if cached is None else cached.path)
+    report = _report(plan, frame["path"], None if cached is None else cached.path,
+                     inputs.sources)
     if warn and len(report.fallbacks):
         log.warning(report.summary())
     return AlignStream(frame, plan, report, torch.device(device or default_device()),

@@ -15,6 +15,12 @@ For a landmark template, per sample (all vectorised over the set):
    missing or the frontal fit fails its checks; ``"fixed"`` never poses; ``"posed"``
    always does (and is what ``auto`` means for a ``posed=True`` template such as
    ``synth112``).
+Points from a face detector or a pre-aligned crop (``trusted`` rows) take step 1 alone,
+with the template's defining points when all are present, and skip the residual check:
+that is the plain similarity alignment (insightface's ``norm_crop``, OpenCV's SFace
+``alignCrop``) that every real pipeline applies to a detector's five points, profiles
+included, so a model is measured as it is used.
+
 3. Fallbacks, reported with a reason, when no fit passes the checks (fewer than two
    points, points with no spread, a residual that says the points are not a face in this
    order, an in-plane rotation beyond ``max_rotation_deg``): ``box`` from the sample's
@@ -121,7 +127,7 @@ def _posed_fit(points, visible, yaw, pitch, template, options):
 
 
 def _landmark_plan(points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
-                   template: Template, options: AlignOptions):
+                   template: Template, options: AlignOptions, trusted: np.ndarray):
     """Fits of the samples that have landmarks: (rows, transforms, method, reason, yaw
     used) for those rows, ``method`` empty where no fit passes."""
     visible = np.isfinite(points).all(-1)
@@ -137,12 +143,14 @@ def _landmark_plan(points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
     fixed_q = fit_quality(fixed, pts, template.reference, fixed_w)
     wants_fixed = {"fixed": np.ones(n, bool), "auto": vis[:, PUPILS].all(1),
                    "posed": np.zeros(n, bool)}[mode]
+    sure = trusted[rows]
+    wants_fixed = wants_fixed | sure
 
     # Posed fits where they are the answer, or where they vouch for a frontal fit whose
     # residual is high: a profile's points fit the frontal template poorly but the turned
     # mean face well, and then the frontal (norm_crop-compatible) fit is still accepted.
-    high = np.nan_to_num(fixed_q.residual, nan=np.inf) > options.max_residual
-    need = high if mode == "fixed" else (~wants_fixed | high)
+    high = (np.nan_to_num(fixed_q.residual, nan=np.inf) > options.max_residual) & ~sure
+    need = (high if mode == "fixed" else (~wants_fixed | high)) & ~sure
     posed = np.full_like(fixed, np.nan)
     posed_res = np.full(n, np.inf)
     posed_why = np.full(n, "", dtype=object)
@@ -151,7 +159,8 @@ def _landmark_plan(points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
         sub = np.flatnonzero(need)
         posed[sub], posed_res[sub], posed_why[sub], yaw_est[sub] = _posed_fit(
             pts[sub], vis[sub], yaw[rows[sub]], pitch[rows[sub]], template, options)
-    fixed_why = _failures(fixed, fixed_q, np.fmin(fixed_q.residual, posed_res), options)
+    fixed_why = _failures(fixed, fixed_q, np.where(sure, 0.0, np.fmin(fixed_q.residual,
+                                                                      posed_res)), options)
 
     use_fixed = wants_fixed & (fixed_why == "")
     use_posed = ~use_fixed & need & (posed_why == "") & (mode != "fixed")
@@ -164,14 +173,17 @@ def _landmark_plan(points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
 
 def plan_alignment(points: np.ndarray, boxes: np.ndarray, extents: np.ndarray,
                    yaw: np.ndarray, pitch: np.ndarray, template: Template,
-                   options: AlignOptions = AlignOptions()) -> AlignPlan:
+                   options: AlignOptions = AlignOptions(),
+                   trusted: np.ndarray | None = None) -> AlignPlan:
     """Decide every sample's transform.
 
     ``points`` (N, 22, 2) canonical landmarks (NaN absent); ``boxes`` (N, 4) x, y, w, h
     (NaN absent); ``extents`` (N, 4) boxes around each sample's raw points (NaN absent);
-    ``yaw``, ``pitch`` (N,) degrees (NaN unknown).
+    ``yaw``, ``pitch`` (N,) degrees (NaN unknown); ``trusted`` (N,) bool: points from a
+    detector or a pre-aligned crop (see the module doc), default none.
     """
     n = len(points)
+    trusted = np.zeros(n, bool) if trusted is None else np.asarray(trusted, bool).reshape(n)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
     extents = np.asarray(extents, dtype=np.float64).reshape(n, 4)
     yaw = np.broadcast_to(np.asarray(yaw, dtype=np.float64), (n,))
@@ -184,7 +196,8 @@ def plan_alignment(points: np.ndarray, boxes: np.ndarray, extents: np.ndarray,
     if template.uses_landmarks:
         reason[:] = np.where(np.isfinite(extents).all(1), "landmarks of no known scheme",
                              "no landmarks")
-        rows, m, how, why, used = _landmark_plan(points, yaw, pitch, template, options)
+        rows, m, how, why, used = _landmark_plan(points, yaw, pitch, template, options,
+                                                 trusted)
         transforms[rows], method[rows], reason[rows], yaw_used[rows] = m, how, why, used
     todo = method == ""
 

@@ -190,6 +190,19 @@ for _t in (
              description="central 178x178 of the CelebA frame resized to 112x112 (DREAM stems)"),
     Template("box", (112, 112), face_box=(55.5, 55.5, 112 / (1 + 2 * BOX_MARGIN)),
              description=f"square crop around the face box, {BOX_MARGIN:.0%} margin"),
+    # dlib's ResNet chip, dlib.get_face_chip(img, shape, size=150, padding=0.25): the mean
+    # face of dlib's get_face_chip_details (dlib/image_transforms/interpolation.h) for its
+    # 5-point predictor, on the unit square. Padding p puts u at (u + p) / (1 + 2p) * size
+    # in chip units whose pixel centres sit at +0.5 (measured against dlib within 0.3 px).
+    Template("dlib150", (150, 150), points={
+        name: ((u + 0.25) / 1.5 * 150 - 0.5, (v + 0.25) / 1.5 * 150 - 0.5)
+        for name, (u, v) in {
+            "eye_outer_l": (0.8595674595992, 0.2134981538014),  # dlib part 0
+            "eye_inner_l": (0.6460604764104, 0.2289674387677),  # part 1
+            "eye_outer_r": (0.1205750620789, 0.2137274526848),  # part 2
+            "eye_inner_r": (0.3340850613712, 0.2290642403242),  # part 3
+            "subnasale": (0.4901123135679, 0.6277975316475),    # part 4, below the nose
+        }.items()}, description="dlib get_face_chip 150x150, padding 0.25 (dlib-resnet)"),
 ):
     TEMPLATES.add(_t.name, _t)
 del _t

@@ -28,6 +28,7 @@ from .transform import compose, invert
 
 __all__ = ["warp_images", "transform_points", "footprints"]
 
+_IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 #: Upper bound on canvas elements (images x channels x height x width) per grid_sample call.
 MAX_CANVAS_ELEMENTS = 1 << 26
 
@@ -99,6 +100,19 @@ def warp_images(images: torch.Tensor | Sequence[torch.Tensor], transforms,
     first = images[0]
     channels, dtype, device = first.shape[0], first.dtype, first.device
     image_hw = np.array([img.shape[-2:] for img in images])
+    identity = (np.abs(m - _IDENTITY).max((1, 2)) < 1e-4) & (image_hw == (h, w)).all(1)
+    if identity.any():
+        # Pre-aligned crops (an insightface .bin on its own template) are copied, not
+        # resampled: the model must see exactly the pixels the file holds.
+        out = torch.empty((n, channels, h, w), dtype=dtype, device=device)
+        same = np.flatnonzero(identity)
+        out[torch.as_tensor(same, device=device)] = torch.stack([images[i] for i in same])
+        rest = np.flatnonzero(~identity)
+        if len(rest):
+            out[torch.as_tensor(rest, device=device)] = warp_images(
+                [images[i] for i in rest], m[rest], size,
+                max_canvas_elements=max_canvas_elements)
+        return out
     if (image_hw == image_hw[0]).all() and n * channels * image_hw[0].prod() <= max_canvas_elements:
         # Same-sized images (pre-cropped faces, video frames): one batched grid_sample on the
         # whole images, no per-image copies (a Python loop of copies would cap GPU throughput).

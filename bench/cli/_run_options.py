@@ -35,6 +35,17 @@ def run_options(fn):
         click.option("--lenient", is_flag=True, help="Skip (and report) malformed data rows."),
         click.option("--batch-size", default=256, show_default=True,
                      help="Feature extraction batch size."),
+        click.option("--detector", default="yunet", show_default=True,
+                     help="Face detector for images without usable landmarks (yunet, "
+                          "insightface, dlib; see bench detect --help)."),
+        click.option("--detector-model", default=None, type=click.Path(),
+                     help="The detector's model file or pack folder (insightface: "
+                          "det_10g.onnx or its folder)."),
+        click.option("--detect", "detect_mode", type=click.Choice(["auto", "always", "never"]),
+                     default="auto", show_default=True,
+                     help="auto: detect samples without usable landmarks; always: every "
+                          "sample (dataset points ignored); never: fall back to boxes."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -42,11 +53,13 @@ def run_options(fn):
 
 
 def run_config_kwargs(data, train_data, yaw_file, device, out, flip, n_boot, seed, train_preset,
-                      epochs, lenient, batch_size) -> dict:
+                      epochs, lenient, batch_size, detector, detector_model, detect_mode,
+                      quiet) -> dict:
     if n_boot < 0:
         raise ConfigError("--n-boot must be >= 0")
     changes = {} if epochs is None else {"classify.epochs": epochs}
     return dict(data=data, train_data=train_data, yaw_file=yaw_file,
                 device=None if device == "auto" else device, out=out, flip=flip, n_boot=n_boot,
                 seed=seed, train_preset=train_preset, train_changes=changes, lenient=lenient,
-                batch_size=batch_size)
+                batch_size=batch_size, detector=detector, detector_model=detector_model,
+                detect=detect_mode, progress=not quiet)

@@ -21,10 +21,11 @@ def models(names: bool) -> None:
         pre = meta["preprocess"]
         h, w = pre.input_size
         options = ", ".join(f"{k}={v!r}" for k, v in factory_options(name).items())
-        rows.append([name, meta["feature_dim"] or "from file", f"{h}x{w}", pre.channel_order,
+        rows.append([name, meta.get("weights", "trained"), meta["feature_dim"] or "from file",
+                     f"{h}x{w}", pre.channel_order,
                      _triple(pre.mean), _triple(pre.std), pre.template,
                      "yes" if pre.flip_test else "no", options])
-    click.echo(tabulate(rows, headers=["model", "dim", "input", "order", "mean", "std",
+    click.echo(tabulate(rows, headers=["model", "weights", "dim", "input", "order", "mean", "std",
                                        "template", "flip", "options"]))
 
 

@@ -34,12 +34,16 @@ def write_comparisons(comparisons: pd.DataFrame, path: str | Path) -> str:
 
 
 def reject_bad_pairs(pairs: pd.DataFrame, known_templates, path: Path,
-                     skipped: SkippedRows) -> pd.DataFrame:
+                     skipped: SkippedRows, repeats: list[DataError] | None = None
+                     ) -> pd.DataFrame:
     """Drop (through ``skipped``) pairs naming an unknown template or listed twice.
 
     ``pairs`` needs ``a``, ``b`` and the ``_line``/``_text`` columns of :func:`read_table`;
     rows gathered from several files name theirs in a ``_file`` column (else ``path``).
     A pair repeated in the other order counts as a duplicate; the first occurrence is kept.
+    With a ``repeats`` list, repeated pairs are kept as published instead (CFP's official
+    FF splits repeat 130 pairs, and every published number counts them): each is noted
+    there with its file and line.
     """
     files = pairs["_file"].to_numpy() if "_file" in pairs else np.full(len(pairs), str(path))
     known = pd.Index(pd.unique(np.asarray(known_templates, dtype=object).astype(str)))
@@ -53,9 +57,13 @@ def reject_bad_pairs(pairs: pd.DataFrame, known_templates, path: Path,
     dup = np.zeros(len(pairs), dtype=bool)
     dup[ok] = duplicate_pairs(pairs["a"].to_numpy()[ok], pairs["b"].to_numpy()[ok])
     for i in np.flatnonzero(dup):
-        skipped.reject(DataError(f"duplicate pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]})",
-                                 files[i], int(pairs[LINE].iat[i]), pairs[TEXT].iat[i]))
-    return keep_rows(pairs, ok & ~dup)
+        error = DataError(f"duplicate pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]})",
+                          files[i], int(pairs[LINE].iat[i]), pairs[TEXT].iat[i])
+        if repeats is None:
+            skipped.reject(error)
+        else:
+            repeats.append(error)
+    return keep_rows(pairs, ok if repeats is not None else ok & ~dup)
 
 
 def read_comparisons(path: str | Path, known_templates, skipped: SkippedRows | None = None

@@ -35,7 +35,9 @@ class EvalSet:
             raise ValueError("an EvalSet has comparisons (1:1) or search sets (1:N), not both")
         templates = self.samples.samples["template"]
         if self.comparisons is not None:
-            check_comparisons(self.comparisons, templates, where=str(self.samples.root))
+            check_comparisons(self.comparisons, templates, where=str(self.samples.root),
+                              repeats_allowed=int(self.samples.provenance.get(
+                                  "repeated_pairs", {}).get("count", 0)))
         else:
             check_search(self.search, templates, where=str(self.samples.root))
 

@@ -130,9 +130,11 @@ def new_comparisons(a, b, label, fold) -> pd.DataFrame:
     })
 
 
-def check_comparisons(comparisons: pd.DataFrame, templates, where: str = "comparisons") -> None:
+def check_comparisons(comparisons: pd.DataFrame, templates, where: str = "comparisons",
+                      repeats_allowed: int = 0) -> None:
     """Raise DataError on missing columns, labels outside {0, 1}, folds < 1, unknown
-    template ids or pairs listed twice (in either order)."""
+    template ids or pairs listed twice (in either order) beyond the ``repeats_allowed``
+    that the reader found in a published protocol and declared."""
     missing = [c for c in COMPARISON_COLUMNS if c not in comparisons.columns]
     if missing:
         raise DataError(f"comparisons frame lacks columns {missing}", where)
@@ -149,7 +151,7 @@ def check_comparisons(comparisons: pd.DataFrame, templates, where: str = "compar
             raise DataError(f"{int(unknown.sum())} unknown template ids in column {side!r}, "
                             f"first {first!r}", where)
     dup = duplicate_pairs(comparisons["a"], comparisons["b"])
-    if dup.any():
+    if dup.sum() > repeats_allowed:
         row = comparisons[dup].iloc[0]
         raise DataError(f"{int(dup.sum())} duplicate pairs, first ({row.a}, {row.b})", where)
 

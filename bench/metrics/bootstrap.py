@@ -57,6 +57,16 @@ class BootstrapResult:
                 "metrics": {k: v.as_dict() for k, v in self.intervals.items()}}
 
 
+#: Subject ids that mean "unknown" (an insightface .bin stores none).
+UNKNOWN_SUBJECTS = ("", "nan", "None")
+
+
+def subjects_known(ids) -> bool:
+    """True when every id names a subject (none empty or NaN)."""
+    ids = np.asarray(ids).astype(str)
+    return ids.size > 0 and not np.isin(ids, UNKNOWN_SUBJECTS).any()
+
+
 def _metric_names(far_targets) -> list[str]:
     return ["auc", "eer"] + [f"tar@far={t:g}" for t in far_targets]
 
@@ -70,12 +80,17 @@ class _WeightSampler:
         if subject_a is None or subject_b is None:
             self.unit = "pair"
             return
-        self.unit = "subject"
         a, b = np.asarray(subject_a), np.asarray(subject_b)
         if a.shape != (n,) or b.shape != (n,):
             raise ValueError("subject_a and subject_b must have one entry per pair")
-        subjects, inv = np.unique(np.concatenate([a.astype(str), b.astype(str)]),
-                                  return_inverse=True)
+        ids = np.concatenate([a.astype(str), b.astype(str)])
+        subjects, inv = np.unique(ids, return_inverse=True)
+        if not subjects_known(ids) or subjects.size < 2:
+            # Resampling one (or an unnamed) subject draws the same set every time: an
+            # interval of zero width under a false name. Pairs are then the unit.
+            self.unit = "pair"
+            return
+        self.unit = "subject"
         self.n_subjects = subjects.size
         self.ia, self.ib = inv[:n], inv[n:]
         self.same = self.ia == self.ib

@@ -8,7 +8,7 @@ Importing this package registers every model; there is nothing else to trigger.
 
 from __future__ import annotations
 
-from . import iresnet, onnx_stem, resnet  # noqa: F401  (each registers its factories)
+from . import dlib_stem, iresnet, onnx_stem, resnet  # noqa: F401  (each registers its factories)
 from .dream import DreamBlock
 from .face_model import FaceModel
 from .factory import MODELS, create_model, factory_options, register_model

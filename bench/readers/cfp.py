@@ -62,10 +62,20 @@ def read(root: str | Path, *, pairs: str = "FP", folds: int | None = 10,
     if folds is None:
         folds = count_numbered(root / "Protocol" / "Split" / pairs, "{:02d}".format,
                                f"CFP {pairs} split")
-    comparisons, split_files = _read_splits(root, pairs, folds, samples.samples, skipped)
+    repeats: list[DataError] = []
+    comparisons, split_files = _read_splits(root, pairs, folds, samples.samples, skipped,
+                                            repeats)
     files.update(split_files)
     samples.provenance.update(files=files, protocol=pairs, folds=(
         f"official splits Protocol/Split/{pairs}/01..{folds:02d}, split NN = fold NN"))
+    if repeats:
+        samples.provenance["repeated_pairs"] = {
+            "count": len(repeats), "rule": "kept and counted as published",
+            "first": [str(e).split("\n")[0] for e in repeats[:5]]}
+        samples.provenance.setdefault("notes", []).append(
+            f"{len(repeats)} pairs repeat an earlier pair in the other order (as in the "
+            f"published {pairs} splits); kept and counted as published, first: "
+            f"{str(repeats[0]).splitlines()[0]}")
     return EvalSet(samples=samples, comparisons=comparisons)
 
 
@@ -195,7 +205,8 @@ def _read_pose(root: Path, paths: pd.Series, skipped: SkippedRows) -> tuple[np.n
 
 
 def _read_splits(root: Path, pairs: str, folds: int, samples: pd.DataFrame,
-                 skipped: SkippedRows) -> tuple[pd.DataFrame, dict[str, str]]:
+                 skipped: SkippedRows, repeats: list[DataError]
+                 ) -> tuple[pd.DataFrame, dict[str, str]]:
     split_root = require_dir(root / "Protocol" / "Split" / pairs, f"CFP {pairs} split folder")
     second = "F" if pairs == "FF" else "P"
     subject = pd.Series(samples["subject"].to_numpy(), index=samples["template"].to_numpy())
@@ -221,9 +232,9 @@ def _read_splits(root: Path, pairs: str, folds: int, samples: pd.DataFrame,
     for path, rows in pairs_frame.groupby("_file", sort=False):
         kept.append(_check_pair_rows(Path(path), rows.reset_index(drop=True), subject, skipped))
     pairs_frame = pd.concat(kept, ignore_index=True)
-    dup_free = reject_bad_pairs(pairs_frame, subject.index, Path(split_root), skipped)
-    return new_comparisons(dup_free["a"], dup_free["b"], dup_free["label"],
-                           dup_free["fold"]), files
+    checked = reject_bad_pairs(pairs_frame, subject.index, Path(split_root), skipped, repeats)
+    return new_comparisons(checked["a"], checked["b"], checked["label"],
+                           checked["fold"]), files
 
 
 def _check_pair_rows(path: Path, rows: pd.DataFrame, subject: pd.Series,

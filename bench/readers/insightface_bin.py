@@ -112,7 +112,10 @@ def read(path: str | Path, *, folds: int = 10, cache_dir: str | Path | None = No
     ids = np.arange(2 * n_pairs).astype(str)
     comparisons = new_comparisons(ids[0::2][keep], ids[1::2][keep], issame[keep].astype(int),
                                   fold[keep])
-    frame = new_samples([str(image_dir / n) for n in names], [""] * len(blobs), template=ids)
+    size = _image_size(blobs)
+    frame = new_samples([str(image_dir / n) for n in names], [""] * len(blobs), template=ids,
+                        landmarks=[aligned_points(size)] * len(blobs),
+                        landmark_source=[PRE_ALIGNED] * len(blobs))
     provenance = {
         "format": "insightface_bin",
         "files": {path.name: digest},
@@ -120,9 +123,13 @@ def read(path: str | Path, *, folds: int = 10, cache_dir: str | Path | None = No
         "bytes": path.stat().st_size,
         "pickle_protocol": _pickle_protocol(path),
         "image_cache": str(image_dir),
-        "image_size": _image_size(blobs),
+        "image_size": size,
         "pre_aligned": True,
-        "landmark_scheme": None,
+        "landmark_scheme": "five",
+        "alignment": (f"crops already aligned to {ALIGNED_TEMPLATE}: each carries that "
+                      "template's five points, so an arcface112 model takes the pixels as "
+                      "they are and another template gets the exact template-to-template "
+                      "warp"),
         "folds": (f"{folds} contiguous blocks of pairs in file order (insightface KFold("
                   f"{folds}, shuffle=False)); equal to the dataset's official splits only "
                   f"if the file was built split by split"),
@@ -130,6 +137,26 @@ def read(path: str | Path, *, folds: int = 10, cache_dir: str | Path | None = No
     }
     return EvalSet(samples=SampleSet(root=path.parent, samples=frame, provenance=provenance),
                    comparisons=comparisons)
+
+
+#: The template insightface's tools align .bin crops to (norm_crop).
+ALIGNED_TEMPLATE = "arcface112"
+PRE_ALIGNED = "pre_aligned"
+
+
+def aligned_points(image_size: list[int] | None) -> np.ndarray:
+    """(5, 2) float32 ``five``-scheme points of the ArcFace template in a crop of
+    ``image_size`` (height, width); 112x112 gives the template's points exactly."""
+    from ..align.templates import get_template
+
+    template = get_template(ALIGNED_TEMPLATE)
+    names = ("pupil_r", "pupil_l", "nose_tip", "mouth_corner_r", "mouth_corner_l")
+    points = np.array([template.points[n] for n in names], np.float64)
+    th, tw = template.size
+    h, w = image_size or (th, tw)
+    # pixel-centre convention: a resize maps x -> (x + 0.5) * s - 0.5
+    points = (points + 0.5) * np.array([w / tw, h / th]) - 0.5
+    return points.astype(np.float32)
 
 
 def _suffix(blob: bytes) -> str | None:

@@ -109,9 +109,10 @@ def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path], leve
     metrics = [m for m in ("accuracy", "eer", "auc") if m in set(table["metric"])]
     metrics += sorted((m for m in set(table["metric"]) if m.startswith("tar@")),
                       key=lambda m: -float(m.split("=", 1)[1]))
+    unit = str(table["unit"].iloc[0]) if "unit" in table and len(table) else "subject"
     lines = [f"# {title}", "",
              f"Differences are mode minus naive on identical comparisons, with {100 * level:.0f}% "
-             f"paired bootstrap CIs over subjects ({n_boot} shared resamples) and two-sided "
+             f"paired bootstrap CIs over {unit}s ({n_boot} shared resamples) and two-sided "
              "bootstrap p-values. Rates in percent. 'better'/'worse' only when the CI excludes 0.",
              ""]
     for bin_name, block in table.groupby("yaw_bin", sort=False):

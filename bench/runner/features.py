@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,11 @@ import torch
 from ..align.api import align_batches
 from ..data.samples import unique_images
 from ..errors import DataError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, dump_json
 from ..models.preprocess import resize_crops
+from ..progress import progress_bar
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class ExtractOptions:
     batch_size: int = 256
     flip: bool | None = None  # None: the model's own preprocess.flip_test
     workers: int = 4
+    progress: bool = False    # a progress bar (images/s) on a terminal
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -49,13 +54,14 @@ def to_model_input(crops: torch.Tensor, preprocess) -> torch.Tensor:
 
 
 def feature_key(checkpoint_sha: str, data_hash: str, preprocess: dict, flip: bool,
-                n_rows: int, device_type: str) -> str:
+                n_rows: int, device_type: str, detection: dict | None = None) -> str:
     """Cache key of a feature matrix. The device type is in it because it sets the numerics
     (bf16 autocast and nvJPEG on CUDA, fp32 and OpenCV on the CPU): a run must never report
-    one device's features as another's."""
+    one device's features as another's; the detector (and its mode) because it places the
+    crops of samples without dataset landmarks."""
     blob = json.dumps({"ckpt": checkpoint_sha, "data": data_hash, "pre": preprocess,
-                       "flip": flip, "n": n_rows, "device": device_type, "v": 1},
-                      sort_keys=True)
+                       "flip": flip, "n": n_rows, "device": device_type, "v": 2,
+                       "detect": detection}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -79,9 +85,9 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     flip = model.preprocess.flip_test if opts.flip is None else bool(opts.flip)
     cached = Path(cache_dir) / f"{cache_key}.npy" if cache_dir and cache_key else None
     if cached is not None and cached.is_file():
-        feats = np.load(cached)
-        if feats.shape[0] == len(samples):
-            return feats, {"cache": str(cached), "cache_hit": True, "flip": flip}
+        hit = _load_cached(cached, len(samples))
+        if hit is not None:
+            return hit
     crops, inverse = unique_images(samples)
     needs_yaw = model.dream is not None
     yaw_all = crops["yaw"].to_numpy(np.float64)
@@ -98,8 +104,11 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     yaw_t = torch.as_tensor(np.nan_to_num(yaw_all), dtype=torch.float32, device=device)
     stream = align_batches(crops, model.preprocess.template, device, opts.batch_size,
                            cache_dir=crop_cache, workers=opts.workers, warn=False)
-    with torch.inference_mode():
+    bar = progress_bar(total=len(crops), enabled=opts.progress,
+                       desc=f"align+embed ({model.preprocess.template})")
+    with torch.inference_mode(), bar:
         for batch in stream:
+            bar.update(len(batch.rows))
             rows = torch.as_tensor(batch.rows, device=device)
             x = to_model_input(batch.crops, model.preprocess)
             yaw = yaw_t[rows] if needs_yaw else None
@@ -113,7 +122,26 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     info = {"cache_hit": False, "flip": flip, "n_images": int(len(crops)),
             "alignment": stream.report.to_dict(), "device": str(device)}
     if cached is not None:
+        info["cache"] = str(cached)
         with atomic_write(cached, "wb") as f:
             np.save(f, feats)
-        info["cache"] = str(cached)
+        # what a later cache hit reports (alignment, device), so a rerun's record is whole
+        dump_json(info, cached.with_suffix(".json"))
     return feats, info
+
+
+def _load_cached(path: Path, n_rows: int) -> tuple[np.ndarray, dict] | None:
+    """A cached matrix and its recorded info, or None when either is missing or damaged
+    (then the features are extracted again and the entry rewritten)."""
+    try:
+        feats = np.load(path)
+        info = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError, EOFError) as exc:
+        log.warning("ignoring a damaged feature cache entry %s (%s); extracting again",
+                    path, exc)
+        return None
+    if feats.ndim != 2 or feats.shape[0] != n_rows or not np.isfinite(feats).all():
+        log.warning("ignoring a feature cache entry of the wrong shape %s; extracting again",
+                    path)
+        return None
+    return feats, {**info, "cache": str(path), "cache_hit": True}

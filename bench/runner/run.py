@@ -30,11 +30,13 @@ import pandas as pd
 import torch
 
 from .. import __version__
+from ..align.templates import get_template
 from ..data.cache import cache_root, reader_cache
+from ..detect import DetectOptions, complete_landmarks
 from ..errors import ConfigError, DataError
 from ..evaluation import EvalConfig, evaluate_scores
 from ..fileio import dump_json, sha256_file
-from ..models import MODELS, create_model
+from ..models import MODELS, create_model, factory_options
 from ..protocols import DATA_ENV, load_eval_set, load_protocol
 from ..report import plots
 from ..scores import write_scores
@@ -72,13 +74,17 @@ class RunConfig:
     batch_size: int = 256
     cache_dir: str | None = None
     update_leaderboard: bool = True
+    detector: str = "yunet"          # face detector for samples without usable landmarks
+    detector_model: str | None = None
+    detect: str = "auto"             # auto | always | never (bench.detect.stage)
+    progress: bool = True            # progress bars on a terminal (quiet elsewhere)
 
     def resolved_mode(self) -> str:
         if self.mode is not None:
             if self.mode not in (*MODES, "pretrained"):
                 raise ConfigError(f"unknown mode {self.mode!r}; modes: {', '.join(MODES)}")
             return self.mode
-        if self.weights:
+        if self.weights or MODELS.meta(self.model).get("weights") in ("packaged", "file"):
             return "pretrained"
         return "retrain" if self.model.endswith("-dream") else "naive"
 
@@ -137,17 +143,58 @@ class _Timer:
         return {**self.marks, "total": round(time.perf_counter() - self.t0, 3)}
 
 
-def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path | None,
-              echo) -> tuple[torch.nn.Module, dict]:
-    """The model to evaluate and what describes it (checkpoint, training log)."""
-    MODELS.get(cfg.model)  # an unknown name fails here, with did-you-mean
+def _pretrained_model(cfg: RunConfig) -> tuple[torch.nn.Module, dict] | None:
+    """A model that needs no training: a checkpoint or model file given with --weights,
+    or weights a package ships. None when the model must be trained."""
+    source = MODELS.meta(cfg.model).get("weights", "trained")
+    takes_file = "path" in factory_options(cfg.model)
     if cfg.weights:
         path = Path(cfg.weights)
         if not path.is_file():
             raise DataError("weights file not found", path)
-        model = create_model(cfg.model, weights=path)
-        return model, {"name": cfg.model, "mode": mode, "checkpoint": str(path),
-                       "checkpoint_sha256": sha256_file(path), "training": None}
+        if path.suffix.lower() == ".onnx" and not takes_file:
+            raise ConfigError(f"{path} is an ONNX model and {cfg.model!r} loads harness or "
+                              f"torch checkpoints: run `bench run -m onnx --weights {path}`")
+        if takes_file and path.suffix.lower() != ".onnx":
+            raise ConfigError(f"model {cfg.model!r} runs an ONNX file, {path.name} is not one: "
+                              f"`bench run -m {cfg.model} --weights FILE.onnx` (a harness "
+                              "checkpoint runs with its own model name, e.g. -m resnet18)")
+        model = create_model(cfg.model, path=str(path)) if takes_file else \
+            create_model(cfg.model, weights=path)
+        return model, _model_info(cfg, path, model)
+    if source == "file":
+        raise ConfigError(f"model {cfg.model!r} needs its model file: "
+                          f"`bench run -m {cfg.model} --weights FILE.onnx`")
+    if source == "packaged":
+        if cfg.model.endswith("-dream"):
+            raise ConfigError(f"{cfg.model!r} adds a DREAM block to a frozen packaged stem, and "
+                              "training that block on a packaged stem is not supported yet: "
+                              f"evaluate the stem with -m {cfg.model.removesuffix('-dream')}, "
+                              "or give a trained checkpoint with --weights")
+        model = create_model(cfg.model)
+        return model, _model_info(cfg, Path(model.config.get("onnx_path")
+                                            or model.config.get("weights_path")), model)
+    return None
+
+
+def _model_info(cfg: RunConfig, path: Path, model) -> dict:
+    sha = model.config.get("onnx_sha256") or model.config.get("weights_sha256") \
+        or sha256_file(path)
+    return {"name": cfg.model, "mode": "pretrained", "checkpoint": str(path),
+            "checkpoint_sha256": sha, "training": None}
+
+
+def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path | None,
+              echo) -> tuple[torch.nn.Module, dict]:
+    """The model to evaluate and what describes it (checkpoint, training log)."""
+    MODELS.get(cfg.model)  # an unknown name fails here, with did-you-mean
+    given = _pretrained_model(cfg)
+    if given is not None:
+        if mode != "pretrained":
+            raise ConfigError(f"--mode {mode} trains a model, but {cfg.model!r} "
+                              + ("was given --weights" if cfg.weights else "ships its weights")
+                              + ": drop --mode (it runs as 'pretrained')")
+        return given
     from ..train.config import preset
     from ..train.modes import train
 
@@ -192,8 +239,10 @@ def _main_score(protocol, metrics: dict, ident: dict | None) -> dict:
         name = "auc"
     if key and key in ci:
         low, high = ci[key]["low"], ci[key]["high"]
-    return {"name": name, "value": value, "low": low, "high": high,
-            "ci": "95% bootstrap over subjects" if low is not None else None}
+    boot = metrics.get("ci") or {}
+    label = (f"{100 * boot.get('level', 0.95):.0f}% bootstrap over {boot.get('unit', 'subject')}s"
+             if low is not None else None)
+    return {"name": name, "value": value, "low": low, "high": high, "ci": label}
 
 
 def _far_strings(protocol) -> tuple[str, ...]:
@@ -239,12 +288,20 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     if flip is None:
         flip = (model.preprocess.flip_test if protocol.pooling.flip == "model"
                 else bool(protocol.pooling.flip))
-    samples = eval_set.samples.samples
     cache = cache_root(cfg.cache_dir)
+    samples, detection = complete_landmarks(
+        eval_set.samples.samples,
+        uses_landmarks=get_template(model.preprocess.template).uses_landmarks,
+        options=DetectOptions(detector=cfg.detector, model=cfg.detector_model, mode=cfg.detect),
+        cache_dir=cache, progress=cfg.progress)
+    echo(detection.summary())
+    timer.mark("detect")
     fkey = feature_key(model_info["checkpoint_sha256"], digest, model.preprocess.to_dict(),
-                       flip, len(samples), device.type)
+                       flip, len(samples), device.type,
+                       detection={"detector": detection.detector, "mode": detection.mode})
     feats, finfo = extract_features(
-        model, samples, ExtractOptions(device=str(device), batch_size=cfg.batch_size, flip=flip),
+        model, samples, ExtractOptions(device=str(device), batch_size=cfg.batch_size, flip=flip,
+                                       progress=cfg.progress),
         cache_dir=cache / "features", cache_key=fkey, crop_cache=cache / "crops")
     echo(f"features: {feats.shape[0]} x {feats.shape[1]}"
          + (" (cached)" if finfo.get("cache_hit") else f" on {finfo.get('device')}"))
@@ -296,7 +353,8 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
         "model": {**model_info, "gate": model.config.get("gate"),
                   "feature_dim": model.feature_dim, "config": model.config},
         "preprocessing": {**model.preprocess.to_dict(), "flip_test": flip,
-                          "alignment": finfo.get("alignment")},
+                          "alignment": finfo.get("alignment"),
+                          "detection": detection.to_dict()},
         "pooling": pool_cfg.to_dict(),
         "main_score": _main_score(protocol, metrics, ident),
         "metrics": metrics,

@@ -1,0 +1,166 @@
+"""A second real pretrained model offline: dlib's ResNet descriptor, on the ``dlib150`` template.
+
+Skipped when dlib / face-recognition-models (extra ``dlib``) or insightface's sample photo
+(t1.jpg, six people) are not installed.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bench.align.api import align_samples
+from bench.align.templates import get_template
+from bench.align.transform import fit_similarity
+from bench.errors import ConfigError
+from bench.models import MODELS, create_model
+
+#: dlib's 5-point predictor parts, in order, as canonical landmarks.
+DLIB5 = ("eye_outer_l", "eye_inner_l", "eye_outer_r", "eye_inner_r", "subnasale")
+
+
+def _package_dir(name):
+    spec = importlib.util.find_spec(name)
+    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
+
+
+@pytest.fixture(scope="module")
+def model():
+    if importlib.util.find_spec("dlib") is None or _package_dir("face_recognition_models") is None:
+        pytest.skip("dlib not installed: pip install 'bench-dream[dlib]'")
+    return create_model("dlib-resnet").eval()
+
+
+@pytest.fixture(scope="module")
+def photos(model, tmp_path_factory):
+    """t1.jpg and its mirror image (saved losslessly): a second view of each of six people."""
+    root = _package_dir("insightface")
+    if root is None or not (root / "data/images/t1.jpg").is_file():
+        pytest.skip("insightface sample images not installed")
+    original = root / "data/images/t1.jpg"
+    mirrored = tmp_path_factory.mktemp("dlib") / "t1_mirrored.png"
+    cv2.imwrite(str(mirrored), np.ascontiguousarray(cv2.imread(str(original))[:, ::-1]))
+    return original, mirrored
+
+
+@pytest.fixture(scope="module")
+def found(photos):
+    """Per photo: the image (RGB), dlib's HOG face boxes left to right, their 68 points.
+    No upsampling: the six faces are 90 px or more, which HOG finds at the image's size."""
+    import dlib
+
+    from bench.detect.dlib_backend import PREDICTOR_FILE
+    from bench.models.dlib_stem import dlib_model_file
+
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(str(dlib_model_file(PREDICTOR_FILE, "test")))
+    out = []
+    for path in photos:
+        rgb = np.ascontiguousarray(cv2.imread(str(path))[..., ::-1])
+        rects = sorted(detector(rgb, 0), key=lambda r: r.center().x)
+        points = [np.array([(p.x, p.y) for p in predictor(rgb, r).parts()], np.float32)
+                  for r in rects]
+        out.append((path, rgb, rects, points))
+    assert [len(f[2]) for f in out] == [6, 6]
+    return out
+
+
+@pytest.fixture(scope="module")
+def dlib_chips(found):
+    """dlib's own chips of the first photo: its 5-point predictor, then get_face_chip."""
+    import dlib
+
+    from bench.models.dlib_stem import dlib_model_file
+
+    _, rgb, rects, _ = found[0]
+    predictor = dlib.shape_predictor(str(dlib_model_file(
+        "models/shape_predictor_5_face_landmarks.dat", "test")))
+    shapes = [predictor(rgb, r) for r in rects]
+    chips = np.stack([np.asarray(dlib.get_face_chip(rgb, s, size=150, padding=0.25))
+                      for s in shapes])
+    return chips, np.array([[(p.x, p.y) for p in s.parts()] for s in shapes], np.float64)
+
+
+@pytest.fixture(scope="module")
+def embedded(model, found):
+    """Descriptors of our dlib150 crops of both photos (the mirrored one right to left,
+    so row i is the same person in both)."""
+    (path_a, _, _, points_a), (path_b, _, _, points_b) = found
+    return (_embed(model, _aligned(path_a, points_a)),
+            _embed(model, _aligned(path_b, points_b))[::-1])
+
+
+def _embed(model, crops):
+    """(N, H, W, 3) uint8 RGB -> unit-norm descriptors."""
+    with torch.no_grad():
+        feats = model(model.preprocess.normalise(np.ascontiguousarray(crops)))
+    return torch.nn.functional.normalize(feats, dim=1).numpy()
+
+
+def _aligned(path, points):
+    """Our crops: the dlib150 template from 68 detected points, as the detection stage
+    leaves them (landmark_source ``detection``: the plain similarity fit)."""
+    frame = pd.DataFrame({"path": [str(path)] * len(points), "landmarks": points,
+                          "landmark_source": "detection"})
+    result = align_samples(frame, "dlib150", device="cpu", workers=1)
+    assert result.report.counts == {"template": len(points)}
+    return result.crops.transpose(0, 2, 3, 1)
+
+
+def test_dlib_resnet_registered_and_loads(model):
+    meta = MODELS.meta("dlib-resnet")
+    assert meta["weights"] == "packaged" and meta["feature_dim"] == 128
+    assert model.feature_dim == 128 and model.dream is None
+    pre = model.preprocess
+    assert pre.channel_order == "RGB" and pre.template == "dlib150"
+    assert get_template(pre.template).size == pre.input_size == (150, 150)
+    assert model.config["weights_sha256"].startswith("55533b28")
+    assert Path(model.config["weights_path"]).name == "dlib_face_recognition_resnet_model_v1.dat"
+    x = torch.full((3, 3, 150, 150), 128.0, requires_grad=True)
+    out = model(x)
+    assert out.shape == (3, 128) and out.dtype == torch.float32 and not out.requires_grad
+    assert model(x[:0]).shape == (0, 128)
+
+
+def test_dlib150_template_reproduces_dlib_chips(found, dlib_chips):
+    """dlib's own chip is our template's crop when the similarity is fitted as dlib fits
+    it (template -> image, then inverted)."""
+    rgb = found[0][1]
+    ref = np.array([get_template("dlib150").points[n] for n in DLIB5])
+    for chip, points in zip(*dlib_chips, strict=True):
+        to_image = np.vstack([fit_similarity(ref[None], points[None])[0], [0, 0, 1]])
+        ours = cv2.warpAffine(rgb, np.linalg.inv(to_image)[:2], (150, 150),
+                              flags=cv2.INTER_LINEAR)
+        # 0.5-0.8 measured; a 1 px shift of these faces costs ~6 grey levels
+        diff = np.abs(ours.astype(np.float64) - chip)[10:-10, 10:-10].mean()
+        assert diff < 1.5
+
+
+def test_our_crops_embed_like_dlibs_chips(model, embedded, dlib_chips):
+    # 0.97-0.999 measured: the 68-point predictor's eye corners and nose differ from the
+    # 5-point one's by ~3 px, and our fit runs image -> template (see the test above)
+    cosine = np.sum(embedded[0] * _embed(model, dlib_chips[0]), axis=1)
+    assert np.all(cosine > 0.95), cosine
+
+
+def test_dlib_resnet_separates_the_six_people(embedded):
+    a, b = embedded
+    sim = a @ b.T
+    genuine = np.diag(sim)
+    impostor = sim[~np.eye(len(sim), dtype=bool)]
+    assert genuine.min() > impostor.max(), (genuine, impostor.max())
+    assert genuine.mean() > 0.95
+    within = a @ a.T  # the six differ from each other within one photo too
+    assert within[~np.eye(len(a), dtype=bool)].max() < genuine.min()
+
+
+def test_dlib_resnet_missing_package_hint(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
+                        if name == "face_recognition_models" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"bench-dream\[dlib\]"):
+        create_model("dlib-resnet")
