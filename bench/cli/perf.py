@@ -49,6 +49,9 @@ def _suite_options(fn):
                      help="Where temporary JPEGs and datasets go (default: the temp folder)."),
         click.option("--images", type=click.IntRange(min=1),
                      help="extract: JPEG files to extract (e.g. 469375, IJB-C's crop count)."),
+        click.option("--models", default=None,
+                     help="extract: comma-separated models instead of resnet18,resnet50 "
+                          "(e.g. sface, dlib-resnet)."),
     ]):
         fn = option(fn)
     return fn
@@ -62,7 +65,7 @@ def _echo(name: str, records: list[dict], paths) -> None:
     click.echo(f"wrote {paths[0]} and {paths[1]}")
 
 
-def _run(names, out, device, quick, compile_, work_dir, images) -> None:
+def _run(names, out, device, quick, compile_, work_dir, images, models=None) -> None:
     import torch
 
     from ..perf.suite import SuiteOptions, machine_note, run_all
@@ -83,15 +86,16 @@ def _run(names, out, device, quick, compile_, work_dir, images) -> None:
         click.echo(f"note: {note}")
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    run_all(SuiteOptions(device=device, quick=quick, compile=compile_, images=images), out,
-            tuple(names), work_dir, echo=_echo)
+    chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
+    run_all(SuiteOptions(device=device, quick=quick, compile=compile_, images=images,
+                         models=chosen), out, tuple(names), work_dir, echo=_echo)
 
 
 def _single(name: str, doc: str):
     @perf.command(name, help=doc)
     @_suite_options
-    def command(out, device, quick, compile_, work_dir, images):
-        _run((name,), out, device, quick, compile_, work_dir, images)
+    def command(out, device, quick, compile_, work_dir, images, models):
+        _run((name,), out, device, quick, compile_, work_dir, images, models)
 
     command.__name__ = f"{name}_cmd"
     return command
@@ -110,9 +114,9 @@ synth_cmd = _single("synth", "Synthetic dataset generation images/s, one worker 
 @click.option("--only", multiple=True,
               type=click.Choice(SUITES),
               help="Run only these (repeatable); default: every benchmark.")
-def all_cmd(out, device, quick, compile_, work_dir, images, only):
+def all_cmd(out, device, quick, compile_, work_dir, images, models, only):
     """Every benchmark, each recorded under --out. On a CPU pass --quick.
 
     On a GPU machine: bench perf all --device cuda --compile
     """
-    _run(only or SUITES, out, device, quick, compile_, work_dir, images)
+    _run(only or SUITES, out, device, quick, compile_, work_dir, images, models)

