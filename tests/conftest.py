@@ -9,6 +9,15 @@ import pytest
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "dream"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Tests never read or fill the user's $BENCH_CACHE (detections, crops, features)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BENCH_CACHE", str(tmp_path_factory.mktemp("bench-cache")))
+    yield
+    mp.undo()
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch

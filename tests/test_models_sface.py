@@ -35,20 +35,21 @@ def faces(sface):
     root = _package_dir("insightface")
     if root is None or not (root / "data/images/t1.jpg").is_file():
         pytest.skip("insightface sample images not installed")
-    from bench.pose.backends import YuNetBackend
+    from bench.detect.yunet import YuNetDetector
+    from bench.face3d import FIVE_POINT
 
     image = cv2.imread(str(root / "data/images/t1.jpg"))
-    detector = YuNetBackend()
+    detector = YuNetDetector()
     template = get_template("arcface112")
     names = ["pupil_r", "pupil_l", "nose_tip", "mouth_corner_r", "mouth_corner_l"]
     dst = np.array([template.points[n] for n in names], np.float32)
 
     def crops(img):
-        found = detector._faces(img)
-        found = found[np.argsort(found[:, 0] + found[:, 2] / 2)]  # left to right
+        found = detector.detect(img)
+        order = np.argsort(found.boxes[:, 0] + found.boxes[:, 2] / 2)  # left to right
         out = []
-        for face in found:
-            pts = face[4:14].reshape(5, 2).astype(np.float32)
+        for points in found.points[order]:
+            pts = points[list(FIVE_POINT)].astype(np.float32)  # canonical -> five, in order
             matrix, _ = cv2.estimateAffinePartial2D(pts, dst, method=cv2.LMEDS)
             out.append(cv2.warpAffine(img, matrix, (112, 112))[..., ::-1])  # BGR -> RGB
         return np.stack(out)

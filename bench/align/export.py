@@ -3,8 +3,9 @@
 The crops go to ``OUT/images/<path relative to the dataset root>`` (suffix replaced; a
 second face of the same image gets ``__2``, ``__3``...), one file per distinct (image, box)
 crop. ``OUT/metadata.csv`` is a manifest in the project's format (one row per sample,
-paths relative to OUT) whose ``landmarks`` are the sample's points mapped into its crop,
-so ``bench`` reads the aligned set like any other manifest.
+paths relative to OUT) whose ``landmarks`` are the points the alignment used (the
+dataset's, or a detector's: :mod:`bench.detect`) mapped into its crop, and whose
+``landmark_source`` says which, so ``bench`` reads the aligned set like any other manifest.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import pandas as pd
 
 from ..data.samples import SampleSet
 from ..data.skipped import SkippedRows
+from ..detect.stage import DETECTION, SOURCE_COLUMN
+from ..face3d import FIVE_POINT
 from ..fileio import atomic_write
 from .api import AlignStream
 from .transform import apply
@@ -77,6 +80,29 @@ def _points_text(points) -> str:
     return " ".join(f"{v:.2f}" for v in np.asarray(points).ravel())
 
 
+def _detected_points(points: np.ndarray) -> np.ndarray | None:
+    """A detection's canonical (22, 2) points as a manifest can say them: all 22 when the
+    detector gives every one (dlib), else the five in ``five`` order (YuNet, SCRFD)."""
+    if np.isfinite(points).all():
+        return points
+    five = points[list(FIVE_POINT)]
+    return five if np.isfinite(five).all() else None
+
+
+def used_landmarks(frame: pd.DataFrame) -> list:
+    """Per crop of ``frame`` (what the alignment planned from), the points it used, in a
+    scheme the manifest reader recognises by count."""
+    sources = frame[SOURCE_COLUMN].to_numpy(dtype=object) if SOURCE_COLUMN in frame \
+        else np.full(len(frame), None)
+    out = []
+    for lm, source in zip(frame["landmarks"], sources, strict=True):
+        if not isinstance(lm, np.ndarray):
+            out.append(None)  # None, or a NaN a frame built by hand may hold
+        else:
+            out.append(_detected_points(lm.astype(np.float64)) if source == DETECTION else lm)
+    return out
+
+
 def write_aligned(stream: AlignStream, sample_set: SampleSet, inverse: np.ndarray, out: Path,
                   suffix: str = "png", workers: int = 4) -> Path:
     """Write every crop of ``stream`` (the distinct crops of ``sample_set``; sample row r is
@@ -89,16 +115,18 @@ def write_aligned(stream: AlignStream, sample_set: SampleSet, inverse: np.ndarra
             list(pool.map(_write_image, [out / names[r] for r in batch.rows], crops,
                           repeat(suffix)))
     samples = sample_set.samples
-    transforms = stream.plan.transforms[inverse]
+    # per crop, then per sample: the points the crop was aligned from, into the crop
     mapped = [None if lm is None else apply(m, lm) for lm, m in
-              zip(samples["landmarks"], transforms, strict=True)]
+              zip(used_landmarks(stream.frame), stream.plan.transforms, strict=True)]
     manifest = pd.DataFrame({c: samples[c] for c in MANIFEST_COLUMNS[1:-1]})
     crop_path = np.asarray(names, dtype=object)[inverse]
     manifest.insert(0, "path", crop_path)
     for column in ("template", "media"):  # image-level ids were the source path: follow it
         own = (samples[column] == samples["path"]).to_numpy()
         manifest.loc[own, column] = crop_path[own]
-    manifest["landmarks"] = [_points_text(p) for p in mapped]
+    manifest["landmarks"] = [_points_text(mapped[k]) for k in inverse]
+    if SOURCE_COLUMN in stream.frame:
+        manifest[SOURCE_COLUMN] = stream.frame[SOURCE_COLUMN].to_numpy(dtype=object)[inverse]
     with atomic_write(out / "metadata.csv") as f:
         manifest.to_csv(f, index=False, float_format="%.4g")
     return out / "metadata.csv"

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "synth": "bench.cli.synth:synth",
     "protocols": "bench.cli.protocols:protocols",
     "models": "bench.cli.models:models",
+    "detect": "bench.cli.detect:detect",
     "yaw": "bench.cli.yaw:yaw",
     "align": "bench.cli.align:align",
     "perf": "bench.cli.perf:perf",

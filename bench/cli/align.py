@@ -28,8 +28,19 @@ from ..align.plan import PROFILE_MODES
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the aligned crops in this cache too (reused by later runs).")
 @click.option("--lenient", is_flag=True, help="Skip bad metadata rows (each one listed).")
+@click.option("--detector", default="yunet", show_default=True,
+              help="Face detector for samples without usable landmarks (yunet, insightface, "
+                   "dlib; see bench detect --help). Detections are cached ($BENCH_CACHE).")
+@click.option("--detector-model", default=None, type=click.Path(),
+              help="The detector's model file or pack folder (insightface: det_10g.onnx "
+                   "or its folder).")
+@click.option("--detect", "detect_mode", type=click.Choice(["auto", "always", "never"]),
+              default="auto", show_default=True,
+              help="auto: detect samples without usable landmarks; always: every sample "
+                   "(dataset points ignored); never: fall back to boxes.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 def align(data, template_name, out, preview, preview_count, profile, device, batch_size,
-          image_format, cache_dir, lenient):
+          image_format, cache_dir, lenient, detector, detector_model, detect_mode, quiet):
     """Align the faces of DATA (a manifest CSV, a folder with metadata.csv, identity folders,
     a CFP or IJB-A root, or an insightface .bin) to a template; write crops + manifest."""
     from ..align.api import align_batches
@@ -37,19 +48,30 @@ def align(data, template_name, out, preview, preview_count, profile, device, bat
     from ..align.plan import AlignOptions
     from ..align.preview import write_preview
     from ..align.templates import get_template
+    from ..data.cache import cache_root
     from ..data.samples import unique_images
+    from ..detect import DETECTORS, DetectOptions, complete_landmarks
+    from ..errors import ConfigError
     from ..fileio import dump_json
 
     template = get_template(template_name)  # an unknown name fails before any reading
+    if detector not in DETECTORS:  # so does a detector's, needed or not
+        raise ConfigError(DETECTORS.unknown_message(detector))
+    options = DetectOptions(detector=detector, model=detector_model, mode=detect_mode)
     sample_set, skipped = read_data(data, lenient)
     crops_frame, inverse = unique_images(sample_set.samples)
+    # as bench run does: samples without usable points get a detector's (cached)
+    crops_frame, detection = complete_landmarks(
+        crops_frame, uses_landmarks=template.uses_landmarks, options=options,
+        cache_dir=cache_root(), progress=not quiet)
+    click.echo(detection.summary())
     stream = align_batches(crops_frame, template, device, batch_size,
                            options=AlignOptions(profile=profile), cache_dir=cache_dir,
                            warn=False)
     manifest = write_aligned(stream, sample_set, inverse, out, image_format)
     report = stream.report.to_dict()
-    report.update(source=str(data), skipped_rows=skipped.as_records(),
-                  provenance=sample_set.provenance)
+    report.update(source=str(data), detection=detection.to_dict(),
+                  skipped_rows=skipped.as_records(), provenance=sample_set.provenance)
     dump_json(report, out / "align_report.json")
     click.echo(stream.report.summary())
     if len(skipped):

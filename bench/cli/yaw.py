@@ -21,14 +21,19 @@ FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
               help="Sources in order of preference; e.g. 'landmarks' alone re-estimates "
                    "from landmarks even where the dataset gives a yaw.")
 @click.option("--backend", default="yunet", show_default=True,
-              help="Image landmark backend for images with neither yaw nor landmarks "
-                   "('none' leaves them unknown).")
+              help="Face detector (yunet, insightface, dlib; see bench detect) for images "
+                   "with neither yaw nor usable landmarks ('none' leaves them unknown). "
+                   "Detections are cached ($BENCH_CACHE) and shared with bench detect/run.")
+@click.option("--detector-model", default=None, type=click.Path(),
+              help="The detector's model file or pack folder (insightface: det_10g.onnx "
+                   "or its folder).")
 @click.option("--focal-factor", type=float, default=None,
               help="Camera focal length as a multiple of the image size (default 2.0).")
 @click.option("--lenient", is_flag=True, help="Skip malformed dataset rows (each is reported).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
-        focal_factor: float | None, lenient: bool, quiet: bool) -> None:
+        detector_model: str | None, focal_factor: float | None, lenient: bool,
+        quiet: bool) -> None:
     """Estimate yaw (and pitch, roll) for every image in DATA and write them to --out."""
     from ..data.skipped import SkippedRows
     from ..fileio import atomic_write
@@ -36,9 +41,10 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
     from ..pose.sources import estimate_yaw
 
     skipped = SkippedRows(lenient=lenient)
-    samples = _read_samples(data, fmt, skipped)
+    samples = read_samples(data, fmt, skipped)
     table = estimate_yaw(samples, sources=[s.strip() for s in sources.split(",") if s.strip()],
                          backend=None if backend == "none" else backend,
+                         detector_model=detector_model,
                          focal_factor=focal_factor or DEFAULT_FOCAL_FACTOR, progress=not quiet)
     with atomic_write(out) as f:
         table.to_csv(f, index=False, float_format="%.3f")
@@ -49,7 +55,8 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
         click.echo(f"skipped: {error}", err=True)
 
 
-def _read_samples(data: Path, fmt: str, skipped):
+def read_samples(data: Path, fmt: str, skipped):
+    """Samples of DATA in the layout ``fmt`` (see --format); shared with ``bench detect``."""
     if fmt == "auto" and data.suffix == ".bin" and data.is_file():
         fmt = "insightface_bin"
     if fmt in ("auto", "manifest", "cfp"):

