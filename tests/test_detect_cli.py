@@ -157,3 +157,10 @@ def test_yaw_reuses_the_detections(faces_dir, cache, tmp_path):
     res = CliRunner().invoke(main, ["yaw", str(faces_dir), "--out", str(tmp_path / "yaw.csv"),
                                     "--backend", "yunett"])
     assert res.exit_code == 2 and "Did you mean yunet?" in res.output
+
+
+def test_the_help_names_the_columns_the_stage_writes():
+    from bench.cli.detect import TABLE_COLUMNS as HELP_COLUMNS
+    from bench.detect import TABLE_COLUMNS
+
+    assert HELP_COLUMNS == TABLE_COLUMNS

@@ -33,8 +33,9 @@ def run_options(fn):
                      help="Training preset (default: fitted to the device)."),
         click.option("--epochs", default=None, type=int, help="Override the preset's epochs."),
         click.option("--lenient", is_flag=True, help="Skip (and report) malformed data rows."),
-        click.option("--batch-size", default=256, show_default=True,
-                     help="Feature extraction batch size."),
+        click.option("--batch-size", default=None, type=click.IntRange(min=1),
+                     help="Feature extraction batch size (default: 256 on CUDA, 64 on the "
+                          "CPU)."),
         click.option("--detector", default="yunet", show_default=True,
                      help="Face detector for images without usable landmarks (yunet, "
                           "insightface, dlib; see bench detect --help)."),

@@ -18,6 +18,8 @@ from .yaw import FORMATS
 if TYPE_CHECKING:  # numpy and pandas load with the command, not with `bench --help`
     import pandas as pd
 
+# the command's help names the columns; importing bench.detect here would load numpy
+# and OpenCV for `bench --help`
 TABLE_COLUMNS = ("path", "box", "landmarks", "score", "n_faces", "landmark_source", "reason")
 
 
@@ -44,7 +46,7 @@ def detect(data: Path, out: Path, detector: str, detector_model: str | None, mod
     """Detect the faces of DATA (cached) and write the chosen face of every sample to --out."""
     from ..data.samples import unique_images
     from ..data.skipped import SkippedRows
-    from ..detect import DetectOptions, complete_landmarks, create_detector
+    from ..detect import DetectOptions, complete_landmarks, create_detector, detection_table
     from ..fileio import atomic_write
     from .yaw import read_samples
 
@@ -56,77 +58,12 @@ def detect(data: Path, out: Path, detector: str, detector_model: str | None, mod
     frame, report = complete_landmarks(crops, options=options, detector=backend,
                                        progress=not quiet)
     seconds = time.perf_counter() - start
-    table = detection_table(frame, report, detections(frame, backend, options))
+    table = detection_table(frame)
     with atomic_write(out) as f:
         table.to_csv(f, index=False)
     click.echo(summary_line(table, report, seconds, out))
     for error in skipped.errors:
         click.echo(f"skipped: {error}", err=True)
-
-
-def detections(frame: pd.DataFrame, detector, options) -> dict:
-    """Path -> all faces found in it, for the samples the stage detected: read back from
-    the cache the stage has just filled (the stage keeps only the chosen face)."""
-    import numpy as np
-
-    from ..detect import detect_images
-
-    detected = np.isin(frame["landmark_source"].to_numpy(dtype=object), ("detection", "none"))
-    paths = sorted(set(frame["path"].to_numpy(dtype=object)[detected].astype(str)))
-    found, _ = detect_images(paths, detector, options=options)
-    return dict(zip(paths, found, strict=True))
-
-
-def detection_table(frame: pd.DataFrame, report, faces: dict) -> pd.DataFrame:
-    """One row per sample of ``frame`` (the output of ``complete_landmarks`` in mode auto or
-    always): :data:`TABLE_COLUMNS`. ``faces``: path -> :class:`~bench.detect.Faces` of the
-    samples it detected.
-
-    ``box`` and ``score`` are the chosen face's (the dataset's box for samples not
-    detected); ``landmarks`` the five points ``x1 y1 ... x5 y5`` in the ``five`` scheme
-    order (pupil_r, pupil_l, nose_tip, mouth_corner_r, mouth_corner_l), empty when the
-    sample has no such five; ``n_faces`` the faces in its image; ``reason`` why none was
-    chosen. Pure: belongs in ``bench.detect`` next to the stage.
-    """
-    import numpy as np
-    import pandas as pd
-
-    from ..align.schemes import canonical_landmarks
-    from ..detect import choose_face
-    from ..face3d import FIVE_POINT
-
-    points, _ = canonical_landmarks([v if isinstance(v, np.ndarray) else None
-                                     for v in frame["landmarks"]])
-    five = points[:, list(FIVE_POINT)]
-    sources = frame["landmark_source"].to_numpy(dtype=object)
-    # The stage lists the samples without a face in row order, each with its reason.
-    reasons = iter(f["reason"] for f in report.failures)
-    rows = []
-    for i, (path, box) in enumerate(zip(frame["path"], frame["box"], strict=True)):
-        row = {"path": path, "box": _text(box, ".1f"), "landmarks": _text(five[i], ".2f"),
-               "score": "", "n_faces": "", "landmark_source": sources[i], "reason": ""}
-        if sources[i] == "detection":
-            found = faces[str(path)]
-            # The stage filled a missing box with the chosen face's: that box (or the
-            # dataset's, which chose it) picks the same face again.
-            k, _ = choose_face(found, np.asarray(box, np.float64))
-            # all from the cache's copy: the stage's first run has the unrounded points,
-            # which would make this table differ (by 0.01 px) between a first and a later run
-            row.update(box=_text(found.boxes[k], ".1f"),
-                       landmarks=_text(found.points[k, list(FIVE_POINT)], ".2f"),
-                       score=f"{found.scores[k]:.4f}", n_faces=len(found))
-        elif sources[i] == "none" and str(path) in faces:
-            row.update(n_faces=len(faces[str(path)]), reason=next(reasons, "no face chosen"))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-
-
-def _text(values, fmt: str) -> str:
-    import numpy as np
-
-    if not isinstance(values, np.ndarray) or not np.isfinite(values).all():
-        return ""
-    return " ".join(f"{v:{fmt}}" for v in np.asarray(values).ravel())
 
 
 def summary_line(table: pd.DataFrame, report, seconds: float, out: Path) -> str:

@@ -245,20 +245,70 @@ def complete_landmarks(frame: pd.DataFrame, *, uses_landmarks: bool = True,
         else np.full(len(frame), None, dtype=object)
     boxes = frame["box"].to_numpy(dtype=object).copy() if "box" in frame \
         else np.full(len(frame), None, dtype=object)
+    detected_box = np.full(len(frame), None, dtype=object)
+    score = np.full(len(frame), np.nan)
+    n_faces = np.full(len(frame), -1, dtype=np.int64)
+    reasons = np.full(len(frame), "", dtype=object)
     for row, k, hint in zip(todo, inverse, _hints(frame, todo), strict=True):
         faces = found[k]
+        n_faces[row] = len(faces)
         index, reason = choose_face(faces, hint)
         if index is None:
             sources[row] = NONE
-            report.failures.append({"path": str(frame["path"].iat[row]),
-                                    "reason": f"{reason} ({detector.name})"})
+            reasons[row] = f"{reason} ({detector.name})"
+            report.failures.append({"path": str(frame["path"].iat[row]), "reason": reasons[row]})
             continue
         landmarks[row] = faces.points[index].astype(np.float32)
-        if not isinstance(boxes[row], np.ndarray):
-            boxes[row] = faces.boxes[index].astype(np.float32)
+        boxes[row] = faces.boxes[index].astype(np.float32) \
+            if not isinstance(boxes[row], np.ndarray) else boxes[row]
+        detected_box[row] = faces.boxes[index]
+        score[row] = faces.scores[index]
         sources[row] = DETECTION
         report.found += 1
     frame["landmarks"] = landmarks
     frame["box"] = boxes
     frame[SOURCE_COLUMN] = sources
+    frame["detection_box"] = list(detected_box)
+    frame["detection_score"] = score
+    frame["detection_faces"] = n_faces
+    frame["detection_reason"] = reasons
     return frame, report
+
+
+#: Columns of :func:`detection_table` (``bench detect``'s CSV).
+TABLE_COLUMNS = ("path", "box", "landmarks", "score", "n_faces", "landmark_source", "reason")
+
+
+def detection_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per sample of a :func:`complete_landmarks` output: :data:`TABLE_COLUMNS`.
+
+    ``box`` is the chosen face's (the dataset's for samples not detected); ``landmarks``
+    the five points ``x1 y1 ... x5 y5`` in the ``five`` scheme order (pupil_r, pupil_l,
+    nose_tip, mouth_corner_r, mouth_corner_l), empty when the sample has no such five;
+    ``score`` and ``n_faces`` the detector's (empty when not detected); ``reason`` why no
+    face was chosen.
+    """
+    from ..face3d import FIVE_POINT
+
+    points, _ = canonical_landmarks(_landmark_column(frame))
+    five = points[:, list(FIVE_POINT)]
+    detected = frame.get("detection_box", pd.Series([None] * len(frame))).to_numpy(dtype=object)
+    boxes = [d if isinstance(d, np.ndarray) else b
+             for d, b in zip(detected, frame["box"].to_numpy(dtype=object), strict=True)]
+    score = frame.get("detection_score", pd.Series(np.nan, index=frame.index)).to_numpy()
+    faces = frame.get("detection_faces", pd.Series(-1, index=frame.index)).to_numpy()
+    return pd.DataFrame({
+        "path": frame["path"].to_numpy(),
+        "box": [_text(b, ".1f") for b in boxes],
+        "landmarks": [_text(p, ".2f") for p in five],
+        "score": ["" if not np.isfinite(v) else f"{v:.4f}" for v in score],
+        "n_faces": ["" if v < 0 else str(int(v)) for v in faces],
+        "landmark_source": frame[SOURCE_COLUMN].to_numpy(),
+        "reason": frame.get("detection_reason", pd.Series("", index=frame.index)).to_numpy(),
+    }, columns=list(TABLE_COLUMNS))
+
+
+def _text(values, fmt: str) -> str:
+    if not isinstance(values, np.ndarray) or not np.isfinite(values).all():
+        return ""
+    return " ".join(f"{v:{fmt}}" for v in np.asarray(values, np.float64).ravel())

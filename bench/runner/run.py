@@ -71,7 +71,7 @@ class RunConfig:
     train_changes: dict = field(default_factory=dict)
     synth_preset: str = "small"
     lenient: bool = False
-    batch_size: int = 256
+    batch_size: int | None = None    # extraction batch; None: 256 on CUDA, 64 on the CPU
     cache_dir: str | None = None
     update_leaderboard: bool = True
     detector: str = "yunet"          # face detector for samples without usable landmarks
@@ -253,6 +253,14 @@ def _far_strings(protocol) -> tuple[str, ...]:
     return tuple(sorted(set(fars), key=float, reverse=True))
 
 
+def extract_batch(cfg: RunConfig, device: torch.device) -> int:
+    """The CPU gains nothing from big batches, while decoded frames and warp canvases of a
+    batch grow with it (256 CFP photos: hundreds of MB): small ones keep a run's memory low."""
+    if cfg.batch_size is not None:
+        return cfg.batch_size
+    return 256 if device.type == "cuda" else 64
+
+
 def run_id_for(cfg: RunConfig, mode: str, protocol_hash: str, data_digest: str,
                ckpt_sha: str, flip: bool) -> str:
     key = _digest({"p": protocol_hash, "d": data_digest, "c": ckpt_sha, "f": flip,
@@ -300,7 +308,8 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
                        flip, len(samples), device.type,
                        detection={"detector": detection.detector, "mode": detection.mode})
     feats, finfo = extract_features(
-        model, samples, ExtractOptions(device=str(device), batch_size=cfg.batch_size, flip=flip,
+        model, samples, ExtractOptions(device=str(device), batch_size=extract_batch(cfg, device),
+                                       flip=flip,
                                        progress=cfg.progress),
         cache_dir=cache / "features", cache_key=fkey, crop_cache=cache / "crops")
     echo(f"features: {feats.shape[0]} x {feats.shape[1]}"
