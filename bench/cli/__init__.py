@@ -7,8 +7,10 @@ cannot stop the others from running. Each module under ``bench/cli/`` holds one 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
+import warnings
 
 import click
 
@@ -59,6 +61,22 @@ class LazyGroup(click.Group):
             # Users get the message (with file:line), not a traceback.
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except OSError as exc:
+            if exc.errno not in _ENVIRONMENT_ERRNOS:
+                raise  # anything else is a bug: keep its traceback
+            from ..fileio import output_error
+
+            click.echo(f"error: {output_error(exc)}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            # outputs are written atomically and temporary folders removed on the way out
+            click.echo("interrupted: nothing was written for the unfinished step", err=True)
+            sys.exit(130)
+
+
+#: Failures of the machine, not of the code: a full disk, a read-only or forbidden place.
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                       errno.EFBIG}
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,3 +86,10 @@ def main() -> None:
 
     Main job: ``bench run --protocol cfp-fp --model resnet18-dream``.
     """
+    # the library reports what it repairs (a corrupt cache entry rebuilt, a bad run file
+    # left out) as warnings: one line each, not Python's file:line form
+    warnings.formatwarning = _one_line_warning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"

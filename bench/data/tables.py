@@ -153,5 +153,22 @@ def read_angle_table(path: Path, what: str, skipped: SkippedRows,
     for col in ANGLES:
         if col in rows:
             angles[col], good = parse_numbers(rows, col, path, skipped, what=f"non-numeric {col}")
-            ok &= good
+            ok &= good & check_angles(rows, col, angles[col], path, skipped)
     return keep_rows(rows.assign(**angles), ok)
+
+
+#: Head pose angles are degrees in [-180, 180]; a larger one is a unit or data error (a
+#: DREAM gate would take |yaw| = 400 as a full profile without a word).
+MAX_ANGLE = 180.0
+
+
+def check_angles(frame: pd.DataFrame, column: str, values: np.ndarray, path: Path,
+                 skipped: SkippedRows) -> np.ndarray:
+    """Mask of rows whose angle is unknown (NaN) or within [-180, 180]; the others are
+    rejected through ``skipped`` with their file:line."""
+    bad = ~np.isnan(values) & ~(np.abs(values) <= MAX_ANGLE)
+    for i in np.flatnonzero(bad):
+        skipped.reject(DataError(f"{column} {frame[column].iat[i]} is outside "
+                                 f"[-{MAX_ANGLE:g}, {MAX_ANGLE:g}] degrees", path,
+                                 int(frame[LINE].iat[i]), frame[TEXT].iat[i]))
+    return ~bad

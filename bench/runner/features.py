@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import integrity
 from ..align.api import align_batches
 from ..data.samples import unique_images
 from ..errors import DataError
-from ..fileio import atomic_write
 from ..models.preprocess import resize_crops
 
 
@@ -78,10 +78,9 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     """
     flip = model.preprocess.flip_test if opts.flip is None else bool(opts.flip)
     cached = Path(cache_dir) / f"{cache_key}.npy" if cache_dir and cache_key else None
-    if cached is not None and cached.is_file():
-        feats = np.load(cached)
-        if feats.shape[0] == len(samples):
-            return feats, {"cache": str(cached), "cache_hit": True, "flip": flip}
+    feats = None if cached is None else integrity.load_array(cached, rows=len(samples))
+    if feats is not None:  # a corrupt entry was reported, removed and is rebuilt below
+        return feats, {"cache": str(cached), "cache_hit": True, "flip": flip}
     crops, inverse = unique_images(samples)
     needs_yaw = model.dream is not None
     yaw_all = crops["yaw"].to_numpy(np.float64)
@@ -113,7 +112,6 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     info = {"cache_hit": False, "flip": flip, "n_images": int(len(crops)),
             "alignment": stream.report.to_dict(), "device": str(device)}
     if cached is not None:
-        with atomic_write(cached, "wb") as f:
-            np.save(f, feats)
+        integrity.save_array(cached, feats)
         info["cache"] = str(cached)
     return feats, info
