@@ -132,7 +132,8 @@ def _resolved(path: str | Path) -> Path:
     return Path(os.path.abspath(os.path.expanduser(str(path)))).resolve()
 
 
-def _check_not_input(path: Path, inputs: Iterable[str | Path | None], what: str) -> None:
+def _check_not_input(path: Path, inputs: Iterable[str | Path | None], what: str,
+                     inside: bool = True) -> None:
     target = _resolved(path)
     for item in inputs:
         if item is None:
@@ -140,7 +141,7 @@ def _check_not_input(path: Path, inputs: Iterable[str | Path | None], what: str)
         source = _resolved(item)
         if target == source:
             raise ConfigError(f"{what} {path} is the input {item}: refusing to write over it")
-        if target.is_relative_to(source):
+        if inside and target.is_relative_to(source):
             raise ConfigError(f"{what} {path} is inside the input {item}: refusing to write "
                               "into an input; choose a folder outside it")
         if source.is_relative_to(target):
@@ -189,14 +190,47 @@ def prepare_output_dir(path: str | Path, inputs: Iterable[str | Path | None] = (
 
 def check_output_file(path: str | Path, inputs: Iterable[str | Path | None] = (),
                       what: str = "--out") -> Path:
-    """Like :func:`prepare_output_dir` for an output file: not a folder, not an input,
-    its folder writable."""
+    """Like :func:`prepare_output_dir` for an output file: not a folder, not an input (a
+    new file inside an input folder is allowed, e.g. a yaw table beside the images), its
+    folder writable."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a folder, not a file")
-    _check_not_input(path, inputs, what)
+    _check_not_input(path, inputs, what, inside=False)
     _check_writable(_existing_ancestor(path.parent), what, path)
     return path
+
+
+@contextlib.contextmanager
+def staged_dir(out: str | Path, marker: str | None = None) -> Iterator[Path]:
+    """Build a whole output folder in a hidden sibling and swap it in at the end.
+
+    Yields the temporary folder; on success it replaces ``out`` (an earlier output is
+    removed only then), on any error or interrupt it is deleted and ``out`` is untouched.
+    An existing non-empty ``out`` is replaced only if it holds ``marker`` (a file this
+    command writes), so nothing else is ever deleted.
+    """
+    out = Path(os.path.abspath(out))
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and (marker is None or not (out / marker).is_file()):
+        raise ConfigError(f"{out} is not empty and holds no {marker}: refusing to replace it "
+                          "(choose a new or empty folder)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(out.parent)
+    tmp = make_temp_dir(out.parent, out.name)
+    try:
+        yield tmp
+        if out.exists():
+            trash = make_temp_dir(out.parent, f"{out.name}.old")
+            out.rename(trash / "old")
+            tmp.rename(out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")

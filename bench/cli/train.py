@@ -61,11 +61,10 @@ def train(model, mode, data, out, resume, device, preset_name, epochs, overrides
     log.json beside it. Multi-GPU / multi-node: the same command under torchrun, e.g.
     ``torchrun --no-python --nproc-per-node 8 bench train ...``.
     """
+    from ..fileio import prepare_output_dir
     from ..train import preset
     from ..train import train as run_training
     from ..train.distributed import env_world_size
-
-    from ..fileio import prepare_output_dir
 
     if out is not None:
         prepare_output_dir(out, inputs=(data,))

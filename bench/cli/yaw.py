@@ -31,10 +31,11 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
         focal_factor: float | None, lenient: bool, quiet: bool) -> None:
     """Estimate yaw (and pitch, roll) for every image in DATA and write them to --out."""
     from ..data.skipped import SkippedRows
-    from ..fileio import atomic_write
+    from ..fileio import atomic_write, check_output_file
     from ..pose.pnp import DEFAULT_FOCAL_FACTOR
     from ..pose.sources import estimate_yaw
 
+    check_output_file(out, inputs=(data,))  # before the (long) estimation, not after it
     skipped = SkippedRows(lenient=lenient)
     samples = _read_samples(data, fmt, skipped)
     table = estimate_yaw(samples, sources=[s.strip() for s in sources.split(",") if s.strip()],
