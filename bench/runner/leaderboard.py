@@ -98,8 +98,7 @@ def _read_result(path: Path) -> dict | BadRun | None:
     try:
         result = json.loads(text)
     except json.JSONDecodeError as exc:
-        what = "truncated" if exc.pos >= len(text.rstrip()) else "not valid JSON"
-        return BadRun(path, f"{what} (line {exc.lineno}: {exc.msg})")
+        return BadRun(path, f"truncated or not JSON (line {exc.lineno}: {exc.msg})")
     if not isinstance(result, dict):
         return BadRun(path, f"holds a JSON {type(result).__name__}, not a result object")
     # keys a newer bench added are no reason to drop a run; missing or mistyped ones are
