@@ -68,16 +68,16 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
     from ..protocols import load_eval_set, load_protocol
     from ..runner.data import synthetic_root, uses_default_data
 
+    if json_path:
+        from ..fileio import check_output_file
+
+        check_output_file(json_path, inputs=(data,), what="--json")
     protocol = load_protocol(name)
     default = None
     if uses_default_data(data, protocol):  # the same data `bench run` would use
         default = synthetic_root(cache_dir=cache_dir, echo=lambda m: click.echo(m, err=True))
     evalset = load_eval_set(protocol, data, lenient=lenient, default=default,
                             cache_dir=cache_dir)
-    if json_path:
-        from ..fileio import check_output_file
-
-        check_output_file(json_path, what="--json")
     if decode:
         from ..data.decode_check import require_decodable
 
