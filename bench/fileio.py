@@ -133,7 +133,7 @@ def _resolved(path: str | Path) -> Path:
 
 
 def _check_not_input(path: Path, inputs: Iterable[str | Path | None], what: str,
-                     inside: bool = True) -> None:
+                     inside: bool = True, contains: bool = True) -> None:
     target = _resolved(path)
     for item in inputs:
         if item is None:
@@ -144,7 +144,7 @@ def _check_not_input(path: Path, inputs: Iterable[str | Path | None], what: str,
         if inside and target.is_relative_to(source):
             raise ConfigError(f"{what} {path} is inside the input {item}: refusing to write "
                               "into an input; choose a folder outside it")
-        if source.is_relative_to(target):
+        if contains and source.is_relative_to(target):
             raise ConfigError(f"{what} {path} contains the input {item}: refusing to write "
                               "over an input; choose another folder")
 
@@ -173,17 +173,22 @@ def _check_writable(folder: Path, what: str, shown: Path) -> None:
 
 
 def prepare_output_dir(path: str | Path, inputs: Iterable[str | Path | None] = (),
-                       what: str = "--out") -> Path:
+                       what: str = "--out", *, owned: Iterable[str] | None = None) -> Path:
     """Check an output folder before any work; nothing is created.
 
     Refuses a path that is a file, that is (or is inside, or contains) one of ``inputs``,
     or whose folder (or nearest existing parent) is not writable. Errors are ConfigErrors
-    (``error: ...``, exit 2 from the CLI).
+    (``error: ...``, exit 2 from the CLI). A shared results folder that a command writes
+    only at some names (``owned``, e.g. ``runs`` and ``leaderboard.csv``) may hold inputs
+    elsewhere (a yaw table beside the runs); those names may not hold or be one.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} is a file, not a folder")
-    _check_not_input(path, inputs, what)
+    inputs = list(inputs)
+    _check_not_input(path, inputs, what, contains=owned is None)
+    for name in owned or ():
+        _check_not_input(path / name, inputs, what, inside=False)
     _check_writable(_existing_ancestor(path), what, path)
     return path
 

@@ -101,6 +101,10 @@ def test_1_guard_names_is_inside_and_contains(tmp_path):
     with pytest.raises(ConfigError, match="contains the input"):
         prepare_output_dir(tmp_path, inputs=[data / "meta.csv"])
     assert prepare_output_dir(tmp_path / "out", inputs=[data, None]) == tmp_path / "out"
+    # a shared results folder may hold inputs, except where runs are written
+    assert prepare_output_dir(tmp_path, inputs=[data / "yaw.csv"], owned=("runs",))
+    with pytest.raises(ConfigError, match="contains the input"):
+        prepare_output_dir(tmp_path, inputs=[tmp_path / "runs" / "x.csv"], owned=("runs",))
     assert not (tmp_path / "out").exists()  # checking creates nothing
 
 
@@ -497,6 +501,20 @@ def test_10_score_options_are_checked(scores_file, args, fragment):
     _clean_error(_cli("score", scores_file, *args), fragment)
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["synth", "OUT", "--workers", "0"], "--workers"),
+    (["synth", "OUT", "--seed", "-1"], "--seed"),
+    (["train", "--model", "m", "--mode", "naive", "--data", "D", "--epochs", "0"], "--epochs"),
+    (["yaw", "D", "--out", "OUT/y.csv", "--focal-factor", "nan"], "finite number > 0"),
+    (["align", "D", "--out", "OUT", "--batch-size", "0"], "--batch-size"),
+])
+def test_10_every_command_checks_its_numbers(tmp_path, args, fragment):
+    (tmp_path / "D").mkdir()
+    args = [str(tmp_path / a) if a in ("D", "OUT", "OUT/y.csv") else a for a in args]
+    _clean_error(_cli(*args), fragment)
+    assert not (tmp_path / "OUT").exists()
+
+
 def test_10_n_boot_means_the_same_in_run_and_score(scores_file):
     run = _cli("run", "-p", "cfp-fp", "-m", "resnet18", "--n-boot", "-5")
     score = _cli("score", scores_file, "--n-boot", "-5")
@@ -598,27 +616,50 @@ def test_compare_refuses_a_protocol_path_that_escapes(tmp_path):
                       RunConfig(protocol="cfp-fp", model="x", out=str(tmp_path)))
 
 
+def _own_children() -> list[int]:
+    return [c for task in Path(f"/proc/{os.getpid()}/task").iterdir()
+            for c in _children_of_task(task)]
+
+
+def _children_of_task(task: Path) -> list[int]:
+    try:
+        return [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
-def test_sigint_of_train_exits_130_cleanly(manifest, tmp_path):
-    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
-            "import train_helpers\n"
-            "from bench.cli import main\n"
-            "main()\n")
+def test_sigint_of_train_exits_130_cleanly(manifest, tmp_path, monkeypatch):
+    """A real SIGINT while ``bench train`` trains (in this process, to spare a start-up)."""
+    import threading
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "runs"
-    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "train", "--model", TINY, "--mode", "naive", "--data",
-         str(manifest), "--out", str(out), "--device", "cpu", "--epochs", "500", "--no-progress",
-         "--set", "classify.batch_size=8", "--set", "input_size=null", "--set", "workers=1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not list(out.glob("*/log.json")) and time.monotonic() < deadline:
-        time.sleep(0.1)  # log.json appears after the first epoch: training is under way
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "interrupted" in stderr.splitlines()[-1]
-    assert not _children(proc.pid)
+    before = set(_own_children())
+    done = threading.Event()
+
+    def interrupt():
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*/log.json")) and time.monotonic() < deadline:
+            if done.wait(0.05):
+                return
+        if not done.is_set():  # log.json appears after the first epoch: training is under way
+            os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=interrupt, daemon=True)
+    thread.start()
+    try:
+        res = _cli("train", "--model", TINY, "--mode", "naive", "--data", manifest, "--out", out,
+                   "--device", "cpu", "--epochs", "1000", "--no-progress",
+                   "--set", "classify.batch_size=8", "--set", "input_size=null",
+                   "--set", "workers=1")
+    finally:
+        done.set()
+        thread.join()
+    assert res.exit_code == 130, res.output
+    assert "Traceback" not in res.output
+    assert res.stderr.splitlines()[-1].startswith("interrupted")
+    assert set(_own_children()) <= before  # no worker left behind
     (run,) = out.iterdir()
     assert not (run / "model.pt").exists()  # nothing that looks finished
     assert not [p for p in run.iterdir() if ".tmp-" in p.name]
@@ -652,9 +693,17 @@ def test_property_malformed_score_files(tmp_path, text):
         if exc.line is not None:
             assert 1 <= exc.line <= text.count("\n") + 1
         return
-    # accepted: every row kept, values exactly as written
-    body = [line for line in text.replace("\r\n", "\n").split("\n")[1:] if line]
+    # accepted: every row kept, each value from its own column (nothing shifted)
+    import csv
+    import io
+
+    rows = [r for r in csv.reader(io.StringIO(text.replace("\r\n", "\n"))) if r]
+    header, body = [h.strip() for h in rows[0]], rows[1:]
     assert len(df) == len(body)
+    for col in ("score", "label"):
+        i = header.index(col)
+        np.testing.assert_array_equal(df[col].to_numpy(np.float64),
+                                      [float(r[i]) for r in body])
     assert np.isfinite(df["score"]).all() and set(df["label"]) == {0, 1}
     for col in ("yaw_a", "yaw_b"):
         if col in df:

@@ -22,6 +22,25 @@ POSITIVE = click.IntRange(min=1)
 SEED = click.IntRange(0, 2**32 - 1)
 
 
+class PositiveFloat(click.ParamType):
+    """A finite number above 0 (click's FloatRange lets NaN through)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(v) and v > 0):
+            self.fail(f"{value!r} must be a finite number > 0", param, ctx)
+        return v
+
+
+#: Scales and factors: finite and above 0.
+POSITIVE_FLOAT = PositiveFloat()
+
+
 class FloatList(click.ParamType):
     """Comma-separated finite numbers, returned as the strings written (they become JSON
     keys) or as floats, with range and order checks."""

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .params import POSITIVE_FLOAT
+
 FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
 
 
@@ -23,7 +25,7 @@ FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
 @click.option("--backend", default="yunet", show_default=True,
               help="Image landmark backend for images with neither yaw nor landmarks "
                    "('none' leaves them unknown).")
-@click.option("--focal-factor", type=float, default=None,
+@click.option("--focal-factor", type=POSITIVE_FLOAT, default=None,
               help="Camera focal length as a multiple of the image size (default 2.0).")
 @click.option("--lenient", is_flag=True, help="Skip malformed dataset rows (each is reported).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

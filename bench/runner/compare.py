@@ -158,7 +158,8 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     if stem.endswith("-dream"):
         raise ConfigError(f"--stem takes the plain stem name, e.g. {stem[:-6]!r}")
     base = base or RunConfig(protocol=protocol, model=stem)
-    prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file))
+    prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file),
+                       owned=(*leaderboard.OWNED, "compare"))
     name = Path(protocol).stem if str(protocol).endswith(".toml") else protocol
     report_name = safe_name(f"{name}__{stem}", "report name")
     tables, runs, results = {}, {}, {}

@@ -25,6 +25,9 @@ from tabulate import tabulate
 from ..errors import ConfigError
 from ..fileio import atomic_write, prepare_output_dir, safe_name
 
+#: What runs and leaderboards write in a results folder (anything else there is left alone).
+OWNED = ("runs", "leaderboard.csv", "leaderboard.md", ".leaderboard.lock")
+
 COLUMNS = ["protocol", "model", "mode", "main_score", "value", "ci_low", "ci_high", "auc", "eer"]
 
 
@@ -214,5 +217,5 @@ def rebuild(out_dir: str | Path, protocol: str | None = None, *, strict: bool = 
         what = "does not exist" if not out_dir.exists() else "holds no runs/ folder"
         raise ConfigError(f"--out {out_dir} {what}: nothing to build a leaderboard from "
                           "(bench run writes OUT/runs/*/result.json)")
-    prepare_output_dir(out_dir)
+    prepare_output_dir(out_dir, owned=OWNED)
     return update(out_dir, protocol, strict=strict, warn=warn)

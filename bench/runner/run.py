@@ -222,7 +222,8 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     """Run one benchmark end to end; see the module docstring."""
     timer = _Timer()
     # before any work: an --out that is a file, read-only or an input fails now, not at the end
-    prepare_output_dir(cfg.out, inputs=(cfg.data, cfg.train_data, cfg.yaw_file, cfg.weights))
+    prepare_output_dir(cfg.out, inputs=(cfg.data, cfg.train_data, cfg.yaw_file, cfg.weights),
+                       owned=leaderboard.OWNED)
     mode = cfg.resolved_mode()
     protocol = load_protocol(cfg.protocol)
     device = resolve_device(cfg.device)
