@@ -119,12 +119,13 @@ def make_temp_dir(parent: str | Path, name: str) -> Path:
             continue
 
 
-def output_error(exc: OSError, path: str | Path | None = None) -> BenchError:
+def output_error(exc: OSError, path: str | Path | None = None,
+                 hint: str = "free some space or choose another output folder") -> BenchError:
     """A one-line user error for a failed write (full disk, permission, read-only...)."""
     where = path if path is not None else exc.filename
     reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason += " (free some space or choose another output folder)"
+        reason += f" ({hint})"
     return BenchError(f"cannot write {where}: {reason}" if where else f"cannot write: {reason}")
 
 

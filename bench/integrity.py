@@ -122,6 +122,7 @@ def preallocate(path: str | Path) -> None:
     except OSError as exc:
         if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):  # e.g. some network file systems
             return
-        raise BenchError(f"{output_error(exc, path)} (needs {size / 1e6:.1f} MB)") from None
+        hint = f"needs {size / 1e6:.1f} MB: free some space or set $BENCH_CACHE elsewhere"
+        raise BenchError(str(output_error(exc, path, hint))) from None
     finally:
         os.close(fd)

@@ -196,7 +196,7 @@ def test_4_full_disk_is_a_clear_error_and_leaves_no_temp(manifest, tmp_path, mon
 
     monkeypatch.setattr(os, "posix_fallocate", full)
     cache = tmp_path / "cache"
-    with pytest.raises(BenchError, match="No space left on device.*needs"):
+    with pytest.raises(BenchError, match="No space left on device.*needs .* MB"):
         _align(manifest, cache)
     assert list(cache.iterdir()) == []
 
@@ -607,11 +607,22 @@ def test_compare_options_are_checked(args, fragment):
     _clean_error(_cli("compare", "-p", "cfp-fp", "--stem", "resnet18", *args), fragment)
 
 
+def test_unknown_names_fail_before_any_data_is_read(tmp_path):
+    nowhere = tmp_path / "nowhere"
+    _clean_error(_cli("compare", "-p", "cfp-fp", "--stem", "nosuch", "--data", nowhere,
+                      "--out", tmp_path / "o"), "unknown model 'nosuch'")
+    _clean_error(_cli("run", "-p", "cfp-fp", "-m", "nosuch", "--data", nowhere,
+                      "--out", tmp_path / "o"), "unknown model 'nosuch'")
+    _clean_error(_cli("compare", "-p", "nosuch", "--stem", "resnet18", "--data", nowhere,
+                      "--out", tmp_path / "o"), "unknown protocol 'nosuch'")
+    assert not (tmp_path / "o").exists()
+
+
 def test_compare_refuses_a_protocol_path_that_escapes(tmp_path):
     from bench.runner.compare import compare_modes
     from bench.runner.run import RunConfig
 
-    with pytest.raises(ConfigError, match="cannot be used in a file name"):
+    with pytest.raises(ConfigError, match="unknown model '../../x'"):
         compare_modes("cfp-fp", "../../x", ["naive", "stitch"],
                       RunConfig(protocol="cfp-fp", model="x", out=str(tmp_path)))
 

@@ -28,6 +28,8 @@ from ..fileio import (
     prepare_output_dir,
     safe_name,
 )
+from ..models import MODELS
+from ..protocols import load_protocol
 from ..report import plots
 from . import leaderboard
 from .run import MODES, RunConfig, run_benchmark
@@ -158,6 +160,9 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     if stem.endswith("-dream"):
         raise ConfigError(f"--stem takes the plain stem name, e.g. {stem[:-6]!r}")
     base = base or RunConfig(protocol=protocol, model=stem)
+    for mode in modes:  # unknown names fail before any mode runs
+        MODELS.get(model_for(stem, mode))
+    load_protocol(protocol)
     prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file),
                        owned=(*leaderboard.OWNED, "compare"))
     name = Path(protocol).stem if str(protocol).endswith(".toml") else protocol

@@ -224,6 +224,7 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     # before any work: an --out that is a file, read-only or an input fails now, not at the end
     prepare_output_dir(cfg.out, inputs=(cfg.data, cfg.train_data, cfg.yaw_file, cfg.weights),
                        owned=leaderboard.OWNED)
+    MODELS.get(cfg.model)  # an unknown name fails now, not after reading the data
     mode = cfg.resolved_mode()
     protocol = load_protocol(cfg.protocol)
     device = resolve_device(cfg.device)
