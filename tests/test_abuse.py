@@ -406,6 +406,12 @@ def test_8_a_repeated_column_is_an_error(tmp_path):
     p = _write(tmp_path / "s.csv", "score,label,score\n0.9,1,0.1\n0.1,0,0.9\n")
     with pytest.raises(DataError, match=r"s\.csv:1: column 'score' appears twice"):
         read_scores(p)
+    from bench.data.skipped import SkippedRows
+    from bench.data.yaw_file import apply_yaw_file
+
+    p = _write(tmp_path / "yaw.csv", "path,yaw,yaw\na.jpg,10,80\n")
+    with pytest.raises(DataError, match=r"yaw\.csv:1: yaw file: column 'yaw' appears twice"):
+        apply_yaw_file(_yaw_samples(tmp_path), p, SkippedRows())
 
 
 def test_8_score_file_yaw_beyond_a_half_turn_is_an_error(tmp_path):
@@ -745,3 +751,14 @@ def test_property_malformed_yaw_files(tmp_path, text, lenient):
     yaw = samples.samples["yaw"]
     assert 0 <= n <= 2
     assert (yaw.dropna().abs() <= 180).all()
+    # accepted: a.jpg has the yaw its (consistent) rows give, from the yaw column itself
+    import csv
+    import io
+
+    rows = [r for r in csv.reader(io.StringIO(text.replace("\r\n", "\n"))) if r]
+    header = [h.strip().lower() for h in rows[0]]
+    given = [r[header.index("yaw")].strip() for r in rows[1:]
+             if len(r) == len(header) and r[header.index("path")].strip() == "a.jpg"]
+    if given and not lenient:
+        want = float("nan") if given[0].lower() in ("", "nan", "na") else float(given[0])
+        np.testing.assert_equal(yaw.iloc[0], want)

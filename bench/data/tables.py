@@ -83,6 +83,10 @@ def read_table(path: Path, what: str, *, required: Sequence[str], optional: Sequ
             raise DataError(f"{what} lacks columns {missing} (expected a header naming at "
                             f"least {list(required)})", path, head_line, head_text)
         wanted = list(required) + [c for c in optional if c.lower() in names]
+        twice = [c for c in wanted if names.count(c.lower()) > 1]
+        if twice:  # which one would hold? never take the first in silence
+            raise DataError(f"{what}: column {twice[0]!r} appears twice in the header", path,
+                            head_line, head_text)
         positions = [names.index(c.lower()) for c in wanted]
         body = lines[1:]
         n_fields = len(names)
