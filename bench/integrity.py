@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BenchError
-from .fileio import atomic_write, dump_json, output_error, sha256_file
+from .fileio import atomic_write, clean_stale_temps, dump_json, output_error, sha256_file
 
 
 class CacheWarning(UserWarning):
@@ -72,6 +72,7 @@ def _sidecar(path: Path) -> Path:
 def save_array(path: str | Path, array: np.ndarray) -> Path:
     """Write ``array`` as ``.npy`` (atomically) and its record beside it (``.npy.json``)."""
     path = Path(path)
+    clean_stale_temps(path.parent)
     with atomic_write(path, "wb") as f:
         np.save(f, array)
     dump_json({**record(path), "shape": list(array.shape), "dtype": str(array.dtype)},

@@ -214,6 +214,16 @@ def test_4_temp_folders_of_dead_owners_are_cleaned_on_the_next_start(manifest, t
     assert not stale.exists() and alive.exists()
 
 
+def test_4_leaderboard_removes_a_killed_writer_s_temp_file(tmp_path):
+    out = tmp_path / "R"
+    _fake_run(out)
+    host = make_temp_dir(tmp_path, "x").name.split("@")[1][:8]
+    stale = out / f".leaderboard.csv.tmp-{_dead_pid()}@{host}-k2j4"
+    stale.write_text("half a boa")
+    assert _cli("leaderboard", "--out", out).exit_code == 0
+    assert not stale.exists()
+
+
 def test_4_clean_stale_temps_spares_other_hosts_and_plain_files(tmp_path):
     dead = _dead_pid()
     (tmp_path / f".a.tmp-{dead}@00000000-x").mkdir()  # another host: maybe alive there

@@ -23,7 +23,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..errors import ConfigError
-from ..fileio import atomic_write, prepare_output_dir, safe_name
+from ..fileio import atomic_write, clean_stale_temps, prepare_output_dir, safe_name
 
 #: What runs and leaderboards write in a results folder (anything else there is left alone).
 OWNED = ("runs", "leaderboard.csv", "leaderboard.md", ".leaderboard.lock")
@@ -182,6 +182,7 @@ def update(out_dir: str | Path, protocol: str | None = None, *, strict: bool = F
     out_dir = Path(out_dir)
     check_protocol(protocol)
     with locked(out_dir):
+        clean_stale_temps(out_dir)  # a board being written when its writer was killed
         df, bad = collect_runs(out_dir, protocol)
         if bad and strict:
             raise ConfigError(f"{len(bad)} unreadable run file(s) under {out_dir / 'runs'}: "
