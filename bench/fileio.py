@@ -119,6 +119,11 @@ def make_temp_dir(parent: str | Path, name: str) -> Path:
             continue
 
 
+#: Failures of the machine, not of the code: a full disk, a read-only or forbidden place.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                                errno.EPERM, errno.EFBIG})
+
+
 def output_error(exc: OSError, path: str | Path | None = None,
                  hint: str = "free some space or choose another output folder") -> BenchError:
     """A one-line user error for a failed write (full disk, permission, read-only...)."""
@@ -234,8 +239,10 @@ def staged_dir(out: str | Path, marker: str | None = None) -> Iterator[Path]:
             shutil.rmtree(trash, ignore_errors=True)
         else:
             tmp.rename(out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            raise output_error(exc, exc.filename or out) from None
         raise
 
 
@@ -275,9 +282,11 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            raise output_error(exc, path) from None  # a write error names no file itself
         raise
 
 

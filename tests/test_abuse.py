@@ -606,7 +606,7 @@ def test_10_full_disk_on_out_is_one_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fileio.os, "fdopen", full)
     res = _cli("score", "--example", tmp_path / "e.csv")
-    _clean_error(res, "No space left on device")
+    _clean_error(res, f"cannot write {tmp_path / 'e.csv'}: No space left on device")
     assert list(tmp_path.iterdir()) == []
 
 

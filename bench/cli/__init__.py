@@ -7,7 +7,6 @@ cannot stop the others from running. Each module under ``bench/cli/`` holds one 
 
 from __future__ import annotations
 
-import errno
 import importlib
 import sys
 import warnings
@@ -62,9 +61,10 @@ class LazyGroup(click.Group):
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except OSError as exc:
-            if exc.errno not in _ENVIRONMENT_ERRNOS:
+            from ..fileio import ENVIRONMENT_ERRNOS, output_error
+
+            if exc.errno not in ENVIRONMENT_ERRNOS:
                 raise  # anything else is a bug: keep its traceback
-            from ..fileio import output_error
 
             click.echo(f"error: {output_error(exc)}", err=True)
             sys.exit(2)
@@ -73,10 +73,6 @@ class LazyGroup(click.Group):
             click.echo("interrupted: nothing was written for the unfinished step", err=True)
             sys.exit(130)
 
-
-#: Failures of the machine, not of the code: a full disk, a read-only or forbidden place.
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
-                       errno.EFBIG}
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
