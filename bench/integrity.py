@@ -57,6 +57,18 @@ def mismatch(path: str | Path, recorded: dict | None) -> str | None:
     return None
 
 
+def intact(path: str | Path, recorded: dict | None, *also: str | Path) -> bool:
+    """True when ``path`` matches ``recorded``; else a CacheWarning, ``path`` (and the
+    ``also`` paths, e.g. its record) removed, and False: the caller rebuilds."""
+    reason = mismatch(path, recorded)
+    if reason is None:
+        return True
+    warn_rebuild(path, reason)
+    for item in (path, *also):
+        remove(item)
+    return False
+
+
 def remove(path: str | Path) -> None:
     path = Path(path)
     if path.is_dir() and not path.is_symlink():

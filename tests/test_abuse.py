@@ -285,6 +285,29 @@ def test_5_truncated_model_is_retrained_not_reused(manifest, tmp_path, monkeypat
     assert train(TINY, "naive", manifest, tmp_path / "runs", cfg).reused
 
 
+def test_5_damaged_bin_image_cache_is_rebuilt_with_a_warning(tiny_synth, tmp_path):
+    from bench.readers import insightface_bin
+
+    first = insightface_bin.read(tiny_synth / "cfp_fp.bin", folds=2, cache_dir=tmp_path)
+    victim = Path(first.samples.samples["path"].iloc[0])
+    good = victim.read_bytes()
+    victim.write_bytes(good[:10])
+    with pytest.warns(integrity.CacheWarning, match="truncated"):
+        insightface_bin.read(tiny_synth / "cfp_fp.bin", folds=2, cache_dir=tmp_path)
+    assert victim.read_bytes() == good
+
+
+def test_5_damaged_split_cache_is_rebuilt_not_fatal(tiny_synth, tmp_path):
+    from bench.readers import yaw_split
+
+    first = yaw_split.read(tiny_synth / "cfp", folds=2, pairs_per_cell=3, cache_dir=tmp_path)
+    listed = Path(first.samples.provenance["split_file"])
+    listed.write_text(listed.read_text()[:-30])
+    with pytest.warns(integrity.CacheWarning, match="sha256"):
+        again = yaw_split.read(tiny_synth / "cfp", folds=2, pairs_per_cell=3, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(again.comparisons, first.comparisons)
+
+
 def test_10_truncated_resume_state_restarts_the_stage(manifest, tmp_path, monkeypatch):
     from bench.train import train
     from bench.train.data import data_hash, load_samples

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import integrity
 from ..data.cache import cache_root
 from ..data.evalset import EvalSet
 from ..data.samples import SampleSet, new_comparisons, new_samples
@@ -158,7 +159,10 @@ def _cache_images(blobs: list[bytes], suffixes: list[str], digest: str,
     so a crash never leaves a folder that looks finished."""
     final = cache_root(cache_dir) / "bin" / digest
     if (final / "complete.json").is_file():
-        return final
+        names = [f"{i:06d}{suffix}" for i, suffix in enumerate(suffixes)]
+        if all(integrity.intact(final / n, {"size": len(b)}, final)
+               for n, b in zip(names, blobs, strict=True)):
+            return final  # else reported and removed: built again below
     final.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(final.parent)
     tmp = make_temp_dir(final.parent, digest[:16])  # umask's mode, cleaned if we are killed
