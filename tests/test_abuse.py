@@ -308,6 +308,20 @@ def test_5_damaged_split_cache_is_rebuilt_not_fatal(tiny_synth, tmp_path):
     pd.testing.assert_frame_equal(again.comparisons, first.comparisons)
 
 
+def test_5_damaged_synthetic_dataset_is_noticed(tiny_synth, tmp_path):
+    import shutil
+
+    from bench.runner.data import _intact
+
+    root = tmp_path / "synth"
+    shutil.copytree(tiny_synth, root)
+    assert _intact(root, "synth.json")
+    victim = sorted((root / "cfp").rglob("*.jpg"))[0]
+    victim.write_bytes(victim.read_bytes()[:100])
+    with pytest.warns(integrity.CacheWarning, match="generating it again"):
+        assert not _intact(root, "synth.json")
+
+
 def test_10_truncated_resume_state_restarts_the_stage(manifest, tmp_path, monkeypatch):
     from bench.train import train
     from bench.train.data import data_hash, load_samples
