@@ -729,6 +729,32 @@ def test_sigint_of_train_exits_130_cleanly(manifest, tmp_path, monkeypatch):
     assert not [p for p in run.iterdir() if ".tmp-" in p.name]
 
 
+def test_sigint_of_run_while_writing_its_folder_leaves_nothing(tiny_synth, tmp_path,
+                                                               monkeypatch):
+    """A real SIGINT at the worst moment: the run folder half written."""
+    from bench.models import create_model
+    from bench.models.weights import save_checkpoint
+    from bench.report import plots
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    weights = save_checkpoint(create_model(TINY), tmp_path / "tiny.pt")
+    real = plots.roc_by_yaw
+
+    def interrupted(*args, **kwargs):
+        real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt right here
+        time.sleep(5)
+
+    monkeypatch.setattr(plots, "roc_by_yaw", interrupted)
+    out = tmp_path / "results"
+    res = _cli("run", "-p", "cfp-fp", "-m", TINY, "--weights", weights, "--data", tiny_synth,
+               "--out", out, "--device", "cpu", "--n-boot", "10", "--batch-size", "16")
+    assert res.exit_code == 130, res.output
+    assert res.stderr.splitlines()[-1].startswith("interrupted")
+    assert list((out / "runs").iterdir()) == []  # neither a run folder nor its temporary
+    assert not (out / "leaderboard.csv").exists()
+
+
 # -- the property: malformed files give file:line or a correct result, never a traceback --------
 
 _CELLS = st.sampled_from(["0.5", "1", "0", "-3", "400", "", "nan", "inf", "abc", "a,b",
