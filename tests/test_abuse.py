@@ -380,9 +380,10 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_7_sigkill_of_synth_leaves_no_worker_and_the_next_start_cleans_up(tmp_path):
     out = tmp_path / "synth"
-    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-c", "from bench.cli import main; main()",
-                             "synth", str(out), "--workers", "2"], env=env,
+                             "synth", str(out), "--workers", "2"], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -417,7 +418,7 @@ def test_7_worker_exits_when_its_parent_is_gone():
             "time.sleep(0.5)\n"
             "os._exit(0)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=30)
+                         timeout=30, cwd=REPO)
     child = int(out.stdout.split()[0])
     deadline = time.monotonic() + 5
     while _alive(child) and time.monotonic() < deadline:
@@ -472,6 +473,18 @@ def _yaw_samples(tmp_path: Path):
 
     frame = new_samples([str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")], ["s", "s"])
     return SampleSet(root=tmp_path, samples=frame, provenance={})
+
+
+def test_8_a_lone_quote_in_a_yaw_file_is_a_line_error(tmp_path):
+    from bench.data.skipped import SkippedRows
+    from bench.data.yaw_file import apply_yaw_file
+
+    p = _write(tmp_path / "yaw.csv", 'path,yaw\n"\na.jpg,10\n')  # found by the property
+    with pytest.raises(DataError, match=r"yaw\.csv:2: malformed line"):
+        apply_yaw_file(_yaw_samples(tmp_path), p, SkippedRows())
+    samples = _yaw_samples(tmp_path)
+    assert apply_yaw_file(samples, p, SkippedRows(lenient=True)) == 1
+    assert samples.samples["yaw"].iloc[0] == 10.0
 
 
 def test_8_yaw_file_rejects_400_degrees_and_conflicting_repeats(tmp_path):

@@ -96,7 +96,8 @@ def read_table(path: Path, what: str, *, required: Sequence[str], optional: Sequ
         body = lines
         n_fields = len(wanted)
     rows, keep_lines, keep_texts = [], [], []
-    parsed = csv.reader([text for _, text in body], delimiter=delimiter)
+    # one line at a time: an unbalanced quote must not swallow the lines after it
+    parsed = [next(csv.reader([text], delimiter=delimiter), []) for _, text in body]
     for (line_no, text), fields in zip(body, parsed, strict=True):
         if len(fields) != n_fields:
             skipped.reject(DataError(f"malformed line: expected {n_fields} fields, found "
