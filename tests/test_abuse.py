@@ -848,3 +848,27 @@ def test_property_malformed_yaw_files(tmp_path, text, lenient):
     if given and not lenient:
         want = float("nan") if given[0].lower() in ("", "nan", "na") else float(given[0])
         np.testing.assert_equal(yaw.iloc[0], want)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.sampled_from([b"score,label\n", b"score,label,yaw_a,yaw_b\n", b"path,yaw\n", b""]),
+       body=st.binary(max_size=60), lenient=st.booleans())
+def test_property_arbitrary_bytes(tmp_path, head, body, lenient):
+    """Any bytes at all (bad UTF-8, NUL, a broken gzip): a DataError naming the file, or a
+    result."""
+    from bench.data.skipped import SkippedRows
+    from bench.data.yaw_file import apply_yaw_file
+
+    for name in ("s.csv", "s.csv.gz"):
+        p = tmp_path / name
+        p.write_bytes(head + body)
+        try:
+            read_scores(p)
+        except DataError as exc:
+            assert str(exc).startswith(str(p))
+    p = tmp_path / "yaw.csv"
+    p.write_bytes(head + body)
+    try:
+        apply_yaw_file(_yaw_samples(tmp_path), p, SkippedRows(lenient=lenient))
+    except DataError as exc:
+        assert str(exc).startswith(str(p))
