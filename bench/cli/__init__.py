@@ -70,7 +70,9 @@ class LazyGroup(click.Group):
             sys.exit(2)
         except KeyboardInterrupt:
             # outputs are written atomically and temporary folders removed on the way out
-            click.echo("interrupted: nothing was written for the unfinished step", err=True)
+            fresh_line = "\n" if sys.stderr.isatty() else ""  # after a progress bar's \r
+            click.echo(f"{fresh_line}interrupted: nothing was written for the unfinished step",
+                       err=True)
             sys.exit(130)
 
 
