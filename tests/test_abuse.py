@@ -400,9 +400,12 @@ def test_7_sigkill_of_synth_leaves_no_worker_and_the_next_start_cleans_up(tmp_pa
     assert not any(map(_alive, workers)), "workers outlived their SIGKILLed parent"
     partial = [p for p in tmp_path.iterdir() if ".partial-" in p.name]
     assert partial  # what SIGKILL leaves; the next start removes it
-    from bench.fileio import clean_stale_temps as clean
+    from conftest import TINY_SYNTH
 
-    clean(tmp_path)
+    import bench.synth as synth
+
+    tiny = {**TINY_SYNTH, "train.identities": 2}
+    synth.generate(tmp_path / "again", synth.preset("small", **tiny), workers=1)
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
 
 
