@@ -575,6 +575,8 @@ def test_10_score_options_are_checked(scores_file, args, fragment):
     (["synth", "OUT", "--seed", "-1"], "--seed"),
     (["train", "--model", "m", "--mode", "naive", "--data", "D", "--epochs", "0"], "--epochs"),
     (["yaw", "D", "--out", "OUT/y.csv", "--focal-factor", "nan"], "finite number > 0"),
+    (["yaw", "D", "--out", "OUT/y.csv", "--sources", ","], "give at least one name"),
+    (["yaw", "D", "--out", "OUT/y.csv", "--sources", "image,gps"], "'gps' is not one of"),
     (["align", "D", "--out", "OUT", "--batch-size", "0"], "--batch-size"),
 ])
 def test_10_every_command_checks_its_numbers(tmp_path, args, fragment):

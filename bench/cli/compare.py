@@ -7,12 +7,10 @@ import click
 from ._run_options import run_config_kwargs, run_options
 from .params import NameList
 
-_MODES = ("naive", "stitch", "end2end", "retrain")
-
 
 @click.command()
 @click.option("--stem", required=True, help="Plain stem name, e.g. resnet18.")
-@click.option("--modes", type=NameList(_MODES), default="naive,stitch,end2end,retrain",
+@click.option("--modes", type=NameList("bench.runner.run:MODES"), default="naive,stitch,end2end,retrain",
               show_default=True, help="Modes to compare (naive, the baseline, is always run).")
 @run_options
 def compare(stem, modes, **kw):

@@ -95,12 +95,25 @@ FAR_TARGETS = FloatList(low=0.0, high=1.0, low_open=True, as_text=True)
 
 
 class NameList(click.ParamType):
-    """Comma-separated names, each one of ``choices``; no repeats, at least one."""
+    """Comma-separated names, each one of ``choices``; no repeats, at least one.
+
+    ``choices`` may be a ``"module:attribute"`` string, imported only when a value is
+    checked (``bench --help`` stays fast).
+    """
 
     name = "names"
 
     def __init__(self, choices):
-        self.choices = tuple(choices)
+        self._choices = choices
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        if isinstance(self._choices, str):
+            import importlib
+
+            module, _, attr = self._choices.partition(":")
+            self._choices = getattr(importlib.import_module(module), attr)
+        return tuple(self._choices)
 
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
@@ -112,5 +125,5 @@ class NameList(click.ParamType):
             if t not in self.choices:
                 self.fail(f"{t!r} is not one of {', '.join(self.choices)}", param, ctx)
         if len(set(items)) != len(items):
-            self.fail(f"{value!r} names a mode twice", param, ctx)
+            self.fail(f"{value!r} names one twice", param, ctx)
         return tuple(items)

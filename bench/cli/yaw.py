@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .params import POSITIVE_FLOAT
+from .params import POSITIVE_FLOAT, NameList
 
 FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
 
@@ -19,7 +19,8 @@ FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
               help="Dataset layout; auto: an insightface .bin file, CFP when DATA/Protocol "
                    "exists, else a manifest CSV, a folder with metadata.csv, or identity "
                    "folders.")
-@click.option("--sources", default="metadata,landmarks,image", show_default=True,
+@click.option("--sources", type=NameList("bench.pose.sources:SOURCES"),
+              default="metadata,landmarks,image", show_default=True,
               help="Sources in order of preference; e.g. 'landmarks' alone re-estimates "
                    "from landmarks even where the dataset gives a yaw.")
 @click.option("--backend", default="yunet", show_default=True,
@@ -40,7 +41,7 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
     check_output_file(out, inputs=(data,))  # before the (long) estimation, not after it
     skipped = SkippedRows(lenient=lenient)
     samples = _read_samples(data, fmt, skipped)
-    table = estimate_yaw(samples, sources=[s.strip() for s in sources.split(",") if s.strip()],
+    table = estimate_yaw(samples, sources=list(sources),
                          backend=None if backend == "none" else backend,
                          focal_factor=focal_factor or DEFAULT_FOCAL_FACTOR, progress=not quiet)
     with atomic_write(out) as f:
