@@ -54,6 +54,9 @@ class LazyGroup(click.Group):
         return getattr(mod, attr)
 
     def invoke(self, ctx: click.Context):
+        # the library reports what it repairs (a corrupt cache entry rebuilt, a bad run file
+        # left out) as warnings: one line each, not Python's file:line form
+        python_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
         try:
             return super().invoke(ctx)
         except BenchError as exc:
@@ -65,7 +68,6 @@ class LazyGroup(click.Group):
 
             if exc.errno not in ENVIRONMENT_ERRNOS:
                 raise  # anything else is a bug: keep its traceback
-
             click.echo(f"error: {output_error(exc)}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
@@ -74,7 +76,8 @@ class LazyGroup(click.Group):
             click.echo(f"{fresh_line}interrupted: nothing was written for the unfinished step",
                        err=True)
             sys.exit(130)
-
+        finally:
+            warnings.formatwarning = python_format
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,9 +87,6 @@ def main() -> None:
 
     Main job: ``bench run --protocol cfp-fp --model resnet18-dream``.
     """
-    # the library reports what it repairs (a corrupt cache entry rebuilt, a bad run file
-    # left out) as warnings: one line each, not Python's file:line form
-    warnings.formatwarning = _one_line_warning
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
