@@ -33,8 +33,56 @@ def replace_dotted(config: C, changes: dict[str, Any], kind: str) -> C:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown {section} option(s) {unknown}; known: {sorted(known)}")
-        top[section] = dataclasses.replace(current, **values)
+        for name, value in values.items():
+            _check_type(current, name, value, f"{section}.{name}")
+        top[section] = _replace(current, values, kind)
     unknown = sorted(set(top) - {f.name for f in dataclasses.fields(config)})
     if unknown:
         raise ConfigError(f"unknown {kind} option(s) {unknown}")
-    return dataclasses.replace(config, **top)
+    for name, value in top.items():
+        if name not in nested:
+            _check_type(config, name, value, name)
+    return _replace(config, top, kind)
+
+
+def _kind_of(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return None
+
+
+def _check_type(config: Any, name: str, value: Any, shown: str) -> None:
+    """``value`` must have the type of the field's current value (an int where an int is,
+    a number where a float is); None only where the field allows it."""
+    current = getattr(config, name)
+    if dataclasses.is_dataclass(current):
+        raise ConfigError(f"{shown} is a section: set its fields, e.g. {shown}.<field>=...")
+    field = {f.name: f for f in dataclasses.fields(config)}[name]
+    if value is None:
+        if "None" in str(field.type):
+            return
+        raise ConfigError(f"{shown} cannot be null")
+    want = _kind_of(current)
+    if want is None or current is None:
+        return  # no current value to go by: the dataclass's own checks decide
+    got = _kind_of(value)
+    ok = got == want or (want == "a number" and got == "a whole number")
+    if not ok:
+        raise ConfigError(f"{shown} must be {want}, got {value!r}")
+
+
+def _replace(config: C, changes: dict[str, Any], kind: str) -> C:
+    try:
+        return dataclasses.replace(config, **changes)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad {kind} option in {changes}: {exc}") from None

@@ -16,20 +16,6 @@ import pandas as pd
 from . import metrics as M
 
 
-def parse_floats(text: str | tuple | list, name: str) -> tuple[str, ...]:
-    """Split "0.1,0.01" into the strings as written (they become JSON keys); check each."""
-    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else map(str, text))]
-    items = [t for t in items if t]
-    for t in items:
-        try:
-            float(t)
-        except ValueError:
-            raise ValueError(f"{name}: {t!r} is not a number") from None
-    if not items:
-        raise ValueError(f"{name}: empty list")
-    return tuple(items)
-
-
 @dataclass(frozen=True)
 class EvalConfig:
     """How a score table is summarised. ``far`` keeps the strings as the user wrote them."""

@@ -1,18 +1,261 @@
-"""Atomic writes and content hashes: a killed process never leaves a half-written result."""
+"""Atomic writes, temporary folders, output guards and content hashes.
+
+A killed process never leaves a half-written result: files and folders are built under a
+hidden temporary name that carries the owner's pid and host (``.NAME.tmp-PID@HOST-XXXX``)
+and renamed into place when complete; :func:`clean_stale_temps` removes the ones whose
+owner is gone, so the next start cleans up after a SIGKILL. Everything is created with the
+process umask (0644 files and 0755 folders under umask 022), never the 0600/0700 of
+``tempfile``. :func:`prepare_output_dir` and :func:`check_output_file` check an output
+before any work: not a file where a folder is wanted, writable, and not one of the inputs
+(nor inside or around one).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import io
 import json
 import math
 import os
+import re
+import secrets
+import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from .errors import BenchError, ConfigError
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read from /proc where possible: setting it to read it races)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _temp_tag() -> str:
+    """``tmp-PID@HOST-`` : what :func:`clean_stale_temps` reads back."""
+    return f"tmp-{os.getpid()}@{_host_tag()}-"
+
+
+_STALE = re.compile(r"(?:\.tmp-|\.partial-)(\d+)(?:@([0-9a-f]{8}))?(?:-[^/]*)?$")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(parent: str | Path) -> list[Path]:
+    """Remove hidden temporary entries of ``parent`` whose owner process is gone.
+
+    Entries are those this module names ``.NAME.tmp-PID@HOST-XXXX`` (and the older
+    ``.NAME.partial-PID`` of ``bench synth``); one is stale when its pid no longer runs on
+    this host (a folder shared between hosts keeps the other hosts' entries). Returns the
+    removed paths.
+    """
+    parent = Path(parent)
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    host = _host_tag()
+    for entry in entries:
+        if not entry.name.startswith("."):
+            continue
+        m = _STALE.search(entry.name)
+        if m is None or (m.group(2) is not None and m.group(2) != host):
+            continue
+        if _pid_alive(int(m.group(1))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
+
+
+def make_temp_dir(parent: str | Path, name: str) -> Path:
+    """A new hidden folder ``parent/.NAME.tmp-PID@HOST-XXXX`` with the umask's mode."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = parent / f".{name}.{_temp_tag()}{secrets.token_hex(4)}"
+        try:
+            path.mkdir()  # mode 0o777 & ~umask
+            return path
+        except FileExistsError:
+            continue
+
+
+#: Failures of the machine, not of the code: a full disk, a read-only or forbidden place.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                                errno.EPERM, errno.EFBIG})
+
+
+def output_error(exc: OSError, path: str | Path | None = None,
+                 hint: str = "free some space or choose another output folder") -> BenchError:
+    """A one-line user error for a failed write (full disk, permission, read-only...)."""
+    where = path if path is not None else exc.filename
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason += f" ({hint})"
+    return BenchError(f"cannot write {where}: {reason}" if where else f"cannot write: {reason}")
+
+
+def _resolved(path: str | Path) -> Path:
+    return Path(os.path.abspath(os.path.expanduser(str(path)))).resolve()
+
+
+def _check_not_input(path: Path, inputs: Iterable[str | Path | None], what: str,
+                     inside: bool = True, contains: bool = True) -> None:
+    target = _resolved(path)
+    for item in inputs:
+        if item is None:
+            continue
+        source = _resolved(item)
+        if target == source:
+            raise ConfigError(f"{what} {path} is the input {item}: refusing to write over it")
+        if inside and target.is_relative_to(source):
+            raise ConfigError(f"{what} {path} is inside the input {item}: refusing to write "
+                              "into an input; choose a folder outside it")
+        if contains and source.is_relative_to(target):
+            raise ConfigError(f"{what} {path} contains the input {item}: refusing to write "
+                              "over an input; choose another folder")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def _probe_writable(folder: Path) -> None:
+    """Create and delete a file in ``folder`` (os.access is wrong on some mounts)."""
+    fd, probe = tempfile.mkstemp(dir=folder, prefix=f".bench-probe.{_temp_tag()}")
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _check_writable(folder: Path, what: str, shown: Path) -> None:
+    if not folder.is_dir():
+        raise ConfigError(f"{what} {shown}: {folder} is a file, not a folder")
+    try:
+        _probe_writable(folder)
+    except OSError as exc:
+        raise ConfigError(f"{what} {shown} is not writable: {exc.strerror or exc}") from None
+
+
+def prepare_output_dir(path: str | Path, inputs: Iterable[str | Path | None] = (),
+                       what: str = "--out", *, owned: Iterable[str] | None = None) -> Path:
+    """Check an output folder before any work; nothing is created.
+
+    Refuses a path that is a file, that is (or is inside, or contains) one of ``inputs``,
+    or whose folder (or nearest existing parent) is not writable. Errors are ConfigErrors
+    (``error: ...``, exit 2 from the CLI). A shared results folder that a command writes
+    only at some names (``owned``, e.g. ``runs`` and ``leaderboard.csv``) may hold inputs
+    elsewhere (a yaw table beside the runs); those names may not hold or be one.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path} is a file, not a folder")
+    inputs = list(inputs)
+    _check_not_input(path, inputs, what, contains=owned is None)
+    for name in owned or ():
+        _check_not_input(path / name, inputs, what, inside=False)
+    _check_writable(_existing_ancestor(path), what, path)
+    return path
+
+
+def check_output_file(path: str | Path, inputs: Iterable[str | Path | None] = (),
+                      what: str = "--out") -> Path:
+    """Like :func:`prepare_output_dir` for an output file: not a folder, not an input (a
+    new file inside an input folder is allowed, e.g. a yaw table beside the images), its
+    folder writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a folder, not a file")
+    _check_not_input(path, inputs, what, inside=False)
+    _check_writable(_existing_ancestor(path.parent), what, path)
+    return path
+
+
+@contextlib.contextmanager
+def staged_dir(out: str | Path, marker: str | None = None) -> Iterator[Path]:
+    """Build a whole output folder in a hidden sibling and swap it in at the end.
+
+    Yields the temporary folder; on success it replaces ``out`` (an earlier output is
+    removed only then), on any error or interrupt it is deleted and ``out`` is untouched.
+    An existing non-empty ``out`` is replaced only if it holds ``marker`` (a file this
+    command writes), so nothing else is ever deleted.
+    """
+    out = Path(os.path.abspath(out))
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and (marker is None or not (out / marker).is_file()):
+        raise ConfigError(f"{out} is not empty and holds no {marker}: refusing to replace it "
+                          "(choose a new or empty folder)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(out.parent)
+    tmp = make_temp_dir(out.parent, out.name)
+    try:
+        yield tmp
+        if out.exists():
+            trash = make_temp_dir(out.parent, f"{out.name}.old")
+            out.rename(trash / "old")
+            tmp.rename(out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            raise output_error(exc, exc.filename or out) from None
+        raise
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """``name`` if it can be used as one path component (no separator, no ``..``, no
+    hidden or empty name); else a ConfigError."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(f"{what} {name!r} cannot be used in a file name: use letters, "
+                          "digits and . _ - + = only, starting with a letter or digit")
+    return name
 
 
 @contextlib.contextmanager
@@ -27,8 +270,9 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_temp_tag()}")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600 whatever the umask
         with os.fdopen(fd, "wb") as raw:
             sink: IO = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
             out: IO = sink if "b" in mode else io.TextIOWrapper(sink, encoding=encoding, newline="")
@@ -42,9 +286,11 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             if durable:
                 os.fsync(raw.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            raise output_error(exc, path) from None  # a write error names no file itself
         raise
 
 

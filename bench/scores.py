@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,31 +24,94 @@ OPTIONAL = ("fold", "subject_a", "subject_b", "yaw_a", "yaw_b")
 NUMERIC = ("score", "yaw_a", "yaw_b")
 
 
-def _line_text(path: Path, line: int) -> str | None:
-    opener = gzip.open if path.suffix == ".gz" else open
+#: A side's yaw is an angle in degrees: anything beyond a half turn is a unit or data error.
+MAX_ABS_YAW = 180.0
+
+
+def _read_text(path: Path) -> str:
+    """The file's text with line ends normalised to ``\n`` (gzip read when ``.gz``)."""
     try:
-        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-            for i, text in enumerate(f, start=1):
-                if i == line:
-                    return text
-    except OSError:
-        return None
-    return None
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                data = f.read()
+        else:
+            data = path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", path) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})", path,
+                        line) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _fail(path: Path, row: int, message: str):
-    line = row + 2  # header is line 1
-    raise DataError(message, path, line, _line_text(path, line))
+def _records(text: str, path: Path) -> tuple[list[int], list[int], list[str]]:
+    """(first line, field count, line text) of every non-empty record, header first."""
+    if '"' not in text:
+        lines = text.split("\n")
+        keep = [(i, t) for i, t in enumerate(lines, 1) if t]
+        return ([i for i, _ in keep], [t.count(",") + 1 for _, t in keep],
+                [t for _, t in keep])
+    starts, counts, texts = [], [], []
+    lines = text.split("\n")
+    reader = csv.reader(io.StringIO(text))
+    line = 1
+    try:
+        for fields in reader:
+            first, line = line, reader.line_num + 1
+            if fields:
+                starts.append(first)
+                counts.append(len(fields))
+                texts.append(lines[first - 1])
+    except csv.Error as exc:
+        raise DataError(f"malformed CSV: {exc}", path, line) from None
+    return starts, counts, texts
+
+
+def _check_shape(text: str, path: Path) -> list[int]:
+    """Check the header (no repeated column) and that every row has the header's number of
+    fields (pandas would fill a short row with NaN, shifting what follows); returns the file
+    line of each data row."""
+    starts, counts, texts = _records(text, path)
+    if not starts:
+        raise DataError("empty file (expected a header with score,label)", path)
+    header = next(csv.reader([texts[0]]))
+    names = [h.strip() for h in header]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(f"column {name!r} appears twice in the header", path, starts[0],
+                            texts[0])
+        seen.add(name)
+    n = len(names)
+    for line, count, row in zip(starts[1:], counts[1:], texts[1:], strict=True):
+        if count != n:
+            raise DataError(f"{count} field{'s' if count != 1 else ''} where the header has "
+                            f"{n} ({', '.join(names)})", path, line, row)
+    return starts[1:]
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:
     """Read and validate a score file; errors name the file and the 1-based line."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError("is a folder, not a score file", path)
     if not path.is_file():
         raise DataError("score file not found", path)
+    text = _read_text(path)
+    row_lines = _check_shape(text, path)
+
+    def fail(row: int, message: str):
+        line = row_lines[row] if row < len(row_lines) else None
+        shown = text.split("\n")[line - 1] if line is not None else None
+        raise DataError(message, path, line, shown)
+
+    as_text = {c: str for c in ("subject_a", "subject_b", *NUMERIC, "label")}
     try:
-        df = pd.read_csv(path, dtype={"subject_a": str, "subject_b": str}, keep_default_na=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError, gzip.BadGzipFile) as exc:
+        df = pd.read_csv(io.StringIO(text), dtype=as_text, keep_default_na=True)
+    except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"cannot parse as CSV: {exc}", path) from None
     except pd.errors.EmptyDataError:
         raise DataError("empty file (expected a header with score,label)", path) from None
@@ -56,26 +121,33 @@ def read_scores(path: str | Path) -> pd.DataFrame:
                         f"{', '.join(map(str, df.columns))}", path, 1)
     if df.empty:
         raise DataError("no score rows", path)
+    if len(df) != len(row_lines):  # pragma: no cover - the shape check guarantees it
+        raise DataError(f"read {len(df)} rows from {len(row_lines)} lines", path)
     for col in [c for c in NUMERIC if c in df.columns]:
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() if col == "score" else (values.isna() & df[col].notna())
-        if col == "score":
-            bad |= ~np.isfinite(values.fillna(0.0))
+        raw = df[col].str.strip()
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() if col == "score" else (values.isna() & raw.notna() & raw.ne(""))
+        finite = values.fillna(0.0)
+        bad |= ~np.isfinite(finite)
+        far = (np.abs(finite) > MAX_ABS_YAW) & np.isfinite(finite) if col != "score" else bad & False
+        bad |= far
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            _fail(path, row, f"column {col!r}: {str(df[col].iloc[row])!r} is not a finite number")
+            what = (f"is outside [-{MAX_ABS_YAW:g}, {MAX_ABS_YAW:g}] degrees" if far.iloc[row]
+                    else "is not a finite number")
+            fail(row, f"column {col!r}: {str(df[col].iloc[row])!r} {what}")
         df[col] = values.astype(np.float64)
-    labels = pd.to_numeric(df["label"], errors="coerce")
+    labels = pd.to_numeric(df["label"].str.strip(), errors="coerce")
     bad = ~labels.isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        _fail(path, row, f"column 'label': {str(df['label'].iloc[row])!r} is not 0 or 1")
+        fail(row, f"column 'label': {str(df['label'].iloc[row])!r} is not 0 or 1")
     df["label"] = labels.astype(np.int8)
     if df["label"].nunique() < 2:
         raise DataError(f"all {len(df)} pairs have label {int(df['label'].iloc[0])}: "
                         "verification metrics need genuine and impostor pairs", path)
     if "fold" in df.columns and df["fold"].isna().any():
-        _fail(path, int(np.flatnonzero(df["fold"].isna().to_numpy())[0]), "column 'fold' is empty")
+        fail(int(np.flatnonzero(df["fold"].isna().to_numpy())[0]), "column 'fold' is empty")
     return df
 
 

@@ -108,16 +108,16 @@ def test_failure_midway_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_force_replaces_a_previous_dataset(tmp_path):
     out = tmp_path / "out"
     generate(out, tiny(), workers=1)
-    (out / "stale.txt").write_text("old")
+    (out / "train" / "stale.txt").write_text("old")  # inside the dataset: replaced with it
     generate(out, tiny(seed=2), workers=1, force=True)
-    assert not (out / "stale.txt").exists() and (out / MANIFEST).is_file()
+    assert not (out / "train" / "stale.txt").exists() and (out / MANIFEST).is_file()
     assert not _leftovers(tmp_path)
 
 
 def test_cli_errors_and_preview(tmp_path):
     runner = CliRunner()
     res = runner.invoke(main, ["synth", str(tmp_path / "x"), "--identities", "-1"])
-    assert res.exit_code == 2 and "train.identities must be >= 1" in res.output
+    assert res.exit_code == 2 and "'--identities': -1 is not in the range x>=1" in res.output
     assert not (tmp_path / "x").exists()
     res = runner.invoke(main, ["synth"])
     assert res.exit_code == 2 and "OUT" in res.output

@@ -12,7 +12,11 @@ box, yaw and pitch. Editing an image (new mtime or size), its points or the temp
 new key; stale entries are never read, only left behind.
 
 Entries are built in a hidden temporary folder and renamed into place when complete, so a
-killed run leaves no half-written entry and two concurrent runs cannot corrupt one.
+killed run leaves no half-written entry and two concurrent runs cannot corrupt one; the
+folders of killed runs are removed by the next writer. ``crops.npy`` is preallocated (a
+full disk is an error up front, not a SIGBUS through the memory map) and ``meta.json``
+records its size: an entry that fails the check is reported, removed and rebuilt
+(:mod:`bench.integrity`).
 """
 
 from __future__ import annotations
@@ -22,13 +26,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..fileio import dump_json
+from .. import integrity
+from ..fileio import clean_stale_temps, dump_json, make_temp_dir
 from .plan import AlignOptions
 from .templates import Template
 
@@ -77,11 +81,26 @@ class CropCache:
         path = self.entry_path(template, key)
         if not (path / "meta.json").is_file():
             return None
-        meta = json.loads((path / "meta.json").read_text())
-        if meta.get("key") != key:
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+        except (OSError, ValueError):
+            meta = None
+        if meta is not None and meta.get("key") != key:
             return None
-        return CacheEntry(path, np.load(path / "crops.npy", mmap_mode="r"),
-                          np.load(path / "transforms.npy"))
+        entry = None
+        reason = "meta.json unreadable" if meta is None else integrity.mismatch(
+            path / "crops.npy", meta.get("crops"))
+        if reason is None:
+            try:
+                entry = CacheEntry(path, np.load(path / "crops.npy", mmap_mode="r"),
+                                   np.load(path / "transforms.npy"))
+            except (OSError, ValueError, EOFError) as exc:
+                reason = f"unreadable ({exc})"
+        if reason is not None:  # never trusted: removed, and the caller aligns again
+            integrity.warn_rebuild(path, reason)
+            integrity.remove(path)
+            return None
+        return entry
 
     def writer(self, template: Template, key: str, n: int) -> CacheWriter:
         return CacheWriter(self.entry_path(template, key), key, template, n)
@@ -94,10 +113,17 @@ class CacheWriter:
         self.final = final
         self.key = key
         final.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
+        clean_stale_temps(final.parent)  # entries of killed runs
+        self.tmp = make_temp_dir(final.parent, final.name)
         h, w = template.size
-        self.crops = np.lib.format.open_memmap(self.tmp / "crops.npy", mode="w+",
-                                               dtype=np.uint8, shape=(n, 3, h, w))
+        try:
+            self.crops = np.lib.format.open_memmap(self.tmp / "crops.npy", mode="w+",
+                                                   dtype=np.uint8, shape=(n, 3, h, w))
+            # a sparse map on a full disk dies of SIGBUS mid-run: reserve the blocks now
+            integrity.preallocate(self.tmp / "crops.npy")
+        except BaseException:
+            self.abort()
+            raise
 
     def write(self, rows: np.ndarray, crops: np.ndarray) -> None:
         self.crops[rows] = crops
@@ -106,7 +132,9 @@ class CacheWriter:
         self.crops.flush()
         del self.crops
         np.save(self.tmp / "transforms.npy", transforms)
-        dump_json({**meta, "key": self.key, "format": CACHE_FORMAT}, self.tmp / "meta.json")
+        dump_json({**meta, "key": self.key, "format": CACHE_FORMAT,
+                   "crops": integrity.record(self.tmp / "crops.npy", hash_=False)},
+                  self.tmp / "meta.json")
         try:
             os.rename(self.tmp, self.final)
         except OSError:  # another run completed the same entry first: theirs is identical

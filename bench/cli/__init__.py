@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import click
 
@@ -54,12 +55,30 @@ class LazyGroup(click.Group):
         return getattr(mod, attr)
 
     def invoke(self, ctx: click.Context):
+        # the library reports what it repairs (a corrupt cache entry rebuilt, a bad run file
+        # left out) as warnings: one line each, not Python's file:line form
+        python_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
         try:
             return super().invoke(ctx)
         except BenchError as exc:
             # Users get the message (with file:line), not a traceback.
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except OSError as exc:
+            from ..fileio import ENVIRONMENT_ERRNOS, output_error
+
+            if exc.errno not in ENVIRONMENT_ERRNOS:
+                raise  # anything else is a bug: keep its traceback
+            click.echo(f"error: {output_error(exc)}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            # outputs are written atomically and temporary folders removed on the way out
+            fresh_line = "\n" if sys.stderr.isatty() else ""  # after a progress bar's \r
+            click.echo(f"{fresh_line}interrupted: nothing was written for the unfinished step",
+                       err=True)
+            sys.exit(130)
+        finally:
+            warnings.formatwarning = python_format
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,3 +88,7 @@ def main() -> None:
 
     Main job: ``bench run --protocol cfp-fp --model resnet18-dream``.
     """
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"

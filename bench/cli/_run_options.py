@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
+from .params import COUNT, POSITIVE, SEED
 
 
 def run_options(fn):
@@ -26,14 +27,14 @@ def run_options(fn):
         click.option("--flip/--no-flip", default=None,
                      help="Flip test (sum of features of an image and its mirror). Default: the "
                           "protocol's choice, which defers to the model's preprocessing."),
-        click.option("--n-boot", default=1000, show_default=True,
+        click.option("--n-boot", type=COUNT, default=1000, show_default=True,
                      help="Bootstrap resamples for CIs."),
-        click.option("--seed", default=0, show_default=True),
+        click.option("--seed", type=SEED, default=0, show_default=True),
         click.option("--preset", "train_preset", type=click.Choice(["cpu", "gpu"]), default=None,
                      help="Training preset (default: fitted to the device)."),
-        click.option("--epochs", default=None, type=int, help="Override the preset's epochs."),
+        click.option("--epochs", default=None, type=POSITIVE, help="Override the preset's epochs."),
         click.option("--lenient", is_flag=True, help="Skip (and report) malformed data rows."),
-        click.option("--batch-size", default=None, type=click.IntRange(min=1),
+        click.option("--batch-size", default=None, type=POSITIVE,
                      help="Feature extraction batch size (default: 256 on CUDA, 64 on the "
                           "CPU)."),
         click.option("--detector", default="yunet", show_default=True,

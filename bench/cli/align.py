@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..align.plan import PROFILE_MODES
+from .params import POSITIVE
 
 
 @click.command()
@@ -17,12 +18,12 @@ from ..align.plan import PROFILE_MODES
               help="Output folder: images/..., metadata.csv, align_report.json.")
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a PNG grid of originals beside their crops.")
-@click.option("--preview-count", default=12, show_default=True,
+@click.option("--preview-count", type=POSITIVE, default=12, show_default=True,
               help="Samples in the preview (a few fallbacks, then spread over |yaw|).")
 @click.option("--profile", type=click.Choice(PROFILE_MODES), default="auto", show_default=True,
               help="Pose-aware references: for hidden-eye/poor fits (auto), never, always.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if present).")
-@click.option("--batch-size", default=64, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=64, show_default=True)
 @click.option("--format", "image_format", type=click.Choice(["png", "jpg"]), default="png",
               show_default=True, help="Crop file format (png is lossless).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -52,8 +53,14 @@ def align(data, template_name, out, preview, preview_count, profile, device, bat
     from ..data.samples import unique_images
     from ..detect import DETECTORS, DetectOptions, complete_landmarks
     from ..errors import ConfigError
-    from ..fileio import dump_json
+    from ..fileio import check_output_file, dump_json, prepare_output_dir, staged_dir
 
+    # before any work: never write over (or into) the dataset, never fail at the end
+    prepare_output_dir(out, inputs=(data,))
+    if preview is not None:
+        check_output_file(preview, inputs=(data,), what="--preview")
+    if cache_dir is not None:
+        prepare_output_dir(cache_dir, inputs=(data,), what="--cache-dir")
     template = get_template(template_name)  # an unknown name fails before any reading
     if detector not in DETECTORS:  # so does a detector's, needed or not
         raise ConfigError(DETECTORS.unknown_message(detector))
@@ -68,11 +75,15 @@ def align(data, template_name, out, preview, preview_count, profile, device, bat
     stream = align_batches(crops_frame, template, device, batch_size,
                            options=AlignOptions(profile=profile), cache_dir=cache_dir,
                            warn=False)
-    manifest = write_aligned(stream, sample_set, inverse, out, image_format)
-    report = stream.report.to_dict()
-    report.update(source=str(data), detection=detection.to_dict(),
-                  skipped_rows=skipped.as_records(), provenance=sample_set.provenance)
-    dump_json(report, out / "align_report.json")
+    # crops, manifest and report appear together or not at all (a bad image midway
+    # leaves nothing in --out)
+    with staged_dir(out, marker="align_report.json") as staging:
+        write_aligned(stream, sample_set, inverse, staging, image_format)
+        report = stream.report.to_dict()
+        report.update(source=str(data), detection=detection.to_dict(),
+                      skipped_rows=skipped.as_records(), provenance=sample_set.provenance)
+        dump_json(report, staging / "align_report.json")
+    manifest = out / "metadata.csv"
     click.echo(stream.report.summary())
     if len(skipped):
         click.echo(f"skipped {len(skipped)} bad metadata rows (listed in align_report.json)")

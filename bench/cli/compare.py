@@ -5,11 +5,13 @@ from __future__ import annotations
 import click
 
 from ._run_options import run_config_kwargs, run_options
+from .params import NameList
 
 
 @click.command()
 @click.option("--stem", required=True, help="Plain stem name, e.g. resnet18.")
-@click.option("--modes", default="naive,stitch,end2end,retrain", show_default=True)
+@click.option("--modes", type=NameList("bench.runner.run:MODES"), default="naive,stitch,end2end,retrain",
+              show_default=True, help="Modes to compare (naive, the baseline, is always run).")
 @run_options
 def compare(stem, modes, **kw):
     """Train (or reuse) every mode, evaluate on identical comparisons, write one report."""
@@ -18,8 +20,7 @@ def compare(stem, modes, **kw):
 
     protocol = kw.pop("protocol")
     base = RunConfig(protocol=protocol, model=stem, **run_config_kwargs(**kw))
-    outcome = compare_modes(protocol, stem, [m.strip() for m in modes.split(",") if m.strip()],
-                            base, echo=click.echo)
+    outcome = compare_modes(protocol, stem, list(modes), base, echo=click.echo)
     click.echo("")
     click.echo((outcome.report_dir / "report.md").read_text())
     click.echo(f"report: {outcome.report_dir}/report.md, report.csv, roc_overlay.png")

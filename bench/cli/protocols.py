@@ -55,19 +55,34 @@ def show(name: str, as_json: bool) -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Where decoded .bin images and built splits are kept "
                    "(default: $BENCH_CACHE or ~/.cache/bench).")
+@click.option("--decode/--no-decode", default=True, show_default=True,
+              help="Decode every image (finds truncated or corrupt files; --no-decode skips "
+                   "it for speed on a large set).")
 def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
-             cache_dir: str | None) -> None:
-    """Check every file, index and count NAME refers to, without running a model."""
+             cache_dir: str | None, decode: bool) -> None:
+    """Check every file, index and count NAME refers to, without running a model.
+
+    Every image is also decoded (as a run would), unless --no-decode.
+    """
     from ..fileio import dump_json
     from ..protocols import load_eval_set, load_protocol
     from ..runner.data import synthetic_root, uses_default_data
 
+    if json_path:
+        from ..fileio import check_output_file
+
+        check_output_file(json_path, inputs=(data,), what="--json")
     protocol = load_protocol(name)
     default = None
     if uses_default_data(data, protocol):  # the same data `bench run` would use
         default = synthetic_root(cache_dir=cache_dir, echo=lambda m: click.echo(m, err=True))
     evalset = load_eval_set(protocol, data, lenient=lenient, default=default,
                             cache_dir=cache_dir)
+    if decode:
+        from ..data.decode_check import require_decodable
+
+        count = require_decodable(evalset.samples.samples["path"])
+        click.echo(f"decoded all {count} images", err=True)
     click.echo(evalset.report.format())
     if json_path:
         dump_json(evalset.report.to_dict(), json_path)

@@ -7,38 +7,38 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError
+from .params import COUNT, FAR_TARGETS, SEED, YAW_EDGES
 
 
 @click.command()
 @click.argument("file", required=False, type=click.Path(path_type=Path))
-@click.option("--bins", default="0,30,60,90", show_default=True, help="|yaw| bin edges.")
-@click.option("--far", default="0.1,0.01,0.001", show_default=True, help="FAR targets for TAR@FAR.")
+@click.option("--bins", type=YAW_EDGES, default="0,30,60,90", show_default=True,
+              help="|yaw| bin edges: from 0, increasing, in degrees.")
+@click.option("--far", type=FAR_TARGETS, default="0.1,0.01,0.001", show_default=True,
+              help="FAR targets for TAR@FAR, each in (0, 1].")
 @click.option("--rule", type=click.Choice(["max", "a", "b"]), default="max", show_default=True,
               help="Which side's |yaw| puts a pair in a bin.")
-@click.option("--n-boot", default=1000, show_default=True, help="Bootstrap resamples (0: no CI).")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--n-boot", type=COUNT, default=1000, show_default=True,
+              help="Bootstrap resamples (0: no CI).")
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--example", type=click.Path(path_type=Path),
               help="Write an example score file (CFP-FP-like, with a pose gap) to this path and exit.")
 def score(file, bins, far, rule, n_boot, seed, as_json, example):
     """Metrics of a score file: AUC, EER, TAR@FAR, fold accuracy and per-yaw tables, with CIs."""
-    from ..evaluation import EvalConfig, evaluate_scores, parse_floats
-    from ..fileio import dump_json
+    from ..evaluation import EvalConfig, evaluate_scores
+    from ..fileio import check_output_file, dump_json
     from ..report.tables import summary_table, yaw_table
     from ..scores import example_scores, read_scores, write_scores
 
     if example is not None:
+        check_output_file(example, what="--example")
         path = write_scores(example_scores(), example)
         click.echo(f"wrote example score file {path}")
         return
     if file is None:
         raise click.UsageError("give a score FILE (or --example OUT.csv to make one)")
-    try:
-        cfg = EvalConfig(bins=tuple(float(b) for b in parse_floats(bins, "--bins")),
-                         far=parse_floats(far, "--far"), pair_rule=rule, n_boot=n_boot, seed=seed)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    cfg = EvalConfig(bins=bins, far=far, pair_rule=rule, n_boot=n_boot, seed=seed)
     df = read_scores(file)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -6,21 +6,23 @@ from pathlib import Path
 
 import click
 
+from .params import POSITIVE, SEED
+
 
 @click.command()
 @click.argument("out", required=False, type=click.Path(path_type=Path))
 @click.option("--preset", "preset_name", type=click.Choice(["small", "full"]), default="small",
               show_default=True, help="Sizes: small (tests, CPU demo) or full (the real sets').")
-@click.option("--identities", type=int, default=None,
+@click.option("--identities", type=POSITIVE, default=None,
               help="Training identities (overrides the preset).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--force", is_flag=True,
               help="Replace OUT if it already holds a synthetic dataset.")
-@click.option("--workers", type=int, default=None,
+@click.option("--workers", type=POSITIVE, default=None,
               help="Worker processes (default: the CPU count, at most 8).")
 @click.option("--preview", type=click.Path(path_type=Path), default=None,
               help="Write a PNG grid of identities x yaws to this file instead.")
-@click.option("--preview-identities", type=int, default=5, show_default=True)
+@click.option("--preview-identities", type=POSITIVE, default=5, show_default=True)
 def synth(out, preset_name, identities, seed, force, workers, preview, preview_identities):
     """Generate a synthetic 3D face dataset in the CFP, IJB-A and manifest formats into OUT.
 
@@ -36,6 +38,9 @@ def synth(out, preset_name, identities, seed, force, workers, preview, preview_i
     if preview is not None:
         if out is not None:
             raise click.UsageError("give either OUT or --preview FILE.png, not both")
+        from ..fileio import check_output_file
+
+        check_output_file(preview, what="--preview")
         path = render_preview(preview, config, identities=preview_identities)
         click.echo(f"wrote preview {path}")
         return

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError
+from .params import POSITIVE
 
 _MODES = ("naive", "stitch", "end2end", "retrain")
 
@@ -43,11 +44,11 @@ def _parse_set(items: tuple[str, ...]) -> dict:
               help="[default: cuda when available]")
 @click.option("--preset", "preset_name", type=click.Choice(["cpu", "gpu"]), default=None,
               help="Training recipe [default: the device's].")
-@click.option("--epochs", type=int, default=None, help="Override classify.epochs.")
+@click.option("--epochs", type=POSITIVE, default=None, help="Override classify.epochs.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override any config field, e.g. classify.head=arcface, stitch.iterations=500, "
                    "input_size=[112,112], model_options={\"gate\":\"paper\"}. Repeatable.")
-@click.option("--threads", type=int, default=None,
+@click.option("--threads", type=POSITIVE, default=None,
               help="CPU threads for torch [default: torch's]. On a CPU shared with other jobs "
                    "1 can be several times faster than 2 (no OpenMP contention).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -60,10 +61,13 @@ def train(model, mode, data, out, resume, device, preset_name, epochs, overrides
     log.json beside it. Multi-GPU / multi-node: the same command under torchrun, e.g.
     ``torchrun --no-python --nproc-per-node 8 bench train ...``.
     """
+    from ..fileio import prepare_output_dir
     from ..train import preset
     from ..train import train as run_training
     from ..train.distributed import env_world_size
 
+    if out is not None:
+        prepare_output_dir(out, inputs=(data,))
     changes = _parse_set(overrides)
     if epochs is not None:
         changes["classify.epochs"] = epochs

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .params import POSITIVE_FLOAT, NameList
+
 FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
 
 
@@ -17,7 +19,8 @@ FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
               help="Dataset layout; auto: an insightface .bin file, CFP when DATA/Protocol "
                    "exists, else a manifest CSV, a folder with metadata.csv, or identity "
                    "folders.")
-@click.option("--sources", default="metadata,landmarks,image", show_default=True,
+@click.option("--sources", type=NameList("bench.pose.sources:SOURCES"),
+              default="metadata,landmarks,image", show_default=True,
               help="Sources in order of preference; e.g. 'landmarks' alone re-estimates "
                    "from landmarks even where the dataset gives a yaw.")
 @click.option("--backend", default="yunet", show_default=True,
@@ -27,7 +30,7 @@ FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
 @click.option("--detector-model", default=None, type=click.Path(),
               help="The detector's model file or pack folder (insightface: det_10g.onnx "
                    "or its folder).")
-@click.option("--focal-factor", type=float, default=None,
+@click.option("--focal-factor", type=POSITIVE_FLOAT, default=None,
               help="Camera focal length as a multiple of the image size (default 2.0).")
 @click.option("--lenient", is_flag=True, help="Skip malformed dataset rows (each is reported).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -36,13 +39,14 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
         quiet: bool) -> None:
     """Estimate yaw (and pitch, roll) for every image in DATA and write them to --out."""
     from ..data.skipped import SkippedRows
-    from ..fileio import atomic_write
+    from ..fileio import atomic_write, check_output_file
     from ..pose.pnp import DEFAULT_FOCAL_FACTOR
     from ..pose.sources import estimate_yaw
 
+    check_output_file(out, inputs=(data,))  # before the (long) estimation, not after it
     skipped = SkippedRows(lenient=lenient)
     samples = read_samples(data, fmt, skipped)
-    table = estimate_yaw(samples, sources=[s.strip() for s in sources.split(",") if s.strip()],
+    table = estimate_yaw(samples, sources=list(sources),
                          backend=None if backend == "none" else backend,
                          detector_model=detector_model,
                          focal_factor=focal_factor or DEFAULT_FOCAL_FACTOR, progress=not quiet)

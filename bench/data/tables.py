@@ -83,6 +83,10 @@ def read_table(path: Path, what: str, *, required: Sequence[str], optional: Sequ
             raise DataError(f"{what} lacks columns {missing} (expected a header naming at "
                             f"least {list(required)})", path, head_line, head_text)
         wanted = list(required) + [c for c in optional if c.lower() in names]
+        twice = [c for c in wanted if names.count(c.lower()) > 1]
+        if twice:  # which one would hold? never take the first in silence
+            raise DataError(f"{what}: column {twice[0]!r} appears twice in the header", path,
+                            head_line, head_text)
         positions = [names.index(c.lower()) for c in wanted]
         body = lines[1:]
         n_fields = len(names)
@@ -92,7 +96,8 @@ def read_table(path: Path, what: str, *, required: Sequence[str], optional: Sequ
         body = lines
         n_fields = len(wanted)
     rows, keep_lines, keep_texts = [], [], []
-    parsed = csv.reader([text for _, text in body], delimiter=delimiter)
+    # one line at a time: an unbalanced quote must not swallow the lines after it
+    parsed = [next(csv.reader([text], delimiter=delimiter), []) for _, text in body]
     for (line_no, text), fields in zip(body, parsed, strict=True):
         if len(fields) != n_fields:
             skipped.reject(DataError(f"malformed line: expected {n_fields} fields, found "
@@ -153,5 +158,22 @@ def read_angle_table(path: Path, what: str, skipped: SkippedRows,
     for col in ANGLES:
         if col in rows:
             angles[col], good = parse_numbers(rows, col, path, skipped, what=f"non-numeric {col}")
-            ok &= good
+            ok &= good & check_angles(rows, col, angles[col], path, skipped)
     return keep_rows(rows.assign(**angles), ok)
+
+
+#: Head pose angles are degrees in [-180, 180]; a larger one is a unit or data error (a
+#: DREAM gate would take |yaw| = 400 as a full profile without a word).
+MAX_ANGLE = 180.0
+
+
+def check_angles(frame: pd.DataFrame, column: str, values: np.ndarray, path: Path,
+                 skipped: SkippedRows) -> np.ndarray:
+    """Mask of rows whose angle is unknown (NaN) or within [-180, 180]; the others are
+    rejected through ``skipped`` with their file:line."""
+    bad = ~np.isnan(values) & ~(np.abs(values) <= MAX_ANGLE)
+    for i in np.flatnonzero(bad):
+        skipped.reject(DataError(f"{column} {frame[column].iat[i]} is outside "
+                                 f"[-{MAX_ANGLE:g}, {MAX_ANGLE:g}] degrees", path,
+                                 int(frame[LINE].iat[i]), frame[TEXT].iat[i]))
+    return ~bad

@@ -14,14 +14,34 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
 from ..fileio import sha256_file
 from .samples import YAW_UNKNOWN, SampleSet
 from .skipped import SkippedRows
-from .tables import read_angle_table
+from .tables import LINE, TEXT, read_angle_table
 
 
 def _normalise(paths, base: Path) -> np.ndarray:
     return np.array([os.path.normpath(os.path.join(base, p)) for p in paths], dtype=object)
+
+
+def _check_duplicates(rows: pd.DataFrame, listed: np.ndarray, path: Path) -> None:
+    """A path listed twice must give the same angles both times (else which one holds?)."""
+    dup = pd.Series(listed).duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return
+    angles = [c for c in ("yaw", "pitch", "roll") if c in rows]
+    first: dict[str, int] = {}
+    for i in np.flatnonzero(dup):
+        j = first.setdefault(listed[i], i)
+        if j == i:
+            continue
+        a = rows[angles].iloc[j].to_numpy(np.float64)
+        b = rows[angles].iloc[i].to_numpy(np.float64)
+        if not np.array_equal(a, b, equal_nan=True):
+            raise DataError(f"{rows['path'].iat[i]} is listed again with other angles (first at "
+                            f"line {int(rows[LINE].iat[j])}): which one holds?", path,
+                            int(rows[LINE].iat[i]), rows[TEXT].iat[i])
 
 
 def apply_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRows) -> int:
@@ -33,6 +53,7 @@ def apply_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRow
     yaw_path = Path(yaw_path)
     rows = read_angle_table(yaw_path, "yaw file", skipped, extra=("source",))
     listed = _normalise(rows["path"], yaw_path.absolute().parent)
+    _check_duplicates(rows, listed, yaw_path)
     where = pd.Series(np.arange(len(rows)), index=listed)
     where = where[~where.index.duplicated()]
     frame = samples.samples

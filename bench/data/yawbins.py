@@ -28,8 +28,14 @@ TEMPLATE_YAW = ("median", "mean", "max")
 
 
 def check_edges(edges: Sequence[float]) -> tuple[float, ...]:
-    edges = tuple(float(e) for e in edges)
-    if len(edges) < 2 or edges[0] != 0.0 or any(b <= a for a, b in pairwise(edges)):
+    if isinstance(edges, (str, bytes)) or not hasattr(edges, "__iter__"):
+        raise ConfigError(f"yaw bin edges must be a list of numbers, got {edges!r}")
+    try:
+        edges = tuple(float(e) for e in edges)
+    except (TypeError, ValueError):
+        raise ConfigError(f"yaw bin edges must be a list of numbers, got {list(edges)!r}") from None
+    if (len(edges) < 2 or edges[0] != 0.0 or not all(np.isfinite(edges))
+            or any(b <= a for a, b in pairwise(edges))):
         raise ConfigError(f"yaw bin edges must start at 0 and increase, got {list(edges)}")
     return edges
 

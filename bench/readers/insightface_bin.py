@@ -17,19 +17,19 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .. import integrity
 from ..data.cache import cache_root
 from ..data.evalset import EvalSet
 from ..data.samples import SampleSet, new_comparisons, new_samples
 from ..data.skipped import SkippedRows
 from ..data.tables import require_file
 from ..errors import DataError
-from ..fileio import atomic_write, dump_json, sha256_file
+from ..fileio import atomic_write, clean_stale_temps, dump_json, make_temp_dir, sha256_file
 
 MAGIC = {b"\xff\xd8\xff": ".jpg", b"\x89PNG": ".png"}
 #: Globals a verification .bin may reference: numpy arrays (issame saved as an array, blobs
@@ -186,9 +186,13 @@ def _cache_images(blobs: list[bytes], suffixes: list[str], digest: str,
     so a crash never leaves a folder that looks finished."""
     final = cache_root(cache_dir) / "bin" / digest
     if (final / "complete.json").is_file():
-        return final
+        names = [f"{i:06d}{suffix}" for i, suffix in enumerate(suffixes)]
+        if all(integrity.intact(final / n, {"size": len(b)}, final)
+               for n, b in zip(names, blobs, strict=True)):
+            return final  # else reported and removed: built again below
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{digest[:16]}."))
+    clean_stale_temps(final.parent)
+    tmp = make_temp_dir(final.parent, digest[:16])  # umask's mode, cleaned if we are killed
     try:
         for i, (blob, suffix) in enumerate(zip(blobs, suffixes, strict=True)):
             with open(tmp / f"{i:06d}{suffix}", "wb") as f:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import integrity
 from ..data.cache import cache_root
 from ..data.comparisons_io import read_comparisons, sidecar, write_comparisons
 from ..data.evalset import EvalSet
@@ -64,7 +65,9 @@ def read(path: str | Path, *, source: str = "auto", folds: int = 10,
         how = f"read from {list_path}"
     else:
         list_path = cache_root(cache_dir) / "splits" / f"yawbins-{_input_key(samples, params)}.csv"
-        if list_path.is_file() and sidecar(list_path).is_file():
+        if (list_path.is_file() and sidecar(list_path).is_file()
+                and integrity.intact(list_path, {"sha256": _recorded(sidecar(list_path))},
+                                     sidecar(list_path))):
             comparisons, digest = read_comparisons(list_path, samples.samples["template"])
             how = f"built earlier with these parameters; read from {list_path}"
         else:
@@ -79,6 +82,11 @@ def read(path: str | Path, *, source: str = "auto", folds: int = 10,
                f"cell; {how}"))
     samples.provenance.setdefault("files", {})[list_path.name] = digest
     return EvalSet(samples=samples, comparisons=comparisons)
+
+
+def _recorded(check: Path) -> str:
+    text = check.read_text().split()
+    return text[0] if text else ""
 
 
 def read_source(path: Path, source: str, skipped: SkippedRows) -> SampleSet:

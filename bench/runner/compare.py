@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,16 @@ from tabulate import tabulate
 
 from .. import metrics as M
 from ..errors import ConfigError
-from ..fileio import atomic_write, dump_json
+from ..fileio import (
+    atomic_write,
+    clean_stale_temps,
+    dump_json,
+    make_temp_dir,
+    prepare_output_dir,
+    safe_name,
+)
+from ..models import MODELS
+from ..protocols import load_protocol
 from ..report import plots
 from . import leaderboard
 from .run import MODES, RunConfig, run_benchmark
@@ -153,6 +161,13 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     if stem.endswith("-dream"):
         raise ConfigError(f"--stem takes the plain stem name, e.g. {stem[:-6]!r}")
     base = base or RunConfig(protocol=protocol, model=stem)
+    for mode in modes:  # unknown names fail before any mode runs
+        MODELS.get(model_for(stem, mode))
+    load_protocol(protocol)
+    prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file),
+                       owned=(*leaderboard.OWNED, "compare"))
+    name = Path(protocol).stem if str(protocol).endswith(".toml") else protocol
+    report_name = safe_name(f"{name}__{stem}", "report name")
     tables, runs, results = {}, {}, {}
     for mode in modes:
         cfg = dataclasses.replace(base, protocol=protocol, model=model_for(stem, mode), mode=mode,
@@ -169,9 +184,10 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     table = paired_table(tables, edges, rule, spec)
     table["verdict"] = table.apply(verdict, axis=1)
     key = hashlib.sha256(json.dumps(sorted(r["run_id"] for r in results.values())).encode())
-    out = Path(base.out) / "compare" / f"{protocol}__{stem}"
+    out = Path(base.out) / "compare" / report_name
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    clean_stale_temps(out.parent)
+    tmp = make_temp_dir(out.parent, out.name)
     try:
         with atomic_write(tmp / "report.csv") as f:
             table.to_csv(f, index=False, float_format="%.6g")
@@ -184,7 +200,7 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
                    "main_scores": {m: r["main_score"] for m, r in results.items()}},
                   tmp / "compare.json")
         if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            trash = make_temp_dir(out.parent, f"{out.name}.old")
             out.rename(trash / "old")
             tmp.rename(out)
             shutil.rmtree(trash, ignore_errors=True)

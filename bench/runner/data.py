@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 from ..data.cache import cache_root
@@ -42,12 +43,30 @@ def synthetic_root(preset: str = "small", seed: int = 0, cache_dir: str | Path |
                                     default=str).encode()).hexdigest()[:10]
     root = cache_root(cache_dir) / "synthetic" / f"{preset}-seed{seed}-{key}"
     with _lock(root.parent / f".{root.name}.lock"):
+        if (root / MANIFEST).is_file() and not _intact(root, MANIFEST):
+            shutil.rmtree(root, ignore_errors=True)  # reported; generated again below
         if not (root / MANIFEST).is_file():
             echo(f"generating the embedded synthetic dataset ({preset} preset) into {root} "
                  "(once; later runs reuse it)")
             generate(root, config, force=root.exists(), progress=True,
                      preset_name=preset)
     return root
+
+
+def _intact(root: Path, manifest: str) -> bool:
+    """The dataset still holds the bytes its manifest recorded (a lost or truncated image
+    would otherwise fail every run, or worse, change the counts)."""
+    from .. import integrity
+
+    recorded = synth_summary(root).get("bytes")
+    if recorded is None:
+        return True
+    size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and p.name != manifest)
+    if size == recorded:
+        return True
+    integrity.warn_rebuild(root, f"{size} bytes where {manifest} records {recorded} "
+                                 "(files lost or truncated)", "generating it again")
+    return False
 
 
 def uses_default_data(data: str | None, protocol) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,14 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import integrity
 from ..align.api import align_batches
 from ..data.samples import unique_images
 from ..errors import DataError
-from ..fileio import atomic_write, dump_json
 from ..models.preprocess import resize_crops
 from ..progress import progress_bar
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,10 +81,11 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     """
     flip = model.preprocess.flip_test if opts.flip is None else bool(opts.flip)
     cached = Path(cache_dir) / f"{cache_key}.npy" if cache_dir and cache_key else None
-    if cached is not None and cached.is_file():
-        hit = _load_cached(cached, len(samples))
-        if hit is not None:
-            return hit
+    feats = None if cached is None else integrity.load_array(cached, rows=len(samples))
+    if feats is not None:  # a corrupt entry was reported, removed and is rebuilt below
+        # the first run's record (alignment, detection counts, device): a rerun's is whole
+        return feats, {**integrity.array_meta(cached), "cache": str(cached), "cache_hit": True,
+                       "flip": flip}
     crops, inverse = unique_images(samples)
     needs_yaw = model.dream is not None
     yaw_all = crops["yaw"].to_numpy(np.float64)
@@ -123,25 +121,6 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
             "alignment": stream.report.to_dict(), "device": str(device)}
     if cached is not None:
         info["cache"] = str(cached)
-        with atomic_write(cached, "wb") as f:
-            np.save(f, feats)
-        # what a later cache hit reports (alignment, device), so a rerun's record is whole
-        dump_json(info, cached.with_suffix(".json"))
+        integrity.save_array(cached, feats, meta=info)
     return feats, info
 
-
-def _load_cached(path: Path, n_rows: int) -> tuple[np.ndarray, dict] | None:
-    """A cached matrix and its recorded info, or None when either is missing or damaged
-    (then the features are extracted again and the entry rewritten)."""
-    try:
-        feats = np.load(path)
-        info = json.loads(path.with_suffix(".json").read_text())
-    except (OSError, ValueError, EOFError) as exc:
-        log.warning("ignoring a damaged feature cache entry %s (%s); extracting again",
-                    path, exc)
-        return None
-    if feats.ndim != 2 or feats.shape[0] != n_rows or not np.isfinite(feats).all():
-        log.warning("ignoring a feature cache entry of the wrong shape %s; extracting again",
-                    path)
-        return None
-    return feats, {**info, "cache": str(path), "cache_hit": True}

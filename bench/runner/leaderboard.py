@@ -3,6 +3,11 @@
 Rebuilding from the result files (instead of appending rows) makes concurrent runs safe:
 each writer takes an exclusive lock, re-reads every result and replaces the tables
 atomically, so the last writer's table holds every finished run.
+
+A ``result.json`` that cannot be read (truncated, not JSON, keys missing) never vanishes in
+silence: :func:`collect` returns it as a :class:`BadRun` and :func:`update` reports it
+(``bench leaderboard`` prints one warning per file and builds the board from the valid
+runs; ``--strict`` makes any bad file an error, exit 2).
 """
 
 from __future__ import annotations
@@ -10,12 +15,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from tabulate import tabulate
 
-from ..fileio import atomic_write
+from ..errors import ConfigError
+from ..fileio import atomic_write, clean_stale_temps, prepare_output_dir, safe_name
+
+#: What runs and leaderboards write in a results folder (anything else there is left alone).
+OWNED = ("runs", "leaderboard.csv", "leaderboard.md", ".leaderboard.lock")
 
 COLUMNS = ["protocol", "model", "mode", "main_score", "value", "ci_low", "ci_high", "auc", "eer"]
 
@@ -66,14 +77,58 @@ def result_row(result: dict) -> dict:
     return row
 
 
-def collect(out_dir: str | Path, protocol: str | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class BadRun:
+    """A run file the leaderboard could not use, and why."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def _read_result(path: Path) -> dict | BadRun | None:
+    """The result of one run file; None when it vanished (a run being replaced right now)."""
+    from .result_schema import validate_result
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        return BadRun(path, f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+    try:
+        result = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return BadRun(path, f"truncated or not JSON (line {exc.lineno}: {exc.msg})")
+    if not isinstance(result, dict):
+        return BadRun(path, f"holds a JSON {type(result).__name__}, not a result object")
+    # keys a newer bench added are no reason to drop a run; missing or mistyped ones are
+    problems = [p for p in validate_result(result) if not p.startswith(("undocumented",
+                                                                         "schema_version"))]
+    if problems:
+        return BadRun(path, "not a run result: " + "; ".join(problems[:3])
+                      + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""))
+    try:
+        result_row(result)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        return BadRun(path, f"not a run result: {type(exc).__name__} {exc}")
+    return result
+
+
+def collect_runs(out_dir: str | Path, protocol: str | None = None
+                 ) -> tuple[pd.DataFrame, list[BadRun]]:
+    """The leaderboard rows of every readable ``runs/*/result.json`` and the unreadable ones."""
     out_dir = Path(out_dir)
-    rows = []
+    rows, bad = [], []
     for path in sorted((out_dir / "runs").glob("*/result.json")):
-        try:
-            result = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue  # a run being replaced right now; the next rebuild picks it up
+        result = _read_result(path)
+        if result is None:
+            continue
+        if isinstance(result, BadRun):
+            bad.append(result)
+            continue
         if protocol and result["protocol"]["name"] != protocol:
             continue
         rows.append(result_row(result))
@@ -81,7 +136,11 @@ def collect(out_dir: str | Path, protocol: str | None = None) -> pd.DataFrame:
     if not df.empty:
         df = df.sort_values(["protocol", "value"], ascending=[True, False],
                             na_position="last").reset_index(drop=True)
-    return df
+    return df, bad
+
+
+def collect(out_dir: str | Path, protocol: str | None = None) -> pd.DataFrame:
+    return collect_runs(out_dir, protocol)[0]
 
 
 def _fmt(v):
@@ -100,15 +159,64 @@ def to_markdown(df: pd.DataFrame) -> str:
             + text + "\n")
 
 
-def update(out_dir: str | Path, protocol: str | None = None) -> tuple[Path, Path]:
-    """Rebuild ``leaderboard.csv`` and ``leaderboard.md`` under ``out_dir``."""
+def check_protocol(protocol: str | None) -> str | None:
+    """A protocol name that is registered (and so safe in a file name), or None."""
+    if protocol is None:
+        return None
+    from ..protocols import PROTOCOLS
+
+    safe_name(protocol, "protocol")
+    PROTOCOLS.get(protocol)  # unknown: ConfigError with did-you-mean and the known names
+    return protocol
+
+
+def update(out_dir: str | Path, protocol: str | None = None, *, strict: bool = False,
+           warn: Callable[[str], None] | None = None) -> tuple[Path, Path]:
+    """Rebuild ``leaderboard.csv`` and ``leaderboard.md`` under ``out_dir``.
+
+    Each unreadable run file is passed to ``warn`` (default: a Python warning); with
+    ``strict`` any of them is a ConfigError and nothing is written.
+    """
+    import warnings
+
     out_dir = Path(out_dir)
+    check_protocol(protocol)
     with locked(out_dir):
-        df = collect(out_dir, protocol)
+        clean_stale_temps(out_dir)  # a board being written when its writer was killed
+        df, bad = collect_runs(out_dir, protocol)
+        if bad and strict:
+            raise ConfigError(f"{len(bad)} unreadable run file(s) under {out_dir / 'runs'}: "
+                              + "; ".join(map(str, bad)))
+        for item in bad:
+            message = f"skipped run {item}"
+            if warn is None:
+                warnings.warn(message, stacklevel=2)
+            else:
+                warn(message)
         stem = "leaderboard" if protocol is None else f"leaderboard-{protocol}"
         csv_path, md_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.md"
         with atomic_write(csv_path) as f:
             df.to_csv(f, index=False, float_format="%.6g")
         with atomic_write(md_path) as f:
             f.write(to_markdown(df))
+    if bad:
+        warn_count = f"{len(bad)} run file(s) skipped: the board lacks them"
+        if warn is None:
+            warnings.warn(warn_count, stacklevel=2)
+        else:
+            warn(warn_count)
     return csv_path, md_path
+
+
+def rebuild(out_dir: str | Path, protocol: str | None = None, *, strict: bool = False,
+            warn: Callable[[str], None] | None = None) -> tuple[Path, Path]:
+    """``bench leaderboard``: like :func:`update`, but ``out_dir`` must already hold runs
+    (a mistyped ``--out`` is an error, not an empty board)."""
+    out_dir = Path(out_dir)
+    check_protocol(protocol)
+    if not (out_dir / "runs").is_dir():
+        what = "does not exist" if not out_dir.exists() else "holds no runs/ folder"
+        raise ConfigError(f"--out {out_dir} {what}: nothing to build a leaderboard from "
+                          "(bench run writes OUT/runs/*/result.json)")
+    prepare_output_dir(out_dir, owned=OWNED)
+    return update(out_dir, protocol, strict=strict, warn=warn)

@@ -19,7 +19,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -35,7 +34,14 @@ from ..data.cache import cache_root, reader_cache
 from ..detect import DetectOptions, complete_landmarks
 from ..errors import ConfigError, DataError
 from ..evaluation import EvalConfig, evaluate_scores
-from ..fileio import dump_json, sha256_file
+from ..fileio import (
+    clean_stale_temps,
+    dump_json,
+    make_temp_dir,
+    prepare_output_dir,
+    safe_name,
+    sha256_file,
+)
 from ..models import MODELS, create_model, factory_options
 from ..protocols import DATA_ENV, load_eval_set, load_protocol
 from ..report import plots
@@ -265,12 +271,17 @@ def run_id_for(cfg: RunConfig, mode: str, protocol_hash: str, data_digest: str,
                ckpt_sha: str, flip: bool) -> str:
     key = _digest({"p": protocol_hash, "d": data_digest, "c": ckpt_sha, "f": flip,
                    "b": cfg.n_boot, "s": cfg.seed})[:10]
-    return f"{cfg.protocol}__{cfg.model}__{mode}__{key}"
+    name = Path(cfg.protocol).stem if str(cfg.protocol).endswith(".toml") else cfg.protocol
+    return safe_name(f"{name}__{cfg.model}__{mode}__{key}", "run id")
 
 
 def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     """Run one benchmark end to end; see the module docstring."""
     timer = _Timer()
+    # before any work: an --out that is a file, read-only or an input fails now, not at the end
+    prepare_output_dir(cfg.out, inputs=(cfg.data, cfg.train_data, cfg.yaw_file, cfg.weights),
+                       owned=leaderboard.OWNED)
+    MODELS.get(cfg.model)  # an unknown name fails now, not after reading the data
     mode = cfg.resolved_mode()
     protocol = load_protocol(cfg.protocol)
     device = resolve_device(cfg.device)
@@ -383,7 +394,8 @@ def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, ecfg:
     """Build the run folder beside its final place, then swap it in with one rename."""
     runs = out / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=runs))
+    clean_stale_temps(runs)  # folders of killed runs
+    tmp = make_temp_dir(runs, run_id)
     try:
         write_scores(scores, tmp / "scores.csv.gz")
         title = f"{result['model']['name']} ({result['model']['mode']}) on {protocol.name}"
@@ -402,7 +414,7 @@ def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, ecfg:
         dump_json(result, tmp / "result.json")
         final = runs / run_id
         if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{run_id}.old.", dir=runs))
+            old = make_temp_dir(runs, f"{run_id}.old")
             final.rename(old / "run")
             tmp.rename(final)
             shutil.rmtree(old, ignore_errors=True)

@@ -19,13 +19,16 @@ from pathlib import Path
 from .. import __version__
 from ..errors import ConfigError, DataError
 from ..face3d import LANDMARK_NAMES
-from ..fileio import atomic_write, dump_json
+from ..fileio import atomic_write, clean_stale_temps, dump_json
+from ..lifecycle import die_with_parent
 from . import cfp, ijba, train
 from .config import GENERATOR_VERSION, SynthConfig
 from .jobs import IdentityJob, IdentityResult, run_job
 from .render import FOCAL_PX, IMAGE_SIZE, PRINCIPAL
 
 MANIFEST = "synth.json"
+#: What a generated dataset holds at its top level (``--force`` replaces nothing else).
+DATASET_ENTRIES = frozenset({MANIFEST, "train", "cfp", "ijba", "cfp_fp.bin", "cfp_ff.bin"})
 
 
 def default_workers() -> int:
@@ -41,12 +44,18 @@ def _check_target(out: Path, force: bool) -> None:
         if not (out / MANIFEST).is_file():
             raise DataError(f"folder is not empty and holds no {MANIFEST}: refusing to replace "
                             "something that is not a synthetic dataset", out)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in DATASET_ENTRIES)
+        if foreign:
+            raise DataError(f"--force would delete {', '.join(foreign[:5])}"
+                            f"{' ...' if len(foreign) > 5 else ''}, which a synthetic dataset "
+                            "does not hold: move them away first", out)
 
 
 def _make_staging(out: Path) -> Path:
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(parent)  # the staging folders of killed runs
         staging = parent / f".{out.name}.partial-{os.getpid()}"
         if staging.exists():
             shutil.rmtree(staging)
@@ -76,7 +85,8 @@ def _results(jobs: list[IdentityJob], config: SynthConfig, root: Path,
     if workers <= 1 or len(jobs) <= 1:
         yield map(work, jobs)
         return
-    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_pool_context())
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=_pool_context(),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         yield pool.map(work, jobs, chunksize=1)
     finally:

@@ -213,8 +213,10 @@ def train_classifier(model: FaceModel, data: TrainData, cfg: TrainConfig, state_
                                                sampler.steps_per_epoch, device)
     outcome = ClassifyOutcome()
     start_epoch = 0
-    if resume and Path(state_path).is_file():
-        start_epoch = _load_state(state_path, net, optimizer, scheduler, sampler, outcome, device)
+    raw_state = _read_state(state_path) if resume else None
+    if raw_state is not None:
+        start_epoch = _load_state(raw_state, state_path, net, optimizer, scheduler, sampler,
+                                  outcome, device)
         outcome.resumed_from_epoch = start_epoch
     if start_epoch == 0:
         torch.manual_seed(cfg.seed + 2)  # dropout's stream; a resumed run restored its state
@@ -280,9 +282,23 @@ def _save_state(path: Path, model: FaceModel, net: ClassifierNet, optimizer, sch
     save_checkpoint(model, path, train_state=state)
 
 
-def _load_state(path: Path, net: ClassifierNet, optimizer, scheduler, sampler: EpochSampler,
-                outcome: ClassifyOutcome, device: torch.device) -> int:
-    raw = torch.load(path, map_location="cpu", weights_only=True)
+def _read_state(path: Path) -> dict | None:
+    """The resumable state in ``path``; None when there is none, or when it cannot be read
+    (a truncated file from a full disk or a kill): then a warning, and the stage restarts."""
+    if not Path(path).is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError...
+        from .. import integrity
+
+        integrity.warn_rebuild(path, f"unreadable resume state ({type(exc).__name__})",
+                               "starting this stage from epoch 0")
+        return None
+
+
+def _load_state(raw, path: Path, net: ClassifierNet, optimizer, scheduler,
+                sampler: EpochSampler, outcome: ClassifyOutcome, device: torch.device) -> int:
     state = raw.get("train_state") if isinstance(raw, dict) else None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise ConfigError(f"{path} is not a training-state checkpoint: cannot resume from it")

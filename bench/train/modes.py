@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from .. import integrity
 from ..data.cache import cache_root
 from ..data.samples import SampleSet
 from ..errors import ConfigError
@@ -131,6 +132,11 @@ def find_finished(model_name: str, mode: str, config: TrainConfig, data_digest: 
     except (OSError, ValueError):
         return None
     if not entry.get("finished") or entry.get("key") != key:
+        return None
+    reason = integrity.mismatch(ckpt, {"sha256": entry["checkpoint_sha256"]}
+                                if entry.get("checkpoint_sha256") else None)
+    if reason is not None:  # e.g. a truncated copy: never reused, trained again
+        integrity.warn_rebuild(ckpt, reason, "training this run again")
         return None
     upstream = None
     if mode in UPSTREAM:
