@@ -175,3 +175,17 @@ def test_cache_hits_and_a_damaged_entry_is_detected_again(crops, detector, tmp_p
     assert report.cache_hits == 2 and report.found == 3
     assert "ignoring a damaged detection cache entry" in caplog.text
     assert json.loads(entries[0].read_text())["format"] == 1  # rewritten
+
+
+def test_coordinates_from_a_resized_image_follow_the_pixel_centre_convention():
+    import numpy as np
+
+    from bench.detect.faces import N_CANONICAL, Faces
+
+    points = np.full((1, N_CANONICAL, 2), np.nan)
+    points[0, 0] = (9.5, 19.5)  # in a 2x image: pixel centres 9.5 -> 4.5 of the original
+    faces = Faces(np.array([[9.5, 19.5, 40.0, 60.0]]), np.array([0.9]), points, (56, 56),
+                  "five")
+    back = faces.scaled(0.5)
+    np.testing.assert_allclose(back.points[0, 0], (4.5, 9.5))
+    np.testing.assert_allclose(back.boxes[0], (4.5, 9.5, 20.0, 30.0))

@@ -18,7 +18,8 @@ from ..fileio import dump_json
 from .faces import Faces
 
 log = logging.getLogger(__name__)
-CACHE_FORMAT = 1
+#: 2: coordinates from resized images follow the pixel-centre convention
+CACHE_FORMAT = 2
 
 
 class DetectionCache:
@@ -32,8 +33,10 @@ class DetectionCache:
         path = self._path(sha)
         try:
             data = json.loads(path.read_text())
-            if data.get("format") != CACHE_FORMAT or data.get("sha256") != sha:
-                raise ValueError("stale format or key")
+            if data.get("format") != CACHE_FORMAT:
+                return None  # written by another version: detected again and replaced
+            if data.get("sha256") != sha:
+                raise ValueError("entry of another image")
             return Faces.from_dict(data["faces"])
         except FileNotFoundError:
             return None

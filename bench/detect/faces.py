@@ -51,10 +51,17 @@ class Faces:
                    (int(image_size[0]), int(image_size[1])), scheme)
 
     def scaled(self, factor: float) -> Faces:
-        """Coordinates multiplied by ``factor`` (detection ran on a resized image)."""
+        """Coordinates of an image resized by ``factor`` (detection ran on a resized image).
+
+        Pixel centres are at integers (OpenCV's resize convention), so a point maps as
+        ``(x + 0.5) * factor - 0.5``; box sizes scale by ``factor``.
+        """
         if factor == 1.0:
             return self
-        return Faces(self.boxes * factor, self.scores, self.points * factor, self.image_size,
+        boxes = self.boxes.copy()
+        boxes[:, :2] = (boxes[:, :2] + 0.5) * factor - 0.5
+        boxes[:, 2:] *= factor
+        return Faces(boxes, self.scores, (self.points + 0.5) * factor - 0.5, self.image_size,
                      self.scheme)
 
     def to_dict(self) -> dict:
