@@ -17,6 +17,7 @@ import pytest
 
 from bench.data.samples import new_samples
 from bench.detect import DetectOptions, complete_landmarks, create_detector, detect_images
+from bench.detect.cache import CACHE_FORMAT
 from bench.errors import DataError
 from bench.face3d import FIVE_POINT
 
@@ -174,7 +175,7 @@ def test_cache_hits_and_a_damaged_entry_is_detected_again(crops, detector, tmp_p
         _, report = complete_landmarks(frame, cache_dir=tmp_path, detector=detector)
     assert report.cache_hits == 2 and report.found == 3
     assert "ignoring a damaged detection cache entry" in caplog.text
-    assert json.loads(entries[0].read_text())["format"] == 1  # rewritten
+    assert json.loads(entries[0].read_text())["format"] == CACHE_FORMAT  # rewritten
 
 
 def test_coordinates_from_a_resized_image_follow_the_pixel_centre_convention():
