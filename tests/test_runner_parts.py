@@ -94,3 +94,12 @@ def test_leaderboard_concurrent_writers_lose_nothing(tmp_path):
     md = (tmp_path / "leaderboard.md").read_text()
     assert "run11" not in md and "| cfp-fp" in md  # run ids stay out of the markdown
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_readme_documents_result_json_as_the_schema_describes_it():
+    from pathlib import Path
+
+    from bench.runner.result_schema import describe
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert describe() in readme  # regenerate the README table from describe() when it fails

@@ -25,7 +25,10 @@ FIELDS: dict[str, tuple[Any, str]] = {
     "data": (dict, "root, synthetic (bool), sha256 of the files read, files (name -> sha256, "
                    "a yaw file included), reader notes, validation counts"),
     "model": (dict, "name, mode, gate, feature_dim, checkpoint path and sha256, training log"),
-    "preprocessing": (dict, "input size, mean/std, channel order, alignment template, flip test"),
+    "preprocessing": (dict, "input size, mean/std, channel order, alignment template, flip "
+                            "test; `alignment` (methods, `by_source`: dataset points, "
+                            "detection, pre-aligned, fallback; fallbacks with reasons) and "
+                            "`detection` (detector, counts, samples without a face)"),
     "pooling": (dict, "template pooling options applied"),
     "main_score": (dict, "name and value of the protocol's main score, with its CI"),
     "metrics": (dict, "overall metrics: evaluate_scores output (auc, eer, tar_at_far, "
