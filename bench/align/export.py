@@ -33,20 +33,12 @@ MANIFEST_COLUMNS = ("path", "subject", "yaw", "pitch", "roll", "yaw_source", "te
 
 
 def read_data(path: Path, lenient: bool = False) -> tuple[SampleSet, SkippedRows]:
-    """Samples of ``path`` in any layout a reader supports: an IJB-A root (1:1 metadata), an
-    insightface ``.bin``, a CFP root, a manifest CSV, a folder with ``metadata.csv`` or
-    identity folders."""
-    from ..readers import ijba, insightface_bin
-    from ..readers.yaw_split import read_source
+    """Samples of ``path`` in any layout (:func:`bench.readers.read_images_of`) and the
+    rows skipped on the way."""
+    from ..readers import read_images_of
 
     skipped = SkippedRows(lenient=lenient)
-    path = Path(path).absolute()
-    if (path / "IJB-A_11_sets").is_dir():
-        folds = len(list((path / "IJB-A_11_sets").glob("split*")))
-        return ijba.read(path, task="verify", folds=folds, skipped=skipped).samples, skipped
-    if path.suffix == ".bin":
-        return insightface_bin.read(path, skipped=skipped).samples, skipped
-    return read_source(path, "auto", skipped), skipped
+    return read_images_of(path, skipped=skipped), skipped
 
 
 def crop_names(paths: Iterable[str], root: Path, suffix: str) -> list[str]:

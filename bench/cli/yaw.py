@@ -8,6 +8,8 @@ import click
 
 from .params import POSITIVE_FLOAT, NameList
 
+# bench.readers.IMAGE_LAYOUTS, spelled here so `bench --help` imports no reader (a test
+# checks the two agree)
 FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
 
 
@@ -60,13 +62,7 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
 
 
 def read_samples(data: Path, fmt: str, skipped):
-    """Samples of DATA in the layout ``fmt`` (see --format); shared with ``bench detect``."""
-    if fmt == "auto" and data.suffix == ".bin" and data.is_file():
-        fmt = "insightface_bin"
-    if fmt in ("auto", "manifest", "cfp"):
-        from ..readers.yaw_split import read_source
+    """Samples frame of DATA in the layout ``fmt`` (see --format); shared with ``bench detect``."""
+    from ..readers import read_images_of
 
-        return read_source(data.absolute(), fmt, skipped).samples
-    from ..readers import read_dataset
-
-    return read_dataset(fmt, data, skipped=skipped).samples.samples
+    return read_images_of(data, fmt, skipped=skipped).samples

@@ -33,3 +33,35 @@ def read_dataset(fmt: str, path, *, skipped, cache_dir=None, **options):
     if "cache_dir" in inspect.signature(read).parameters:
         options["cache_dir"] = reader_cache() if cache_dir is None else cache_dir
     return read(path, skipped=skipped, **options)
+
+
+#: Layouts :func:`read_images_of` tells apart (``auto`` looks at the path).
+IMAGE_LAYOUTS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
+
+
+def read_images_of(path, fmt: str = "auto", *, skipped, cache_dir=None):
+    """The images (a :class:`bench.data.SampleSet`) of a dataset in any layout, for the
+    commands that work on images rather than a protocol (``bench detect``, ``yaw``,
+    ``align``). ``auto``: an insightface ``.bin`` file, an IJB-A root (its 1:1 metadata),
+    else a CFP root, a manifest CSV, a folder with ``metadata.csv`` or identity folders.
+    One function, so every command reads a dataset (and names a .bin's images) alike.
+    """
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    if fmt not in IMAGE_LAYOUTS:
+        raise ConfigError(f"unknown layout {fmt!r}; layouts: {', '.join(IMAGE_LAYOUTS)}")
+    path = Path(path).absolute()
+    if fmt == "auto" and path.suffix == ".bin" and path.is_file():
+        fmt = "insightface_bin"
+    elif fmt == "auto" and (path / "IJB-A_11_sets").is_dir():
+        fmt = "ijba"
+    if fmt in ("auto", "manifest", "cfp"):
+        from .yaw_split import read_source
+
+        return read_source(path, fmt, skipped)
+    options = {}
+    if fmt == "ijba":
+        options = {"task": "verify", "folds": len(list((path / "IJB-A_11_sets").glob("split*")))}
+    return read_dataset(fmt, path, skipped=skipped, cache_dir=cache_dir, **options).samples
