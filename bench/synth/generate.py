@@ -123,8 +123,8 @@ def generate(out: str | Path, config: SynthConfig | None = None, *, force: bool 
         with atomic_write(staging / train.FOLDER / "metadata.csv") as stream, \
                 _results(jobs, config, staging, workers) as results:
             if progress is True:  # after the fork: no bar thread in the workers
-                from tqdm import tqdm
-                bar = tqdm(total=total, unit="img", desc="synth", leave=False)
+                from ..progress import progress_bar
+                bar = progress_bar(total=total, desc="synth", leave=False)
                 tick = bar.update
             manifest = train.ManifestWriter(stream)
             for k, (job, result) in enumerate(zip(jobs, results, strict=True)):

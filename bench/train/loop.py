@@ -201,7 +201,7 @@ def train_classifier(model: FaceModel, data: TrainData, cfg: TrainConfig, state_
     existing ``state_path`` training continues after its last complete epoch.
     ``on_epoch_end`` runs on every rank after each epoch's checkpoint is written.
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     c = cfg.classify
     device = ctx.device
@@ -233,8 +233,8 @@ def train_classifier(model: FaceModel, data: TrainData, cfg: TrainConfig, state_
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
-        bar = tqdm(total=sampler.steps_per_epoch, desc=f"{desc} {epoch + 1}/{c.epochs}",
-                   disable=not (cfg.progress and ctx.is_main), leave=False, unit="step")
+        bar = progress_bar(total=sampler.steps_per_epoch, desc=f"{desc} {epoch + 1}/{c.epochs}",
+                           enabled=cfg.progress and ctx.is_main, leave=False, unit="step")
         t0 = t_mark = time.perf_counter()
         seen_mark = 0
         for step, (idx, crops) in enumerate(stream_batches(data, sampler, epoch, 0, cfg.workers)):
