@@ -171,3 +171,21 @@ def test_the_layout_choices_are_the_readers():
     from bench.readers import IMAGE_LAYOUTS
 
     assert FORMATS == IMAGE_LAYOUTS
+
+
+def test_no_command_declares_an_option_twice():
+    import click
+
+    from bench.cli import COMMANDS, main
+
+    def commands(group):
+        ctx = click.Context(group)
+        for name in COMMANDS if group is main else group.list_commands(ctx):
+            cmd = group.get_command(ctx, name)
+            yield cmd
+            if isinstance(cmd, click.Group):
+                yield from commands(cmd)
+
+    for cmd in commands(main):
+        flags = [o for p in cmd.params for o in getattr(p, "opts", [])]
+        assert len(flags) == len(set(flags)), (cmd.name, sorted(flags))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
+from ._detect_options import DETECTOR_OPTIONS
 from .params import COUNT, POSITIVE, SEED
 
 
@@ -37,12 +38,7 @@ def run_options(fn):
         click.option("--batch-size", default=None, type=POSITIVE,
                      help="Feature extraction batch size (default: 256 on CUDA, 64 on the "
                           "CPU)."),
-        click.option("--detector", default="yunet", show_default=True,
-                     help="Face detector for images without usable landmarks (yunet, "
-                          "insightface, dlib; see bench detect --help)."),
-        click.option("--detector-model", default=None, type=click.Path(),
-                     help="The detector's model file or pack folder (insightface: "
-                          "det_10g.onnx or its folder)."),
+        *DETECTOR_OPTIONS,
         click.option("--detect", "detect_mode", type=click.Choice(["auto", "always", "never"]),
                      default="auto", show_default=True,
                      help="auto: detect samples without usable landmarks; always: every "

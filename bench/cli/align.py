@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..align.plan import PROFILE_MODES
+from ._detect_options import detector_options
 from .params import POSITIVE
 
 
@@ -29,12 +30,7 @@ from .params import POSITIVE
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the aligned crops in this cache too (reused by later runs).")
 @click.option("--lenient", is_flag=True, help="Skip bad metadata rows (each one listed).")
-@click.option("--detector", default="yunet", show_default=True,
-              help="Face detector for samples without usable landmarks (yunet, insightface, "
-                   "dlib; see bench detect --help). Detections are cached ($BENCH_CACHE).")
-@click.option("--detector-model", default=None, type=click.Path(),
-              help="The detector's model file or pack folder (insightface: det_10g.onnx "
-                   "or its folder).")
+@detector_options
 @click.option("--detect", "detect_mode", type=click.Choice(["auto", "always", "never"]),
               default="auto", show_default=True,
               help="auto: detect samples without usable landmarks; always: every sample "

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ._detect_options import detector_options
 from .yaw import FORMATS
 
 if TYPE_CHECKING:  # numpy and pandas load with the command, not with `bench --help`
@@ -27,12 +28,7 @@ TABLE_COLUMNS = ("path", "box", "landmarks", "score", "n_faces", "landmark_sourc
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="CSV to write: " + ",".join(TABLE_COLUMNS) + " (one row per sample).")
-@click.option("--detector", default="yunet", show_default=True,
-              help="Face detector: yunet (5 points, extra 'sface'), insightface (SCRFD, "
-                   "needs --detector-model), dlib (68 points, extra 'dlib').")
-@click.option("--detector-model", default=None, type=click.Path(),
-              help="The detector's model file or pack folder (insightface: det_10g.onnx "
-                   "or its folder).")
+@detector_options
 @click.option("--mode", type=click.Choice(["auto", "always"]), default="auto",
               show_default=True,
               help="auto: detect the samples without usable landmarks (as bench run does); "

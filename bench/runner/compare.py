@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +19,7 @@ from tabulate import tabulate
 
 from .. import metrics as M
 from ..errors import ConfigError
-from ..fileio import (
-    atomic_write,
-    clean_stale_temps,
-    dump_json,
-    make_temp_dir,
-    prepare_output_dir,
-    safe_name,
-)
+from ..fileio import atomic_write, dump_json, prepare_output_dir, safe_name, staged_dir
 from ..models import MODELS
 from ..protocols import load_protocol
 from ..report import plots
@@ -185,10 +177,8 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     table["verdict"] = table.apply(verdict, axis=1)
     key = hashlib.sha256(json.dumps(sorted(r["run_id"] for r in results.values())).encode())
     out = Path(base.out) / "compare" / report_name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(out.parent)
-    tmp = make_temp_dir(out.parent, out.name)
-    try:
+    # the report files appear together or not at all
+    with staged_dir(out, marker="compare.json") as tmp:
         with atomic_write(tmp / "report.csv") as f:
             table.to_csv(f, index=False, float_format="%.6g")
         title = f"{stem}: DREAM modes vs naive on {protocol}"
@@ -199,14 +189,4 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
                    "runs": {m: str(p) for m, p in runs.items()},
                    "main_scores": {m: r["main_score"] for m, r in results.items()}},
                   tmp / "compare.json")
-        if out.exists():
-            trash = make_temp_dir(out.parent, f"{out.name}.old")
-            out.rename(trash / "old")
-            tmp.rename(out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return CompareOutcome(out, table, runs)
