@@ -119,3 +119,22 @@ def test_points_of_no_known_scheme_go_through_detection(sface_available, tiny_sy
                           echo=lambda s: None)
     assert never.result["preprocessing"]["alignment"]["counts"] == {
         "points_box": pre["alignment"]["n"]}
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "#14's synthetic acceptance: measured 2026-11-30, SFace CFP-FP 80.00 with the generator's "
+    "landmarks against 73.00 through YuNet, because the generator's mouth-corner landmarks sit "
+    "0.12 inter-ocular distances below where a real detector finds the rendered lip corners. "
+    "Passes (and this marker must go) once the generator's landmarks follow its renders."))
+def test_detection_route_restores_landmark_accuracy_on_the_synthetic_default(
+        sface_available, tmp_path):
+    from bench.runner.data import synthetic_root
+
+    root = synthetic_root("small", 0, tmp_path / "cache", echo=lambda s: None)
+    data = _unknown_scheme_copy(root / "cfp", tmp_path / "data" / "cfp")
+    accuracy = {}
+    for name, where in (("landmarks", root / "cfp"), ("detection", data)):
+        outcome = run_benchmark(_cfg(where, tmp_path, n_boot=0), echo=lambda s: None)
+        accuracy[name] = outcome.result["main_score"]["value"]
+    assert abs(accuracy["detection"] - accuracy["landmarks"]) <= 0.01, accuracy
