@@ -49,6 +49,19 @@ def test_packaged_sface_runs_pretrained_from_the_cli(sface_available, tiny_synth
     assert result["model"]["training"] is None
     assert result["preprocessing"]["alignment"]["by_source"] == {
         "dataset": result["preprocessing"]["alignment"]["n"]}
+    assert "| pair bin" in res.output  # the synthetic set has yaw: the breakdown is shown
+
+
+def test_data_without_yaw_says_how_to_get_the_breakdown(sface_available, tiny_synth, tmp_path):
+    data = _unknown_scheme_copy(tiny_synth / "cfp", tmp_path / "data" / "cfp")
+    (data / "Data/pose.csv").unlink()  # as real CFP: no yaw of its own
+    res = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "-m", "sface", "--data", str(data),
+                                    "--out", str(tmp_path / "results"), "--n-boot", "0",
+                                    "--quiet", "--lenient"],
+                             env={"BENCH_CACHE": str(tmp_path / "cache")})
+    assert res.exit_code == 0, res.output
+    assert "no per-yaw breakdown" in res.output and "--yaw-file" in res.output
+    assert "| pair bin" not in res.output
 
 
 @pytest.mark.parametrize("args, message", [

@@ -35,7 +35,14 @@ def run(model, mode, weights, **kw):
                + (f" [{_pct(main['low'])}, {_pct(main['high'])}]" if main.get("low") is not None
                   else ""))
     click.echo(summary_table(res["metrics"]))
-    if res["metrics"].get("by_yaw"):
+    by_yaw = res["metrics"].get("by_yaw")
+    if by_yaw and by_yaw.get("n_unbinned", 0) >= res["metrics"]["n_pairs"]:
+        # real CFP, a .bin: no yaw of their own, so a table of empty bins says nothing
+        click.echo("")
+        click.echo("no yaw for these images, so no per-yaw breakdown: estimate it with "
+                   "`bench yaw DATA --out yaw.csv` (reuses the cached detections) and pass "
+                   "--yaw-file yaw.csv")
+    elif by_yaw:
         click.echo("")
         click.echo(yaw_table(res["metrics"]))
     click.echo("")
