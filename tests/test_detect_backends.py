@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from packaged_files import package_dir, sample_photo
 
 from bench.detect import choose_face, create_detector
 from bench.detect.insightface_backend import PACK_ENV
@@ -24,22 +25,15 @@ FIVE = [LANDMARK_NAMES.index(n) for n in
         ("pupil_r", "pupil_l", "nose_tip", "mouth_corner_r", "mouth_corner_l")]
 
 
-def _package_dir(name):
-    spec = importlib.util.find_spec(name)
-    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
-
 
 @pytest.fixture(scope="module")
 def t1():
-    root = _package_dir("insightface")
-    if root is None or not (root / "data/images/t1.jpg").is_file():
-        pytest.skip("insightface sample images not installed")
-    return cv2.imread(str(root / "data/images/t1.jpg"))
+    return cv2.imread(str(sample_photo()))
 
 
 @pytest.fixture(scope="module")
 def dlib_detector():
-    if importlib.util.find_spec("dlib") is None or _package_dir("face_recognition_models") is None:
+    if importlib.util.find_spec("dlib") is None or package_dir("face_recognition_models") is None:
         pytest.skip("dlib not installed: pip install 'bench-dream[dlib]'")
     return create_detector("dlib")
 
@@ -180,7 +174,7 @@ def model_zoo():
     """``insightface.model_zoo``; when only scikit-image is missing (insightface imports it
     for its alignment helpers, which SCRFD detection never calls), a stand-in module is put
     in its place for this test and every module imported meanwhile is removed after."""
-    if _package_dir("insightface") is None or importlib.util.find_spec("onnxruntime") is None:
+    if package_dir("insightface") is None or importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("insightface / onnxruntime not installed")
     before = set(sys.modules)
     try:

