@@ -139,7 +139,7 @@ class SampleInputs:
             if not _is_missing(box):
                 boxes[i] = np.asarray(box, dtype=np.float64).reshape(4)
         return cls(points, extents, boxes, _numeric(frame, "yaw"), _numeric(frame, "pitch"),
-                   landmark_sources(frame))
+                   landmark_sources(frame, points))
 
     def plan(self, template: str | Template, options: AlignOptions) -> AlignPlan:
         return plan_alignment(self.points, self.boxes, self.extents, self.yaw, self.pitch,

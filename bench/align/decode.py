@@ -34,11 +34,20 @@ def read_bytes(path: str | Path) -> bytes:
         raise DataError(f"cannot read image: {exc.strerror or exc}", path) from None
 
 
-def decode_cv2(data: bytes, path: str | Path) -> torch.Tensor:
-    """One image through OpenCV: (3, H, W) uint8 RGB on the CPU."""
+def decode_bgr(data: bytes, path: str | Path) -> np.ndarray:
+    """One image through OpenCV as it stores it: (H, W, 3) uint8 BGR (what its detectors
+    take); a DataError naming the file and the fix when it does not decode."""
     img = cv2.imdecode(np.frombuffer(data, np.uint8), _CV2_FLAGS) if data else None
     if img is None:
-        raise DataError("cannot decode image (corrupt or unsupported format)", path)
+        raise DataError("cannot decode image (corrupt or unsupported format): replace the "
+                        "file or drop it from the dataset's lists; `bench protocols validate` "
+                        "checks every image", path)
+    return img
+
+
+def decode_cv2(data: bytes, path: str | Path) -> torch.Tensor:
+    """One image through OpenCV: (3, H, W) uint8 RGB on the CPU."""
+    img = decode_bgr(data, path)
     return torch.from_numpy(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)).permute(2, 0, 1)
 
 

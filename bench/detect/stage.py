@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..align.decode import read_bytes
+from ..align.decode import decode_bgr, read_bytes
 from ..align.schemes import canonical_landmarks
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..progress import progress_bar
 from .backends import DEFAULT_DETECTOR, FaceDetector, create_detector
 from .cache import DetectionCache
@@ -36,9 +36,6 @@ DETECT_MODES = ("auto", "always", "never")
 SOURCE_COLUMN = "landmark_source"
 #: landmark_source values
 DATASET, DETECTION, PRE_ALIGNED, NONE = "dataset", "detection", "pre_aligned", "none"
-_CV2_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-_UNREADABLE = ("cannot decode image (corrupt or unsupported format): replace the file or "
-               "drop it from the dataset's lists; `bench protocols validate` checks every image")
 
 
 @dataclass(frozen=True)
@@ -105,9 +102,7 @@ def detection_scale(h: int, w: int, options: DetectOptions) -> float:
 
 
 def _decode(data: bytes, path: str, options: DetectOptions) -> tuple[np.ndarray, float, tuple]:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), _CV2_FLAGS) if data else None
-    if image is None:
-        raise DataError(_UNREADABLE, path)
+    image = decode_bgr(data, path)
     h, w = image.shape[:2]
     scale = detection_scale(h, w, options)
     if scale != 1.0:
@@ -175,10 +170,12 @@ def _prefetch(pool, paths, options, cache, depth) -> Iterator:
         yield done.result()
 
 
-def landmark_sources(frame: pd.DataFrame) -> np.ndarray:
+def landmark_sources(frame: pd.DataFrame, points: np.ndarray | None = None) -> np.ndarray:
     """(N,) where each sample's landmarks come from: the column when the reader set it,
-    else ``dataset`` for samples with usable points of a known scheme, ``none`` otherwise."""
-    points, _ = canonical_landmarks(_landmark_column(frame))
+    else ``dataset`` for samples with usable points of a known scheme, ``none`` otherwise.
+    ``points``: the frame's canonical landmarks when the caller already has them."""
+    if points is None:
+        points, _ = canonical_landmarks(_landmark_column(frame))
     usable = np.isfinite(points).all(-1).sum(1) >= 2
     derived = np.where(usable, DATASET, NONE).astype(object)
     if SOURCE_COLUMN in frame:
@@ -194,10 +191,15 @@ def _landmark_column(frame: pd.DataFrame) -> list:
     return [v if isinstance(v, np.ndarray) else None for v in frame["landmarks"].to_numpy()]
 
 
-def _hints(frame: pd.DataFrame, rows: np.ndarray) -> list[np.ndarray | None]:
-    """Per row the dataset's box, else the extent of its (unusable) points, else None."""
-    column = _landmark_column(frame)
-    _, extents = canonical_landmarks([column[i] for i in rows])
+def face_hints(frame: pd.DataFrame, rows: np.ndarray,
+               extents: np.ndarray | None = None) -> list[np.ndarray | None]:
+    """Which face each of ``rows`` means (for :func:`~bench.detect.faces.choose_face`): the
+    dataset's box, else the extent of its points (IJB-A's three, CFP's 30 of unknown
+    order), else None (the largest central face). ``extents``: those rows' point extents
+    when the caller already has them."""
+    if extents is None:
+        column = _landmark_column(frame)
+        _, extents = canonical_landmarks([column[i] for i in rows])
     boxes = frame["box"].to_numpy(dtype=object)[rows] if "box" in frame \
         else [None] * len(rows)
     out = []
@@ -214,9 +216,12 @@ def _hints(frame: pd.DataFrame, rows: np.ndarray) -> list[np.ndarray | None]:
 def needs_detection(frame: pd.DataFrame, uses_landmarks: bool, mode: str) -> np.ndarray:
     """(N,) bool: the samples the stage detects under ``mode`` for a template that
     does (``uses_landmarks``) or does not place landmarks."""
-    sources = landmark_sources(frame)
+    return _to_detect(landmark_sources(frame), uses_landmarks, mode)
+
+
+def _to_detect(sources: np.ndarray, uses_landmarks: bool, mode: str) -> np.ndarray:
     if mode == "never" or not uses_landmarks:
-        return np.zeros(len(frame), bool)
+        return np.zeros(len(sources), bool)
     if mode == "always":
         return sources != PRE_ALIGNED
     return sources == NONE
@@ -230,8 +235,9 @@ def complete_landmarks(frame: pd.DataFrame, *, uses_landmarks: bool = True,
     """A copy of ``frame`` whose samples without usable landmarks carry detected ones,
     with a ``landmark_source`` column, and the stage's report (see the module doc)."""
     frame = frame.copy()
-    sources = landmark_sources(frame)
-    todo = np.flatnonzero(needs_detection(frame, uses_landmarks, options.mode))
+    points, extents = canonical_landmarks(_landmark_column(frame))
+    sources = landmark_sources(frame, points)
+    todo = np.flatnonzero(_to_detect(sources, uses_landmarks, options.mode))
     if len(todo) == 0:
         frame[SOURCE_COLUMN] = sources
         return frame, DetectionReport({"backend": None}, options.mode)
@@ -249,7 +255,8 @@ def complete_landmarks(frame: pd.DataFrame, *, uses_landmarks: bool = True,
     score = np.full(len(frame), np.nan)
     n_faces = np.full(len(frame), -1, dtype=np.int64)
     reasons = np.full(len(frame), "", dtype=object)
-    for row, k, hint in zip(todo, inverse, _hints(frame, todo), strict=True):
+    for row, k, hint in zip(todo, inverse, face_hints(frame, todo, extents[todo]),
+                            strict=True):
         faces = found[k]
         n_faces[row] = len(faces)
         index, reason = choose_face(faces, hint)

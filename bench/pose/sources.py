@@ -22,7 +22,13 @@ from ..align.schemes import canonical_landmarks
 from ..data.samples import YAW_METADATA, YAW_UNKNOWN, unique_images
 from ..detect.backends import DEFAULT_DETECTOR, DETECTORS, create_detector
 from ..detect.faces import choose_face
-from ..detect.stage import PRE_ALIGNED, DetectOptions, detect_images, landmark_sources
+from ..detect.stage import (
+    PRE_ALIGNED,
+    DetectOptions,
+    detect_images,
+    face_hints,
+    landmark_sources,
+)
 from ..errors import ConfigError, DataError
 from ..progress import progress_bar
 from .pnp import DEFAULT_FOCAL_FACTOR, estimate_pose
@@ -119,7 +125,7 @@ def _from_images(crops, todo, result, *, backend, detector_model, focal_factor, 
                              options=DetectOptions(detector=backend, model=detector_model),
                              cache_dir=cache_dir, progress=progress)
     chosen = [(found[k], choose_face(found[k], hint)[0])
-              for k, hint in zip(inverse, _hints(crops, todo), strict=True)]
+              for k, hint in zip(inverse, face_hints(crops, todo), strict=True)]
     ok = np.array([index is not None for _, index in chosen], dtype=bool)
     if not ok.any():
         return
@@ -128,16 +134,6 @@ def _from_images(crops, todo, result, *, backend, detector_model, focal_factor, 
     fit = estimate_pose(points, landmark_ids=range(points.shape[1]), image_size=sizes,
                         focal_factor=focal_factor)
     _store(result, todo[ok], fit, f"image:{backend}")
-
-
-def _hints(crops: pd.DataFrame, rows: np.ndarray) -> list[np.ndarray | None]:
-    """Which face a crop means: its box, else the extent of its points (IJB-A's three, CFP's
-    30 of unknown order), else None (the largest central face)."""
-    boxes = crops["box"].to_numpy(dtype=object)[rows]
-    _, extents = canonical_landmarks(list(crops["landmarks"].to_numpy(dtype=object)[rows]))
-    return [np.asarray(box, np.float64) if box is not None
-            else (extent if np.isfinite(extent).all() else None)
-            for box, extent in zip(boxes, extents, strict=True)]
 
 
 def image_sizes(paths: Sequence[str], progress: bool = False) -> np.ndarray:
