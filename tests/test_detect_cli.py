@@ -159,13 +159,6 @@ def test_the_help_names_the_columns_the_stage_writes():
     assert HELP_COLUMNS == TABLE_COLUMNS
 
 
-def test_the_layout_choices_are_the_readers():
-    from bench.cli.yaw import FORMATS
-    from bench.readers import IMAGE_LAYOUTS
-
-    assert FORMATS == IMAGE_LAYOUTS
-
-
 def test_no_command_declares_an_option_twice():
     import click
 

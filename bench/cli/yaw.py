@@ -6,11 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..readers import IMAGE_LAYOUTS as FORMATS  # the registry module only: no reader loads
 from .params import POSITIVE_FLOAT, NameList
-
-# bench.readers.IMAGE_LAYOUTS, spelled here so `bench --help` imports no reader (a test
-# checks the two agree)
-FORMATS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
 
 
 @click.command()

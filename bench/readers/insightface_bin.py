@@ -148,10 +148,10 @@ def aligned_points(image_size: list[int] | None) -> np.ndarray:
     """(5, 2) float32 ``five``-scheme points of the ArcFace template in a crop of
     ``image_size`` (height, width); 112x112 gives the template's points exactly."""
     from ..align.templates import get_template
+    from ..face3d import FIVE_POINT, LANDMARK_NAMES
 
     template = get_template(ALIGNED_TEMPLATE)
-    names = ("pupil_r", "pupil_l", "nose_tip", "mouth_corner_r", "mouth_corner_l")
-    points = np.array([template.points[n] for n in names], np.float64)
+    points = np.array([template.points[LANDMARK_NAMES[i]] for i in FIVE_POINT], np.float64)
     th, tw = template.size
     h, w = image_size or (th, tw)
     # pixel-centre convention: a resize maps x -> (x + 0.5) * s - 0.5

@@ -149,11 +149,18 @@ class _Timer:
         return {**self.marks, "total": round(time.perf_counter() - self.t0, 3)}
 
 
-def _pretrained_model(cfg: RunConfig) -> tuple[torch.nn.Module, dict] | None:
+def _pretrained_model(cfg: RunConfig, mode: str) -> tuple[torch.nn.Module, dict] | None:
     """A model that needs no training: a checkpoint or model file given with --weights,
     or weights a package ships. None when the model must be trained."""
     source = MODELS.meta(cfg.model).get("weights", "trained")
     takes_file = "path" in factory_options(cfg.model)
+    if (cfg.weights or source != "trained") and mode != "pretrained":
+        # said before the model is built (an ONNX load and a hash of its file)
+        raise ConfigError(f"--mode {mode} trains a model, but {cfg.model!r} "
+                          + ("was given --weights" if cfg.weights else
+                             "ships its weights" if source == "packaged" else
+                             "runs its own model file")
+                          + ": drop --mode (it runs as 'pretrained')")
     if cfg.weights:
         path = Path(cfg.weights)
         if not path.is_file():
@@ -194,12 +201,8 @@ def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path 
               echo) -> tuple[torch.nn.Module, dict]:
     """The model to evaluate and what describes it (checkpoint, training log)."""
     MODELS.get(cfg.model)  # an unknown name fails here, with did-you-mean
-    given = _pretrained_model(cfg)
+    given = _pretrained_model(cfg, mode)
     if given is not None:
-        if mode != "pretrained":
-            raise ConfigError(f"--mode {mode} trains a model, but {cfg.model!r} "
-                              + ("was given --weights" if cfg.weights else "ships its weights")
-                              + ": drop --mode (it runs as 'pretrained')")
         return given
     from ..train.config import preset
     from ..train.modes import train
