@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..detect.stage import landmark_sources
+from ..detect.stage import DETECTION, PRE_ALIGNED, landmark_sources
 from ..errors import DataError
 from .cache import CacheEntry, CropCache, cache_key
 from .decode import read_images
@@ -36,7 +36,7 @@ from .warp import warp_images
 
 log = logging.getLogger(__name__)
 #: Landmark sources whose points get the plain similarity fit (bench.align.plan).
-TRUSTED_SOURCES = ("detection", "pre_aligned")
+TRUSTED_SOURCES = (DETECTION, PRE_ALIGNED)
 
 
 @dataclass

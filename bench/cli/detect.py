@@ -63,8 +63,7 @@ def detect(data: Path, out: Path, detector: str, detector_model: str | None, mod
 
 
 def summary_line(table: pd.DataFrame, report, seconds: float, out: Path) -> str:
-    counts = table["landmark_source"].value_counts()
-    found, missed = int(counts.get("detection", 0)), int(counts.get("none", 0))
+    found, missed = report.found, len(report.failures)
     kept = len(table) - found - missed
     text = (f"{len(table)} samples -> {out}: {found} found, {missed} no face, {kept} kept "
             f"their own landmarks")

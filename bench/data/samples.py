@@ -28,6 +28,13 @@ YAW_UNKNOWN = "none"
 #: ``yaw_source`` of a yaw read from the dataset's own files (IJB-A FACE_YAW, pose.csv, manifest).
 YAW_METADATA = "metadata"
 
+#: Optional column: where a sample's landmarks come from (``dataset``, ``detection``,
+#: ``pre_aligned``, ``none``; filled by :mod:`bench.detect.stage`).
+LANDMARK_SOURCE = "landmark_source"
+#: ``landmark_source`` of a crop already aligned to its template (an insightface .bin):
+#: its points are the template's, never to be detected or fitted for pose.
+PRE_ALIGNED = "pre_aligned"
+
 COMPARISON_COLUMNS: tuple[str, ...] = ("a", "b", "label", "fold")
 
 

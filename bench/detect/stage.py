@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..align.decode import decode_bgr, read_bytes
 from ..align.schemes import canonical_landmarks
+from ..data.samples import LANDMARK_SOURCE, PRE_ALIGNED
 from ..errors import ConfigError
 from ..progress import progress_bar
 from .backends import DEFAULT_DETECTOR, FaceDetector, create_detector
@@ -33,9 +34,9 @@ from .cache import DetectionCache
 from .faces import Faces, choose_face
 
 DETECT_MODES = ("auto", "always", "never")
-SOURCE_COLUMN = "landmark_source"
-#: landmark_source values
-DATASET, DETECTION, PRE_ALIGNED, NONE = "dataset", "detection", "pre_aligned", "none"
+SOURCE_COLUMN = LANDMARK_SOURCE
+#: the other landmark_source values (PRE_ALIGNED is a reader's, bench.data.samples)
+DATASET, DETECTION, NONE = "dataset", "detection", "none"
 
 
 @dataclass(frozen=True)

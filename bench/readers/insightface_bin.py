@@ -25,7 +25,7 @@ import numpy as np
 from .. import integrity
 from ..data.cache import cache_root
 from ..data.evalset import EvalSet
-from ..data.samples import SampleSet, new_comparisons, new_samples
+from ..data.samples import PRE_ALIGNED, SampleSet, new_comparisons, new_samples
 from ..data.skipped import SkippedRows
 from ..data.tables import require_file
 from ..errors import DataError
@@ -141,7 +141,6 @@ def read(path: str | Path, *, folds: int = 10, cache_dir: str | Path | None = No
 
 #: The template insightface's tools align .bin crops to (norm_crop).
 ALIGNED_TEMPLATE = "arcface112"
-PRE_ALIGNED = "pre_aligned"
 
 
 def aligned_points(image_size: list[int] | None) -> np.ndarray:
