@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -34,14 +33,7 @@ from ..data.cache import cache_root, reader_cache
 from ..detect import DetectOptions, complete_landmarks
 from ..errors import ConfigError, DataError
 from ..evaluation import EvalConfig, evaluate_scores
-from ..fileio import (
-    clean_stale_temps,
-    dump_json,
-    make_temp_dir,
-    prepare_output_dir,
-    safe_name,
-    sha256_file,
-)
+from ..fileio import dump_json, prepare_output_dir, safe_name, sha256_file, staged_dir
 from ..models import MODELS, create_model, factory_options
 from ..protocols import DATA_ENV, load_eval_set, load_protocol
 from ..report import plots
@@ -395,11 +387,8 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
 def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, ecfg: EvalConfig,
                protocol, timer: _Timer) -> Path:
     """Build the run folder beside its final place, then swap it in with one rename."""
-    runs = out / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(runs)  # folders of killed runs
-    tmp = make_temp_dir(runs, run_id)
-    try:
+    final = out / "runs" / run_id
+    with staged_dir(final, marker="result.json") as tmp:
         write_scores(scores, tmp / "scores.csv.gz")
         title = f"{result['model']['name']} ({result['model']['mode']}) on {protocol.name}"
         plots.roc_by_yaw(scores, ecfg.bins, ecfg.pair_rule, tmp / "roc_by_yaw.png", title)
@@ -415,15 +404,4 @@ def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, ecfg:
         if problems:
             raise RuntimeError(f"result.json does not follow its schema: {problems}")
         dump_json(result, tmp / "result.json")
-        final = runs / run_id
-        if final.exists():
-            old = make_temp_dir(runs, f"{run_id}.old")
-            final.rename(old / "run")
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(final)
-        return final
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return final
