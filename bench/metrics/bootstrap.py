@@ -6,7 +6,15 @@ subjects (with replacement) and weighting each pair by how often its subjects we
 themselves are resampled, and the result says so (``unit = "pair"``).
 
 Every replicate reuses the one sort of the scores: only the weights change, so B replicates
-cost B weighted cumulative sums, not B sorts.
+cost B weighted cumulative sums, not B sorts. On large sets (more impostors than
+``BootstrapSpec.head``) even that is too much (15.7M pairs x 1,000 replicates), so the
+pairs are reduced once (:mod:`bench.metrics.reweighted_roc`): genuine pairs and the top
+impostors keep their own weights, the other impostors are drawn as bins of consecutive
+scores. A bin's total weight is drawn exactly for pairs (a multinomial over the bins) and,
+for subjects, from the first-order term of the pair weight ``m[a] * m[b] ~ m[a] + m[b] - 1``
+(the dropped term ``(m[a] - 1)(m[b] - 1)`` sums to a relative variance of order
+subjects / impostors, and the head is at least 32 impostors per subject). Tests check the
+intervals against the exact per-pair resampling.
 """
 
 from __future__ import annotations
@@ -15,10 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..progress import progress_bar
 from ._validation import check_scores_labels, check_targets
+from .reweighted_roc import ReducedScores, Weighting, curve_counts, reduce_scores
 from .roc import auc, eer, sorted_pairs, tar_at_far
 
 _CHUNK_ELEMENTS = 8_000_000  # weights per chunk: bounds memory to ~64 MB per array
+#: Impostors that keep their own weights on large sets (at least): FAR 4e-3 on IJB-C.
+HEAD_MIN = 2**16
+#: ... and at least this many per subject, so the linearised bulk weights stay accurate.
+HEAD_PER_SUBJECT = 32
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,11 @@ class BootstrapSpec:
     seed: int = 0
     level: float = 0.95
     far_targets: tuple[float, ...] = (0.1, 0.01, 0.001)
+    #: Impostors kept with their own weights; more are reduced to bins (None: automatic,
+    #: ``max(HEAD_MIN, HEAD_PER_SUBJECT * subjects)``). Sets with fewer are resampled exactly.
+    head: int | None = None
+    #: A progress bar (on a terminal) when the replicates are many pairs' worth of work.
+    progress: bool = True
 
 
 @dataclass
@@ -95,25 +114,36 @@ class _WeightSampler:
         self.ia, self.ib = inv[:n], inv[n:]
         self.same = self.ia == self.ib
 
+    def head(self, spec: BootstrapSpec) -> int:
+        if spec.head is not None:
+            return max(1, spec.head)
+        per_subject = HEAD_PER_SUBJECT * self.n_subjects if self.unit == "subject" else 0
+        return max(HEAD_MIN, per_subject)
+
+    def draw_subjects(self, b: int) -> np.ndarray | None:
+        """(b, subjects) subject multiplicities shared by every system (None for pairs)."""
+        if self.unit == "pair":
+            return None
+        return self.rng.multinomial(self.n_subjects, np.full(self.n_subjects, 1.0 / self.n_subjects),
+                                    size=b).astype(float)
+
     def draw(self, b: int) -> np.ndarray:
         if self.unit == "pair":
             return self.rng.multinomial(self.n, np.full(self.n, 1.0 / self.n), size=b).astype(float)
-        m = self.rng.multinomial(self.n_subjects, np.full(self.n_subjects, 1.0 / self.n_subjects),
-                                 size=b).astype(float)
+        m = self.draw_subjects(b)
         ma, mb = m[:, self.ia], m[:, self.ib]
         return np.where(self.same[None, :], ma, ma * mb)
 
 
-def _weighted_metrics(order, last, ys, w, far_targets, correct=None) -> dict[str, np.ndarray]:
-    """Metrics for a batch of weight vectors ``w`` (B, n) over a fixed sort."""
-    wo = w[:, order]
-    tps = np.cumsum(wo * ys, axis=1)[:, last]
-    fps = np.cumsum(wo * ~ys, axis=1)[:, last]
+def _curve_metrics(tps: np.ndarray, fps: np.ndarray, far_targets,
+                   correct: np.ndarray | None = None, total: np.ndarray | None = None
+                   ) -> dict[str, np.ndarray]:
+    """Metrics from weighted (TP, FP) counts (B, P) at operating points that start at the
+    origin and end with everything accepted; ``correct`` (B,): weight of correct pairs,
+    out of ``total`` (default: all the weight)."""
     pos, neg = tps[:, -1:], fps[:, -1:]
     with np.errstate(invalid="ignore", divide="ignore"):
-        zeros = np.zeros((w.shape[0], 1))
-        fpr = np.concatenate([zeros, fps / neg], axis=1)
-        tpr = np.concatenate([zeros, tps / pos], axis=1)
+        fpr, tpr = fps / neg, tps / pos
     valid = (pos[:, 0] > 0) & (neg[:, 0] > 0)
     fpr[~valid], tpr[~valid] = 0.0, 0.0
     out = {"auc": auc(fpr, tpr), "eer": eer(fpr, tpr)}
@@ -121,18 +151,116 @@ def _weighted_metrics(order, last, ys, w, far_targets, correct=None) -> dict[str
     for j, t in enumerate(far_targets):
         out[f"tar@far={t:g}"] = tars[:, j]
     if correct is not None:
-        total = w.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out["accuracy"] = (w @ correct.astype(float)) / total
+            out["accuracy"] = correct / (pos[:, 0] + neg[:, 0] if total is None else total)
     for k in out:
         out[k] = np.where(valid, out[k], np.nan)
     return out
 
 
-def _replicates(scores_list, labels, sampler: _WeightSampler, spec: BootstrapSpec,
-                correct_list=None) -> tuple[list[dict[str, np.ndarray]], int]:
-    """Per system, metric -> (n_boot,) replicates, drawn with shared weights."""
-    y = np.asarray(labels).astype(bool)
+def _weighted_metrics(order, last, ys, w, far_targets, correct=None) -> dict[str, np.ndarray]:
+    """Metrics for a batch of weight vectors ``w`` (B, n) over a fixed sort."""
+    wo = w[:, order]
+    zeros = np.zeros((w.shape[0], 1))
+    tps = np.concatenate([zeros, np.cumsum(wo * ys, axis=1)[:, last]], axis=1)
+    fps = np.concatenate([zeros, np.cumsum(wo * ~ys, axis=1)[:, last]], axis=1)
+    if correct is None:
+        return _curve_metrics(tps, fps, far_targets)
+    return _curve_metrics(tps, fps, far_targets, w @ correct.astype(float), w.sum(axis=1))
+
+
+class _ReducedWeights:
+    """Draws :class:`Weighting` batches of one system's reduced pairs.
+
+    Subjects: the pair weights follow from the shared subject draw ``m`` (genuine and head
+    pairs exactly, bulk bins through their subject degrees). Pairs: one multinomial over
+    genuine pairs, head pairs and bulk bins (split into correct and wrong pairs), which is
+    the per-pair multinomial summed within each bin, exactly.
+    """
+
+    def __init__(self, red: ReducedScores, sampler: _WeightSampler, correct=None):
+        self.red, self.sampler = red, sampler
+        self.correct = None if correct is None else np.asarray(correct, bool)
+        j = red.n_bins
+        bulk_ok = (np.zeros(red.bulk.size, bool) if self.correct is None
+                   else self.correct[red.bulk])
+        if sampler.unit == "pair":
+            self.bin_sizes = np.concatenate([np.bincount(red.bulk_bin[bulk_ok], minlength=j),
+                                             np.bincount(red.bulk_bin[~bulk_ok], minlength=j)])
+            return
+        ia, ib, same = sampler.ia, sampler.ib, sampler.same
+        n_s = sampler.n_subjects
+        a, b, one = ia[red.bulk], ib[red.bulk], same[red.bulk]
+        cell = red.bulk_bin * n_s
+        # Degrees: m[a] + m[b] - 1 per pair of two subjects, m[a] for a same-subject pair.
+        deg = (np.bincount(cell + a, minlength=j * n_s)
+               + np.bincount((cell + b)[~one], minlength=j * n_s))
+        self.degrees = deg.reshape(j, n_s).T.astype(float)       # (S, J)
+        self.offset = np.bincount(red.bulk_bin[~one], minlength=j).astype(float)
+        self.degrees_ok = (np.bincount(a[bulk_ok], minlength=n_s)
+                           + np.bincount(b[bulk_ok & ~one], minlength=n_s)).astype(float)
+        self.offset_ok = float(np.sum(bulk_ok & ~one))
+
+    def _own_pair_counts(self, b: int) -> np.ndarray:
+        """(b, G + H) draws of the pairs with their own weight, as part of one multinomial
+        over all n pairs: how many of the n draws land on them (a binomial), then which
+        of them each draw is (uniform), far cheaper than a multinomial over G + H cells."""
+        rng, n = self.sampler.rng, self.sampler.n
+        own = self.red.genuine.size + self.red.head.size
+        k = rng.binomial(n, own / n, size=b)
+        which = rng.integers(0, own, size=int(k.sum())) + np.repeat(np.arange(b) * own, k)
+        return np.bincount(which, minlength=b * own).reshape(b, own).astype(float)
+
+    def _pair_weights(self, m: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        s = self.sampler
+        ma = m[:, s.ia[idx]]
+        return np.where(s.same[idx][None, :], ma, ma * m[:, s.ib[idx]])
+
+    def __call__(self, m: np.ndarray | None, b: int) -> Weighting:
+        red, c = self.red, self.correct
+        g, j = red.genuine.size, red.n_bins
+        if m is None:
+            own = self._own_pair_counts(b)
+            gen, head = own[:, :g], own[:, g:]
+            rest = self.sampler.n - own.sum(axis=1).astype(np.int64)
+            binned = self.sampler.rng.multinomial(
+                rest, self.bin_sizes / max(1, self.bin_sizes.sum()), size=b).astype(float)
+            bins, bulk_ok = binned[:, :j] + binned[:, j:], binned[:, :j].sum(axis=1)
+        else:
+            gen, head = self._pair_weights(m, red.genuine), self._pair_weights(m, red.head)
+            bins = m @ self.degrees - self.offset
+            bulk_ok = m @ self.degrees_ok - self.offset_ok
+        right = None
+        if c is not None:
+            right = gen @ c[red.genuine] + head @ c[red.head] + bulk_ok
+        return Weighting(gen, head, bins, right)
+
+
+def _reduced_replicates(reds: list[ReducedScores], sampler: _WeightSampler,
+                        spec: BootstrapSpec, correct_list=None) -> list[dict[str, np.ndarray]]:
+    weights = [_ReducedWeights(r, sampler, None if correct_list is None else correct_list[i])
+               for i, r in enumerate(reds)]
+    width = max(r.genuine.size + r.head.size + r.n_bins for r in reds)
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, width))
+    acc: list[dict[str, list]] = [dict() for _ in reds]
+    with progress_bar(total=spec.n_boot, unit="rep", enabled=spec.progress, leave=False,
+                      desc="bootstrap") as bar:
+        done = 0
+        while done < spec.n_boot:
+            b = min(chunk, spec.n_boot - done)
+            m = sampler.draw_subjects(b)
+            for i, (red, draw) in enumerate(zip(reds, weights, strict=True)):
+                w = draw(m, b)
+                tps, fps = curve_counts(red, w)
+                for k, v in _curve_metrics(tps, fps, spec.far_targets, w.correct).items():
+                    acc[i].setdefault(k, []).append(v)
+            done += b
+            bar.update(b)
+    return [{k: np.concatenate(v) for k, v in a.items()} for a in acc]
+
+
+def _exact_replicates(scores_list, y, sampler: _WeightSampler, spec: BootstrapSpec,
+                      correct_list=None) -> list[dict[str, np.ndarray]]:
     sorts = []
     for s in scores_list:
         order, last = sorted_pairs(s, y)
@@ -148,9 +276,28 @@ def _replicates(scores_list, labels, sampler: _WeightSampler, spec: BootstrapSpe
             for k, v in _weighted_metrics(order, last, ys, w, spec.far_targets, correct).items():
                 acc[i].setdefault(k, []).append(v)
         done += b
-    reps = [{k: np.concatenate(v) for k, v in a.items()} for a in acc]
-    n_invalid = int(np.isnan(reps[0]["auc"]).sum())
-    return reps, n_invalid
+    return [{k: np.concatenate(v) for k, v in a.items()} for a in acc]
+
+
+def _resample(scores_list, labels, sampler: _WeightSampler, spec: BootstrapSpec,
+              correct_list=None) -> tuple[list[dict[str, float]], list[dict[str, np.ndarray]]]:
+    """Per system, the observed metrics and metric -> (n_boot,) replicates, every system
+    drawn with the same weights. Exact per-pair weights while the impostors fit in the
+    head; beyond that the reduced pairs (pair resampling of two systems stays exact: it
+    shares per-pair weights, which bins cannot carry)."""
+    y = np.asarray(labels).astype(bool)
+    corr = correct_list or [None] * len(scores_list)
+    head = sampler.head(spec)
+    if int(np.sum(~y)) > head and (sampler.unit == "subject" or len(scores_list) == 1):
+        reds = [reduce_scores(s, y, head) for s in scores_list]
+        observed = []
+        for red, c in zip(reds, corr, strict=True):
+            w = red.unit_weighting(c)
+            one = _curve_metrics(*curve_counts(red, w), spec.far_targets, w.correct)
+            observed.append({k: float(v[0]) for k, v in one.items()})
+        return observed, _reduced_replicates(reds, sampler, spec, correct_list)
+    observed = [_observed(s, y, spec, c) for s, c in zip(scores_list, corr, strict=True)]
+    return observed, _exact_replicates(scores_list, y, sampler, spec, correct_list)
 
 
 def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -181,8 +328,8 @@ def bootstrap_ci(scores, labels, subject_a=None, subject_b=None, spec: Bootstrap
     check_targets(spec.far_targets)
     sampler = _WeightSampler(s.size, subject_a, subject_b, spec.seed)
     corr = None if correct is None else [np.asarray(correct, dtype=bool)]
-    (reps,), n_invalid = _replicates([s], y, sampler, spec, corr)
-    obs = _observed(s, y, spec, None if corr is None else corr[0])
+    (obs,), (reps,) = _resample([s], y, sampler, spec, corr)
+    n_invalid = int(np.isnan(reps["auc"]).sum())
     intervals = {k: Interval(obs[k], *_percentile(reps[k], spec.level)) for k in obs}
     return BootstrapResult(intervals, sampler.unit, spec.n_boot, spec.level, spec.seed,
                            n_invalid, reps)
@@ -219,9 +366,7 @@ def paired_comparison(scores_1, scores_2, labels, subject_a=None, subject_b=None
     corr = None
     if correct_1 is not None and correct_2 is not None:
         corr = [np.asarray(correct_1, bool), np.asarray(correct_2, bool)]
-    (r1, r2), _ = _replicates([s1, s2], y, sampler, spec, corr)
-    o1 = _observed(s1, y, spec, None if corr is None else corr[0])
-    o2 = _observed(s2, y, spec, None if corr is None else corr[1])
+    (o1, o2), (r1, r2) = _resample([s1, s2], y, sampler, spec, corr)
     out = []
     for k in o1:
         d = r2[k] - r1[k]
