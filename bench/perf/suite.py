@@ -46,6 +46,13 @@ def _metrics(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], st
     return metrics_bench.run(cfg), "cpu", "fp64"
 
 
+def _score(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], str, str]:
+    from . import score_bench
+
+    sizes = (10_000, 100_000, 1_000_000) if opts.quick else score_bench.ScoreBenchConfig.sizes
+    return score_bench.run(score_bench.ScoreBenchConfig(sizes=sizes), work_dir), "cpu", "fp64"
+
+
 def _extract(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], str, str]:
     from . import extract_bench
 
@@ -108,7 +115,7 @@ def _synth(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], str,
     return run(SynthBenchConfig(changes=changes), work_dir), "cpu", "fp32"
 
 
-RUNNERS: dict[str, Callable] = {"metrics": _metrics, "extract": _extract, "train": _train,
+RUNNERS: dict[str, Callable] = {"metrics": _metrics, "score": _score, "extract": _extract, "train": _train,
                                 "dream": _dream, "synth": _synth}
 
 
