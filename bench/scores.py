@@ -7,16 +7,14 @@ higher = more similar) and ``label`` (1 genuine, 0 impostor); optional ``fold``,
 
 from __future__ import annotations
 
-import codecs
 import csv
-import gzip
 import io
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .data.delimited import field_counts, line_text, read_text_bytes
 from .errors import DataError
 from .fileio import atomic_write
 
@@ -29,51 +27,10 @@ NUMERIC = ("score", "yaw_a", "yaw_b")
 MAX_ABS_YAW = 180.0
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes (gunzipped when ``.gz``), checked to be UTF-8, without a byte-order
-    mark and with line ends normalised to ``\n``."""
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                data = f.read()
-        else:
-            data = path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise DataError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", path) from None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})", path,
-                        line) from None
-    data = data.removeprefix(codecs.BOM_UTF8)
-    if b"\r" in data:
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    return data
-
-
-def _field_counts(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """(1-based line number, field count) of every non-empty line of quote-free CSV bytes,
-    from byte positions alone: a Python pass over 15M lines takes most of a minute."""
-    buf = np.frombuffer(data, np.uint8)
-    ends = np.flatnonzero(buf == ord("\n"))
-    stops = np.append(ends, buf.size)
-    starts = np.concatenate([[0], ends + 1])
-    before = np.searchsorted(np.flatnonzero(buf == ord(",")), stops)  # commas before each end
-    commas = np.diff(before, prepend=0)
-    keep = np.flatnonzero(stops > starts)
-    return keep + 1, commas[keep] + 1
-
-
-def _line_text(data: bytes, line: int) -> str:
-    """The text of 1-based ``line``: only for error messages, so a plain split will do."""
-    return data.split(b"\n", line)[line - 1].decode("utf-8")
-
-
 def _records(data: bytes, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(first line, field count) of every non-empty record, header first."""
     if b'"' not in data:
-        return _field_counts(data)
+        return field_counts(data)
     starts, counts = [], []
     reader = csv.reader(io.StringIO(data.decode("utf-8")))
     line = 1
@@ -95,7 +52,7 @@ def _check_shape(data: bytes, path: Path) -> np.ndarray:
     starts, counts = _records(data, path)
     if not starts.size:
         raise DataError("empty file (expected a header with score,label)", path)
-    head = _line_text(data, int(starts[0]))
+    head = line_text(data, int(starts[0]))
     names = [h.strip() for h in next(csv.reader([head]))]
     seen: set[str] = set()
     for name in names:
@@ -108,7 +65,7 @@ def _check_shape(data: bytes, path: Path) -> np.ndarray:
     if bad.size:
         line, count = int(starts[1 + bad[0]]), int(counts[1 + bad[0]])
         raise DataError(f"{count} field{'s' if count != 1 else ''} where the header has "
-                        f"{n} ({', '.join(names)})", path, line, _line_text(data, line))
+                        f"{n} ({', '.join(names)})", path, line, line_text(data, line))
     return starts[1:]
 
 
@@ -143,7 +100,7 @@ def _parse_checked(data: bytes, row_lines: np.ndarray, path: Path) -> pd.DataFra
     def fail(row: int, message: str):
         line = int(row_lines[row]) if row < len(row_lines) else None
         raise DataError(message, path, line,
-                        _line_text(data, line) if line is not None else None)
+                        line_text(data, line) if line is not None else None)
 
     as_text = {c: str for c in ("subject_a", "subject_b", *NUMERIC, "label")}
     try:
@@ -190,7 +147,7 @@ def read_scores(path: str | Path) -> pd.DataFrame:
         raise DataError("is a folder, not a score file", path)
     if not path.is_file():
         raise DataError("score file not found", path)
-    data = _read_bytes(path)
+    data = read_text_bytes(path)
     row_lines = _check_shape(data, path)
     df = _parse_fast(data)
     if df is None or len(df) != len(row_lines):
@@ -201,7 +158,7 @@ def read_scores(path: str | Path) -> pd.DataFrame:
     if "fold" in df.columns and df["fold"].isna().any():
         row = int(np.flatnonzero(df["fold"].isna().to_numpy())[0])
         line = int(row_lines[row])
-        raise DataError("column 'fold' is empty", path, line, _line_text(data, line))
+        raise DataError("column 'fold' is empty", path, line, line_text(data, line))
     return df
 
 

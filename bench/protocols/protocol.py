@@ -14,7 +14,8 @@ Fields of a protocol file (``protocols/cfp-fp.toml`` is a commented example)::
                                     probes, mated, non_mated
     [folds]   kind, count, description     official | contiguous | identity-disjoint | given
     [yaw]     bins, pair_rule, template_yaw  |yaw| edges; max | min | probe; median | mean | max
-    [pooling] normalise_images, media_average, flip (true | false | "model")
+    [pooling] normalise_images, media_average, flip (true | false | "model"),
+              faceness_weight (images weighed by their detector score)
     [metrics] report, main          accuracy, eer, auc, tar@far=X (verify); rankK,
                                     tpir@fpir=X (search); main is one of report
 """
@@ -86,9 +87,10 @@ class Pooling:
     normalise_images: bool = True
     media_average: bool = True
     flip: bool | str = "model"
+    faceness_weight: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("normalise_images", "media_average"):
+        for name in ("normalise_images", "media_average", "faceness_weight"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"pooling.{name} must be true or false")
         if self.flip not in FLIP:

@@ -13,6 +13,8 @@ READERS.add_lazy("cfp", "bench.readers.cfp:read", description="CFP original layo
 READERS.add_lazy("insightface_bin", "bench.readers.insightface_bin:read",
                  description="insightface verification .bin (pickle of JPEG bytes + issame)")
 READERS.add_lazy("ijba", "bench.readers.ijba:read", description="IJB-A 11 and 1N sets")
+READERS.add_lazy("ijbc", "bench.readers.ijbc:read",
+                 description="IJB-B / IJB-C in insightface's release layout (1:1 and 1:N)")
 READERS.add_lazy("manifest", "bench.readers.manifest:read",
                  description="manifest CSV or identity folders, with a comparison list")
 READERS.add_lazy("yaw_split", "bench.readers.yaw_split:read",
@@ -36,7 +38,7 @@ def read_dataset(fmt: str, path, *, skipped, cache_dir=None, **options):
 
 
 #: Layouts :func:`read_images_of` tells apart (``auto`` looks at the path).
-IMAGE_LAYOUTS = ("auto", "manifest", "cfp", "ijba", "insightface_bin")
+IMAGE_LAYOUTS = ("auto", "manifest", "cfp", "ijba", "ijbc", "insightface_bin")
 
 
 def read_images_of(path, fmt: str = "auto", *, skipped, cache_dir=None):
@@ -57,11 +59,13 @@ def read_images_of(path, fmt: str = "auto", *, skipped, cache_dir=None):
         fmt = "insightface_bin"
     elif fmt == "auto" and (path / "IJB-A_11_sets").is_dir():
         fmt = "ijba"
+    elif fmt == "auto" and (path / "meta").is_dir() and (path / "loose_crop").is_dir():
+        fmt = "ijbc"
     if fmt in ("auto", "manifest", "cfp"):
         from .yaw_split import read_source
 
         return read_source(path, fmt, skipped)
-    options = {}
+    options = {"task": "verify"} if fmt == "ijbc" else {}
     if fmt == "ijba":
         options = {"task": "verify", "folds": len(list((path / "IJB-A_11_sets").glob("split*")))}
     return read_dataset(fmt, path, skipped=skipped, cache_dir=cache_dir, **options).samples

@@ -18,6 +18,9 @@ from scipy import sparse
 class PoolingConfig:
     normalise_images: bool = True  # L2-normalise each image feature before pooling
     media_average: bool = True  # average a media's frames first, so a long video counts once
+    #: weigh each (normalised) image by its detector score, samples' ``faceness`` column
+    #: (insightface's IJB-B/C ``use_detector_score``: blurred, turned faces count less)
+    faceness_weight: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,6 +50,11 @@ def pool_templates(features: np.ndarray, samples: pd.DataFrame,
     x = features.astype(np.float64)
     if cfg.normalise_images:
         x = l2_normalise(x)
+    if cfg.faceness_weight:
+        if "faceness" not in samples:
+            raise ValueError("pooling.faceness_weight needs a faceness (detector score) per "
+                             "image, which this dataset's reader does not give")
+        x = x * samples["faceness"].to_numpy(np.float64)[:, None]
     templates = samples["template"].to_numpy()
     if cfg.media_average:
         keys = pd.MultiIndex.from_arrays([templates, samples["media"].to_numpy()])

@@ -323,7 +323,8 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     timer.mark("extract")
 
     pool_cfg = PoolingConfig(normalise_images=protocol.pooling.normalise_images,
-                             media_average=protocol.pooling.media_average)
+                             media_average=protocol.pooling.media_average,
+                             faceness_weight=protocol.pooling.faceness_weight)
     t_ids, pooled = pool_templates(feats, samples, pool_cfg)
     templates = template_table(samples)
     ident = None

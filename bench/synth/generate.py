@@ -21,14 +21,15 @@ from ..errors import ConfigError, DataError
 from ..face3d import LANDMARK_NAMES
 from ..fileio import atomic_write, clean_stale_temps, dump_json
 from ..lifecycle import die_with_parent
-from . import cfp, ijba, train
+from . import cfp, ijba, ijbc, train
 from .config import GENERATOR_VERSION, SynthConfig
 from .jobs import IdentityJob, IdentityResult, run_job
 from .render import FOCAL_PX, IMAGE_SIZE, PRINCIPAL
 
 MANIFEST = "synth.json"
 #: What a generated dataset holds at its top level (``--force`` replaces nothing else).
-DATASET_ENTRIES = frozenset({MANIFEST, "train", "cfp", "ijba", "cfp_fp.bin", "cfp_ff.bin"})
+DATASET_ENTRIES = frozenset({MANIFEST, "train", "cfp", "ijba", "IJBC", "cfp_fp.bin",
+                             "cfp_ff.bin"})
 
 
 def default_workers() -> int:
@@ -140,6 +141,7 @@ def generate(out: str | Path, config: SynthConfig | None = None, *, force: bool 
         cfp.write_poses(staging, cfp_jobs)
         bin_counts = cfp.write_bins(staging)
         ijba_counts = ijba.write_protocol(staging, config, ijba_plan, ijba_results)
+        ijbc_counts = ijbc.write_layout(staging, config, ijba_plan, ijba_results)
         summary = _summary(config, preset_name, staging, {
             "train": {"identities": len(train_jobs), "images": manifest.rows},
             "cfp": {"identities": len(cfp_jobs), "frontal": config.cfp.frontal * len(cfp_jobs),
@@ -147,6 +149,7 @@ def generate(out: str | Path, config: SynthConfig | None = None, *, force: bool 
             "ijba": {"subjects": len(ijba_plan.jobs), "images": len(ijba_plan.records),
                      "media": sum(len(m) for m in ijba_plan.media.values()),
                      **ijba_counts},
+            "ijbc": ijbc_counts,
             "bins": bin_counts,
             "images": total,
         })
@@ -185,6 +188,11 @@ def protocol_counts(counts: dict) -> dict[str, dict[str, int]]:
     genuine, impostor = sum(ijba_c["genuine"]), sum(ijba_c["impostor"])
     out["ijba-verify"] = {"folds": ijba_c["splits"], "pairs": genuine + impostor,
                           "genuine": genuine, "impostor": impostor}
+    if "ijbc" in counts:  # datasets of generator version 4 on
+        c = counts["ijbc"]
+        out["ijbc-verify"] = {k: c[k] for k in ("images", "templates", "pairs", "genuine",
+                                                "impostor")}
+        out["ijbc-search"] = {"subjects": c["subjects"]}
     return out
 
 

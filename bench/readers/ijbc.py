@@ -1,0 +1,272 @@
+"""IJB-B and IJB-C in the layout of insightface's evaluation release (1:1 and 1:N).
+
+::
+
+    ROOT/loose_crop/<n>.jpg                         one loosely cropped face per file
+    ROOT/meta/ijbc_face_tid_mid.txt                 "<n>.jpg <template> <media>"
+    ROOT/meta/ijbc_name_5pts_score.txt              "<n>.jpg x1 y1 ... x5 y5 <faceness>"
+    ROOT/meta/ijbc_template_pair_label.txt          "<template a> <template b> <label>"
+    ROOT/meta/ijbc_1N_gallery_G1.csv, ..._G2.csv, ijbc_1N_probe_mixed.csv   (1:N)
+                                                    header; TEMPLATE_ID, SUBJECT_ID, ...
+
+IJB-B has the same files named ``ijbb_*`` (galleries ``S1``/``S2``). The meta files have
+no header and are space-separated; they run to 15.7M lines, so they are read by
+:func:`bench.data.delimited.read_columns` (pandas' C parser, errors still by line).
+
+- Five points (insightface order) come from the release's detector: they are kept as
+  ``landmarks`` with ``landmark_source = "detection"``, so alignment is the plain
+  similarity fit to the model's template (insightface's ``norm_crop``), and the faceness
+  as ``faceness`` (for detector-score weighted pooling).
+- Yaw: the release has none, so each crop's yaw is fitted to its five points by PnP against
+  the harness's mean face (:func:`bench.pose.pnp.estimate_pose`), ``yaw_source =
+  "landmarks"``; the fit's RMS reprojection error is kept as ``pose_rms_px`` and summarised
+  in the provenance.
+- Subjects: the 1:1 files name none. The 1:N files map templates to subjects where present;
+  otherwise a template's subject is its connected component in the graph of genuine pairs
+  (``"g<k>"``; a template in no genuine pair is its own). The provenance says which.
+- 1:N: gallery G1 (S1) is split 1 and G2 (S2) split 2, each with the mixed probe set; a
+  probe whose subject is absent from that gallery is non-mated (open-set search).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.delimited import LINE, line_text, read_columns
+from ..data.evalset import EvalSet
+from ..data.samples import LANDMARK_SOURCE, SampleSet, new_comparisons, new_samples
+from ..data.skipped import SkippedRows
+from ..data.tables import TEXT, read_table, require_dir, require_file
+from ..errors import ConfigError, DataError
+from ..fileio import sha256_file
+
+TASKS = ("verify", "search")
+#: release prefix -> names of its two 1:N galleries
+RELEASES = {"ijbc": ("G1", "G2"), "ijbb": ("S1", "S2")}
+FIVE = tuple(f"{axis}{i}" for i in range(1, 6) for axis in "xy")
+DETECTION = "detection"
+
+
+def meta_file(root: Path, release: str, what: str) -> Path:
+    return root / "meta" / f"{release}_{what}"
+
+
+def detect_release(root: Path) -> str:
+    found = [r for r in RELEASES if meta_file(root, r, "face_tid_mid.txt").is_file()]
+    if len(found) != 1:
+        names = " or ".join(str(meta_file(root, r, "face_tid_mid.txt")) for r in RELEASES)
+        raise DataError(f"not an IJB-B/IJB-C release folder: expected {names}"
+                        if not found else "both IJB-B and IJB-C meta files here: pass "
+                        "release='ijbb' or 'ijbc'", root)
+    return found[0]
+
+
+def read(root: str | Path, *, task: str = "verify", release: str = "auto",
+         skipped: SkippedRows | None = None) -> EvalSet:
+    """The 1:1 (``task="verify"``) or 1:N (``"search"``) protocol of the release in ``root``.
+
+    ``release``: ``ijbc``, ``ijbb`` or ``auto`` (from the meta file names).
+    """
+    if task not in TASKS:
+        raise ConfigError(f"IJB-B/C task must be one of {TASKS}, got {task!r}")
+    skipped = skipped if skipped is not None else SkippedRows()
+    root = Path(root).absolute()
+    require_dir(root / "meta", "IJB-B/C meta folder")
+    if release == "auto":
+        release = detect_release(root)
+    elif release not in RELEASES:
+        raise ConfigError(f"release must be one of {', '.join(RELEASES)} or auto, got "
+                          f"{release!r}")
+    crops = require_dir(root / "loose_crop", "IJB-B/C loose_crop folder")
+    tid_path = require_file(meta_file(root, release, "face_tid_mid.txt"), "face list")
+    five_path = require_file(meta_file(root, release, "name_5pts_score.txt"), "five points")
+    files = {_rel(p, root): sha256_file(p) for p in (tid_path, five_path)}
+    notes: list[str] = []
+
+    faces, _ = read_columns(tid_path, "face list", ("image", "template", "media"),
+                            skipped=skipped)
+    faces = _reject_missing_images(faces, crops, tid_path, skipped)
+    points = _read_points(five_path, skipped)
+
+    roles = None
+    if task == "verify":
+        pair_path = require_file(meta_file(root, release, "template_pair_label.txt"),
+                                 "template pair list")
+        files[_rel(pair_path, root)] = sha256_file(pair_path)
+        pairs = _read_pairs(pair_path, set(faces["template"]), skipped)
+    else:
+        roles, role_files = _read_search(root, release, skipped)
+        files.update({_rel(p, root): sha256_file(p) for p in role_files})
+    subject_of, how = _subjects(root, release, faces, pairs if task == "verify" else None,
+                                roles, skipped)
+    samples, pose_note = _samples(faces, points, crops, subject_of)
+    notes.append(pose_note)
+    provenance = {"format": "ijbc", "release": release, "task": task, "files": files,
+                  "landmark_scheme": "five", "subjects": how,
+                  "yaw": "PnP of the release's five points against the mean 3D face",
+                  "folds": ("one 1:1 set (fold 1)" if task == "verify" else
+                            f"gallery {RELEASES[release][0]} = split 1, "
+                            f"{RELEASES[release][1]} = split 2, each with the mixed probes"),
+                  "notes": notes}
+    sample_set = SampleSet(root=root, samples=samples, provenance=provenance)
+    if task == "verify":
+        comparisons = new_comparisons(pairs["a"], pairs["b"], pairs["label"],
+                                      np.ones(len(pairs), np.int64))
+        return EvalSet(samples=sample_set, comparisons=comparisons)
+    known = set(samples["template"])
+    return EvalSet(samples=sample_set,
+                   search=roles[roles["template"].isin(known)].reset_index(drop=True))
+
+
+def _read_points(path: Path, skipped: SkippedRows) -> pd.DataFrame:
+    names = ("image", *FIVE, "faceness")
+    frame, data = read_columns(path, "five points", names, skipped=skipped,
+                               numbers={c: np.float64 for c in names[1:]})
+    bad = ~np.isfinite(frame[list(names[1:])].to_numpy()).all(axis=1)
+    for i in np.flatnonzero(bad):
+        line = int(frame[LINE].iat[i])
+        skipped.reject(DataError("a point or the faceness is not finite", path, line,
+                                 line_text(data, line)))
+    frame = frame.loc[~bad]
+    twice = frame["image"].duplicated().to_numpy()
+    for i in np.flatnonzero(twice):
+        line = int(frame[LINE].iat[i])
+        skipped.reject(DataError(f"{frame['image'].iat[i]} has five points on an earlier line",
+                                 path, line, line_text(data, line)))
+    return frame.loc[~twice].set_index("image")
+
+
+def _read_pairs(path: Path, known: set, skipped: SkippedRows) -> pd.DataFrame:
+    pairs, data = read_columns(path, "template pair list", ("a", "b", "label"),
+                               skipped=skipped, numbers={"label": np.int64})
+
+    def reject(mask: np.ndarray, message) -> None:
+        for i in np.flatnonzero(mask):
+            line = int(pairs[LINE].iat[i])
+            skipped.reject(DataError(message(i), path, line, line_text(data, line)))
+
+    ok = pairs["label"].isin((0, 1)).to_numpy().copy()
+    reject(~ok, lambda i: f"label {pairs['label'].iat[i]} is not 0 or 1")
+    known_index = pd.Index(sorted(known))
+    for side in ("a", "b"):
+        unknown = ~pairs[side].isin(known_index).to_numpy() & ok
+        reject(unknown, lambda i, side=side: f"template {pairs[side].iat[i]} has no face in "
+                                             "the face list")
+        ok &= ~unknown
+    from ..data.samples import duplicate_pairs
+
+    dup = np.zeros(len(pairs), bool)
+    dup[ok] = duplicate_pairs(pairs["a"].to_numpy()[ok], pairs["b"].to_numpy()[ok])
+    reject(dup, lambda i: f"duplicate pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]})")
+    return pairs.loc[ok & ~dup].reset_index(drop=True)
+
+
+def _read_search(root: Path, release: str, skipped: SkippedRows
+                 ) -> tuple[pd.DataFrame, list[Path]]:
+    """(template, subject, role, fold) rows of both galleries and the mixed probes."""
+    paths, out = [], []
+    probe_path = require_file(meta_file(root, release, "1N_probe_mixed.csv"), "1:N probe list")
+    probes = _template_subjects(probe_path, skipped)
+    paths.append(probe_path)
+    for fold, gallery in enumerate(RELEASES[release], 1):
+        path = require_file(meta_file(root, release, f"1N_gallery_{gallery}.csv"),
+                            f"1:N gallery {gallery}")
+        paths.append(path)
+        g = _template_subjects(path, skipped)
+        out.append(g.assign(role="gallery", fold=fold))
+        out.append(probes[~probes["template"].isin(set(g["template"]))]
+                   .assign(role="probe", fold=fold))
+    return pd.concat(out, ignore_index=True), paths
+
+
+def _template_subjects(path: Path, skipped: SkippedRows) -> pd.DataFrame:
+    """One row per template of a 1:N list (which lists a row per image)."""
+    rows = read_table(path, "1:N template list", required=("TEMPLATE_ID", "SUBJECT_ID"),
+                      skipped=skipped)
+    first = rows.groupby("TEMPLATE_ID", sort=False)["SUBJECT_ID"].transform("first")
+    conflict = (rows["SUBJECT_ID"] != first).to_numpy()
+    for i in np.flatnonzero(conflict):
+        skipped.reject(DataError(f"template {rows['TEMPLATE_ID'].iat[i]} has subject "
+                                 f"{rows['SUBJECT_ID'].iat[i]} here but {first.iat[i]} on an "
+                                 "earlier line", path, int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
+    rows = rows.loc[~conflict].drop_duplicates("TEMPLATE_ID")
+    return pd.DataFrame({"template": rows["TEMPLATE_ID"].astype(str).to_numpy(),
+                         "subject": rows["SUBJECT_ID"].astype(str).to_numpy()})
+
+
+def _subjects(root: Path, release: str, faces: pd.DataFrame, pairs: pd.DataFrame | None,
+              roles: pd.DataFrame | None, skipped: SkippedRows) -> tuple[pd.Series, str]:
+    """Template -> subject, and how it was found."""
+    templates = pd.Index(pd.unique(faces["template"]))
+    listed = roles
+    if listed is None:
+        lists = [meta_file(root, release, f"1N_{n}.csv") for n in
+                 ("probe_mixed", *(f"gallery_{g}" for g in RELEASES[release]))]
+        if all(p.is_file() for p in lists):
+            listed = pd.concat([_template_subjects(p, skipped) for p in lists],
+                               ignore_index=True)
+    if listed is not None:
+        subject = listed.drop_duplicates("template").set_index("template")["subject"]
+        covered = templates.isin(subject.index)
+        if covered.all():
+            return subject.reindex(templates), "SUBJECT_ID of the 1:N lists"
+    if pairs is None:  # pragma: no cover - search always has its lists
+        raise DataError("no subject for some templates", root)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    code = pd.Series(np.arange(len(templates)), index=templates)
+    gen = pairs[pairs["label"] == 1]
+    ia, ib = code[gen["a"]].to_numpy(), code[gen["b"]].to_numpy()
+    graph = coo_matrix((np.ones(ia.size), (ia, ib)), shape=(len(templates),) * 2)
+    _, comp = connected_components(graph, directed=False)
+    return (pd.Series([f"g{c}" for c in comp], index=templates),
+            "connected components of the genuine template pairs (the 1:1 files name no "
+            "subject and the 1:N lists are absent or incomplete)")
+
+
+def _reject_missing_images(faces: pd.DataFrame, crops: Path, path: Path,
+                           skipped: SkippedRows) -> pd.DataFrame:
+    present = set(os.listdir(crops))
+    missing = ~faces["image"].isin(present).to_numpy()
+    if missing.any():
+        data = path.read_bytes()
+        for i in np.flatnonzero(missing):
+            line = int(faces[LINE].iat[i])
+            skipped.reject(DataError(f"missing image: expected {crops / faces['image'].iat[i]}",
+                                     path, line, line_text(data, line)))
+    return faces.loc[~missing].reset_index(drop=True)
+
+
+def _samples(faces: pd.DataFrame, points: pd.DataFrame, crops: Path,
+             subject_of: pd.Series) -> tuple[pd.DataFrame, str]:
+    from ..pose.pnp import estimate_pose
+    from ..pose.sources import LANDMARKS
+
+    five = points.reindex(faces["image"])
+    has = five["faceness"].notna().to_numpy()
+    xy = five[list(FIVE)].to_numpy(np.float64).reshape(-1, 5, 2)
+    fit = estimate_pose(xy[has])
+    yaw, rms = np.full(len(faces), np.nan), np.full(len(faces), np.nan)
+    yaw[has], rms[has] = fit.yaw, fit.rms_px
+    landmarks = [p.astype(np.float32) if ok else None for p, ok in zip(xy, has, strict=True)]
+    samples = new_samples(
+        [str(crops / f) for f in faces["image"]], subject_of.reindex(faces["template"]),
+        template=faces["template"], media=faces["media"], yaw=yaw,
+        yaw_source=np.where(np.isfinite(yaw), LANDMARKS, "none"), landmarks=landmarks,
+        faceness=five["faceness"].to_numpy(), pose_rms_px=rms,
+        **{LANDMARK_SOURCE: np.where(has, DETECTION, "")})
+    fitted = np.isfinite(rms)
+    note = (f"yaw fitted to the five points of {int(fitted.sum())} of {len(faces)} crops "
+            f"(median RMS reprojection error {np.median(rms[fitted]) if fitted.any() else 0:.2f}"
+            f" px); {int((~has).sum())} crops have no five points (the detection stage finds "
+            "them)")
+    return samples, note
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
