@@ -18,9 +18,11 @@ def test_score_file_is_shaped_like_ijbc_and_readable(tmp_path):
 
 
 def test_score_bench_runs_both_jobs_and_agrees_on_auc(tmp_path):
-    records = score_bench.run(score_bench.ScoreBenchConfig(sizes=(3_000,), n_boot=20,
-                                                           genuine_fraction=0.05), tmp_path)
-    (r,) = records
+    records = score_bench.run(score_bench.ScoreBenchConfig(
+        sizes=(3_000,), subject_sizes=(3_000,), subjects=40, n_boot=20, genuine_fraction=0.05),
+        tmp_path)
+    r, with_subjects = records
+    assert with_subjects["ci_unit"] == "subject" and with_subjects["subjects"] == 40
     assert r["pairs"] == 3_000 and r["genuine"] == 150 and r["n_boot"] == 20
     assert r["same_auc"] and r["ci_unit"] == "pair"
     assert r["auc_low"] <= r["auc"] <= r["auc_high"]

@@ -10,7 +10,7 @@ from bench.scores import example_scores, read_scores, write_scores
 
 
 def _checked(path):
-    data = S._read_bytes(path)
+    data = S.read_text_bytes(path)
     return S._parse_checked(data, S._check_shape(data, path), path)
 
 
@@ -22,7 +22,7 @@ def test_fast_and_checked_parsers_agree(tmp_path, suffix):
     df.loc[::7, "yaw_b"] = np.nan  # an empty yaw is allowed
     path = write_scores(df, tmp_path / f"s{suffix}")
     fast = read_scores(path)
-    assert S._parse_fast(S._read_bytes(path)) is not None  # the fast path was taken
+    assert S._parse_fast(S.read_text_bytes(path)) is not None  # the fast path was taken
     pd.testing.assert_frame_equal(fast, _checked(path))
     assert fast["score"].to_numpy().tobytes() == _checked(path)["score"].to_numpy().tobytes()
 

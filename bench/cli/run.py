@@ -19,13 +19,23 @@ def run(model, mode, weights, **kw):
     """Evaluate a model on a protocol: per-yaw verification with CIs, plots, leaderboard.
 
     Example: bench run --protocol cfp-fp --model resnet18-dream
+
+    ``-p bin-suite`` runs every insightface verification .bin found (lfw, cfp_ff, cfp_fp,
+    agedb_30, calfw, cplfw) and prints one table in insightface's log layout.
     """
     from ..report.tables import summary_table, yaw_table
     from ..runner.run import RunConfig, run_benchmark
+    from ..runner.suite import PROTOCOL_SUITES, log_lines, run_suite
 
     protocol = kw.pop("protocol")
     cfg = RunConfig(protocol=protocol, model=model, mode=mode, weights=weights,
                     **run_config_kwargs(**kw))
+    if protocol in PROTOCOL_SUITES:
+        suite = run_suite(protocol, cfg, echo=click.echo)
+        click.echo("")
+        click.echo("\n".join(log_lines(suite)))
+        click.echo(f"suite table: {suite.table_path}")
+        return
     outcome = run_benchmark(cfg, echo=click.echo)
     res = outcome.result
     main = res["main_score"]

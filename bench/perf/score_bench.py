@@ -36,7 +36,9 @@ class ScoreBenchConfig:
     sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000, 4_000_000, IJBC_PAIRS)
     genuine_fraction: float = IJBC_GENUINE / IJBC_PAIRS
     n_boot: int = 1000
-    subjects: int = 0   # > 0: add subject_a/subject_b columns drawn from this many subjects
+    #: sizes run again with subject_a/subject_b columns (the subject bootstrap)
+    subject_sizes: tuple[int, ...] = (IJBC_PAIRS,)
+    subjects: int = 3_531   # IJB-C's
     seed: int = 0
 
 
@@ -69,9 +71,10 @@ def _timed_process(args: list[str]) -> tuple[float, str]:
 
 def run(cfg: ScoreBenchConfig, work_dir: Path) -> list[dict]:
     records = []
-    for n in cfg.sizes:
+    runs = [(n, 0) for n in cfg.sizes] + [(n, cfg.subjects) for n in cfg.subject_sizes]
+    for n, subjects in runs:
         path = write_score_file(work_dir / f"scores-{n}.csv", n, cfg.genuine_fraction,
-                                cfg.subjects, cfg.seed)
+                                subjects, cfg.seed)
         ours_s, out = _timed_process([sys.executable, "-m", "bench", "score", str(path),
                                       "--json", "--n-boot", str(cfg.n_boot),
                                       "--seed", str(cfg.seed)])
@@ -79,7 +82,7 @@ def run(cfg: ScoreBenchConfig, work_dir: Path) -> list[dict]:
         base_s, base_out = _timed_process([sys.executable, "-c", _BASELINE, str(path)])
         ci = (result.get("ci") or {}).get("metrics", {}).get("auc", {})
         records.append({
-            "pairs": n, "genuine": int(result["n_genuine"]),
+            "pairs": n, "genuine": int(result["n_genuine"]), "subjects": subjects,
             "file_mb": round(path.stat().st_size / 2**20, 1),
             "bench_score_s": ours_s, "n_boot": cfg.n_boot,
             "ci_unit": (result.get("ci") or {}).get("unit", ""),

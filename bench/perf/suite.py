@@ -49,8 +49,11 @@ def _metrics(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], st
 def _score(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], str, str]:
     from . import score_bench
 
-    sizes = (10_000, 100_000, 1_000_000) if opts.quick else score_bench.ScoreBenchConfig.sizes
-    return score_bench.run(score_bench.ScoreBenchConfig(sizes=sizes), work_dir), "cpu", "fp64"
+    cfg = score_bench.ScoreBenchConfig()
+    if opts.quick:
+        cfg = score_bench.ScoreBenchConfig(sizes=(10_000, 100_000, 1_000_000),
+                                           subject_sizes=(1_000_000,))
+    return score_bench.run(cfg, work_dir), "cpu", "fp64"
 
 
 def _extract(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], str, str]:

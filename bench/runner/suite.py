@@ -1,0 +1,110 @@
+"""Named groups of protocols run as one job: ``bench run -p bin-suite -m MODEL``.
+
+The insightface verification sets (``lfw.bin``, ``cfp_ff.bin``, ``cfp_fp.bin``,
+``agedb_30.bin``, ``calfw.bin``, ``cplfw.bin``) are what a face model is checked on daily,
+usually all of them found in one folder. A suite runs every member whose data is present
+(each as its own ``bench run``, with its run folder and leaderboard row) and prints one
+table in the familiar layout of insightface's verification log, ``[lfw]Accuracy-Flip:
+0.99650+-0.00279``, beside EER, AUC and the 95 % CI. Members whose data is absent are
+listed as such, never silently left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ConfigError
+from ..fileio import atomic_write, safe_name
+
+#: suite name -> member protocols, in the order insightface's log prints them
+PROTOCOL_SUITES: dict[str, tuple[str, ...]] = {
+    "bin-suite": ("lfw-bin", "cfp-ff-bin", "cfp-fp-bin", "agedb-30-bin", "calfw-bin",
+                  "cplfw-bin"),
+}
+
+
+@dataclass
+class SuiteOutcome:
+    name: str
+    rows: list[dict] = field(default_factory=list)      # one per member that ran
+    missing: list[str] = field(default_factory=list)    # "protocol: why"
+    table_path: Path | None = None
+
+
+def member_data(protocol_name: str, data, default) -> Path | None:
+    """The member's dataset when it is present, else None. ``data`` is a folder holding the
+    members' files (one member's file given as the dataset itself is not a suite)."""
+    from ..protocols import load_protocol, locate_data
+
+    protocol = load_protocol(protocol_name)
+    if data is not None:
+        found = Path(data) / protocol.data
+        return found if found.exists() else None
+    try:
+        location = locate_data(protocol, data, default)
+    except ConfigError:
+        return None
+    return location.dataset if location.dataset.exists() else None
+
+
+def _row(protocol: str, result: dict) -> dict:
+    m = result["metrics"]
+    acc = m.get("accuracy") or {}
+    ci = ((m.get("ci") or {}).get("metrics") or {}).get("accuracy") or {}
+    return {"set": protocol.removesuffix("-bin"), "pairs": m["n_pairs"],
+            "accuracy": acc.get("mean"), "accuracy_std": acc.get("std"),
+            "accuracy_low": ci.get("low"), "accuracy_high": ci.get("high"),
+            "eer": m.get("eer"), "auc": m.get("auc"), "run_id": result["run_id"]}
+
+
+def run_suite(name: str, cfg, echo=print) -> SuiteOutcome:
+    """Run every present member of suite ``name`` with ``cfg`` (a RunConfig whose protocol
+    is replaced per member); write ``<out>/suites/<suite>__<model>__<mode>.csv``."""
+    from .data import synthetic_root, uses_default_data
+    from .run import run_benchmark
+
+    if name not in PROTOCOL_SUITES:
+        raise ConfigError(f"unknown suite {name!r}; suites: {', '.join(PROTOCOL_SUITES)}")
+    from ..protocols import load_protocol
+
+    outcome = SuiteOutcome(name)
+    default, mode = None, None
+    for member in PROTOCOL_SUITES[name]:
+        protocol = load_protocol(member)
+        if default is None and uses_default_data(cfg.data, protocol):
+            default = synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
+        if member_data(member, cfg.data, default) is None:
+            outcome.missing.append(f"{member}: no {protocol.data} found")
+            continue
+        result = run_benchmark(dataclasses.replace(cfg, protocol=member), echo=echo).result
+        mode = result["model"]["mode"]
+        outcome.rows.append(_row(member, result))
+    if not outcome.rows:
+        raise ConfigError(f"suite {name}: none of its datasets is present "
+                          f"({'; '.join(outcome.missing)}); pass --data FOLDER holding them")
+    path = Path(cfg.out) / "suites" / f"{safe_name(f'{name}__{cfg.model}__{mode}')}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as f:
+        pd.DataFrame(outcome.rows).to_csv(f, index=False, float_format="%.6g")
+    outcome.table_path = path
+    return outcome
+
+
+def log_lines(outcome: SuiteOutcome) -> list[str]:
+    """insightface's verification-log lines, then what is missing."""
+    lines = []
+    for r in outcome.rows:
+        if r["accuracy"] is None:
+            lines.append(f"[{r['set']}]Accuracy-Flip: n/a (no folds)  EER {r['eer']:.5f}  "
+                         f"AUC {r['auc']:.5f}")
+            continue
+        ci = ("" if r["accuracy_low"] is None else
+              f"  95% CI [{r['accuracy_low']:.5f}, {r['accuracy_high']:.5f}]")
+        lines.append(f"[{r['set']}]Accuracy-Flip: {r['accuracy']:.5f}+-{r['accuracy_std']:.5f}"
+                     f"  EER {r['eer']:.5f}  AUC {r['auc']:.5f}{ci}")
+    lines += [f"not run: {m}" for m in outcome.missing]
+    return lines
