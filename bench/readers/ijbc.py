@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.delimited import LINE, line_text, read_columns
+from ..data.large_text import LINE, line_text, read_columns
 from ..data.evalset import EvalSet
 from ..data.samples import LANDMARK_SOURCE, SampleSet, new_comparisons, new_samples
 from ..data.skipped import SkippedRows
