@@ -8,21 +8,21 @@ One function, :func:`evaluate_scores`, serves ``bench score``, ``bench run`` and
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from . import metrics as M
+from .yawbins import CELL_RULE, YawBinning
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """How a score table is summarised. ``far`` keeps the strings as the user wrote them."""
 
-    bins: tuple[float, ...] = M.DEFAULT_YAW_EDGES
+    yaw: YawBinning = YawBinning()
     far: tuple[str, ...] = ("0.1", "0.01", "0.001")
-    pair_rule: str = "max"
     n_boot: int = 1000
     seed: int = 0
     level: float = 0.95
@@ -35,6 +35,12 @@ class EvalConfig:
 
     def bootstrap_spec(self) -> M.BootstrapSpec:
         return M.BootstrapSpec(self.n_boot, self.seed, self.level, self.far_values)
+
+    def to_dict(self) -> dict:
+        """The record results keep (``metrics.config``), keys in their committed order."""
+        return {"bins": list(self.yaw.bins), "far": list(self.far),
+                "pair_rule": self.yaw.pair_rule, "n_boot": self.n_boot, "seed": self.seed,
+                "level": self.level, "min_cell_pairs": self.min_cell_pairs}
 
 
 def _subjects(df: pd.DataFrame):
@@ -95,7 +101,7 @@ def evaluate_scores(df: pd.DataFrame, cfg: EvalConfig | None = None) -> dict:
     result = metrics_block(df, cfg, correct)
     result.pop("accuracy", None)
     result["accuracy"] = accuracy
-    result["config"] = {k: v for k, v in asdict(cfg).items() if k != "extra"}
+    result["config"] = cfg.to_dict()
     result["by_yaw"] = None
     if {"yaw_a", "yaw_b"} <= set(df.columns):
         result["by_yaw"] = _by_yaw(df, cfg, correct)
@@ -107,8 +113,12 @@ def _plain(v):
 
 
 def _by_yaw(df: pd.DataFrame, cfg: EvalConfig, correct) -> dict:
-    labels = M.bin_labels(cfg.bins)
-    lo, hi, pair = M.pair_bins(df["yaw_a"], df["yaw_b"], cfg.bins, cfg.pair_rule)
+    labels = cfg.yaw.labels
+    bins = cfg.yaw.pairs(df["yaw_a"], df["yaw_b"])
+    lo, hi, pair = bins.lo, bins.hi, bins.pair
+    if bins.n_unbinned:
+        warnings.warn(f"{bins.n_unbinned} pairs have no yaw bin (a side without yaw): they "
+                      "count overall but in no yaw bin", stacklevel=2)
     by_bin, cells = {}, []
     for i, name in enumerate(labels):
         sel = pair == i
@@ -120,9 +130,7 @@ def _by_yaw(df: pd.DataFrame, cfg: EvalConfig, correct) -> dict:
             if sel.sum() >= cfg.min_cell_pairs:
                 block = metrics_block(df[sel], cfg, None if correct is None else correct[sel])
                 cells.append({"a": labels[i], "b": labels[j], **block})
-    return {"edges": list(cfg.bins), "pair_rule": cfg.pair_rule,
-            "rule_doc": {"max": "pair bin = bin of the larger |yaw| of its two sides",
-                         "a": "pair bin = bin of side a", "b": "pair bin = bin of side b"}[cfg.pair_rule],
-            "cell_rule": "unordered: (bin of the smaller |yaw|, bin of the larger |yaw|)",
+    return {"edges": list(cfg.yaw.bins), "pair_rule": cfg.yaw.pair_rule,
+            "rule_doc": cfg.yaw.rule_doc, "cell_rule": CELL_RULE,
             "bins": labels, "by_bin": by_bin, "cells": cells,
-            "n_unbinned": int(np.sum(pair < 0))}
+            "n_unbinned": bins.n_unbinned}

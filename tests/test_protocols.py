@@ -148,11 +148,11 @@ def test_cfp_fp_report_counts_folds_and_yaw_cells(data_root, tmp_path):
     assert r.count_source == str(data_root / "synth.json")
     assert r.per_fold == [{"fold": 1, "genuine": 2, "impostor": 2},
                           {"fold": 2, "genuine": 2, "impostor": 2}]
-    # every pair is frontal (|yaw| 3) vs profile (|yaw| 71): cell 0-30 x 60-90
-    assert r.yaw["cells"] == ["0-30", "30-60", "60-90"]
+    # every pair is frontal (|yaw| 3) vs profile (|yaw| 71): cell [0,30) x [60,90]
+    assert r.yaw["cells"] == ["[0,30)", "[30,60)", "[60,90]"]
     assert r.yaw["genuine"] == [[0, 0, 4], [0, 0, 0], [0, 0, 0]]
     assert r.yaw["impostor"] == [[0, 0, 4], [0, 0, 0], [0, 0, 0]]
-    assert r.yaw["by_rule"] == {"bins": ["0-30", "30-60", "60-90"], "genuine": [0, 0, 4],
+    assert r.yaw["by_rule"] == {"bins": ["[0,30)", "[30,60)", "[60,90]"], "genuine": [0, 0, 4],
                                 "impostor": [0, 0, 4]}
     text = r.format()
     assert "images 20" in text and "expected counts" in text and "all match" in text

@@ -151,8 +151,7 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
                             f"{location.dataset} is listed in the yaw file (was it written "
                             f"for this dataset?)", yaw_file)
     report = build_report(evalset, protocol=protocol.name, dataset=str(location.dataset),
-                          edges=protocol.yaw.bins, pair_rule=protocol.yaw.pair_rule,
-                          how_template_yaw=protocol.yaw.template_yaw)
+                          yaw=protocol.yaw)
     report.skipped = skipped.as_records()
     report.notes.append(f"data found by {location.how}")
     if synthetic and kwargs.get("folds", 0) is None:

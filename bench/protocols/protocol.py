@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.yawbins import DEFAULT_EDGES, PAIR_RULES, TEMPLATE_YAW, check_edges
 from ..errors import ConfigError
+from ..yawbins import YawBinning
 
 TASKS = ("verify", "search")
 FOLD_KINDS = ("official", "contiguous", "identity-disjoint", "given")
@@ -54,24 +54,6 @@ class Folds:
             raise ConfigError(f"folds.kind must be one of {FOLD_KINDS}, got {self.kind!r}")
         if not isinstance(self.count, int) or self.count < 1:
             raise ConfigError(f"folds.count must be a positive integer, got {self.count!r}")
-
-
-@dataclass(frozen=True)
-class YawBinning:
-    """|yaw| bin edges, the rule that gives a pair one bin, and a template's yaw summary."""
-
-    bins: tuple[float, ...] = DEFAULT_EDGES
-    pair_rule: str = "max"
-    template_yaw: str = "median"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "bins", check_edges(self.bins))
-        if self.pair_rule not in PAIR_RULES:
-            raise ConfigError(f"yaw.pair_rule must be one of {PAIR_RULES}, got "
-                              f"{self.pair_rule!r}")
-        if self.template_yaw not in TEMPLATE_YAW:
-            raise ConfigError(f"yaw.template_yaw must be one of {TEMPLATE_YAW}, got "
-                              f"{self.template_yaw!r}")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from ..fileio import atomic_write, dump_json, prepare_output_dir, safe_name, sta
 from ..models import MODELS
 from ..protocols import load_protocol
 from ..report import plots
+from ..yawbins import YawBinning
 from . import leaderboard
 from .run import MODES, RunConfig, run_benchmark
 
@@ -47,7 +48,7 @@ def _correct(df: pd.DataFrame) -> np.ndarray | None:
     return M.accuracy_at_thresholds(df["score"], df["label"], df["fold"], fa)
 
 
-def paired_table(tables: dict[str, pd.DataFrame], edges, rule: str,
+def paired_table(tables: dict[str, pd.DataFrame], yaw: YawBinning,
                  spec: M.BootstrapSpec) -> pd.DataFrame:
     """Long table: one row per (yaw bin, mode, metric) with the difference to naive."""
     base = tables[BASELINE]
@@ -56,8 +57,8 @@ def paired_table(tables: dict[str, pd.DataFrame], edges, rule: str,
         if len(df) != len(base) or not np.array_equal(df["label"].to_numpy(), labels):
             raise ConfigError(f"mode {mode} was not scored on the same comparisons as naive")
     correct = {m: _correct(df) for m, df in tables.items()}
-    _, _, pair = M.pair_bins(base["yaw_a"], base["yaw_b"], edges, rule)
-    names = ["all"] + M.bin_labels(edges)
+    pair = yaw.pairs(base["yaw_a"], base["yaw_b"]).pair
+    names = ["all"] + yaw.labels
     sa, sb = base["subject_a"].astype(str).to_numpy(), base["subject_b"].astype(str).to_numpy()
     rows = []
     for k, name in enumerate(names):
@@ -155,7 +156,7 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     base = base or RunConfig(protocol=protocol, model=stem)
     for mode in modes:  # unknown names fail before any mode runs
         MODELS.get(model_for(stem, mode))
-    load_protocol(protocol)
+    yaw = load_protocol(protocol).yaw
     prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file),
                        owned=(*leaderboard.OWNED, "compare"))
     name = Path(protocol).stem if str(protocol).endswith(".toml") else protocol
@@ -169,11 +170,9 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
         tables[mode], runs[mode], results[mode] = outcome.scores, outcome.run_dir, outcome.result
     leaderboard.update(base.out)
     ref = results[BASELINE]
-    edges = ref["metrics"]["config"]["bins"]
-    rule = ref["metrics"]["config"]["pair_rule"]
     far = ref["metrics"]["config"]["far"]
     spec = M.BootstrapSpec(base.n_boot, base.seed, 0.95, tuple(float(t) for t in far))
-    table = paired_table(tables, edges, rule, spec)
+    table = paired_table(tables, yaw, spec)
     table["verdict"] = table.apply(verdict, axis=1)
     key = hashlib.sha256(json.dumps(sorted(r["run_id"] for r in results.values())).encode())
     out = Path(base.out) / "compare" / report_name
@@ -184,7 +183,7 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
         title = f"{stem}: DREAM modes vs naive on {protocol}"
         with atomic_write(tmp / "report.md") as f:
             f.write(markdown_report(table, title, runs, spec.level, spec.n_boot))
-        plots.roc_overlay(tables, edges, rule, tmp / "roc_overlay.png", title)
+        plots.roc_overlay(tables, yaw, tmp / "roc_overlay.png", title)
         dump_json({"protocol": protocol, "stem": stem, "modes": modes, "key": key.hexdigest(),
                    "runs": {m: str(p) for m, p in runs.items()},
                    "main_scores": {m: r["main_score"] for m, r in results.items()}},

@@ -325,7 +325,7 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     pool_cfg = PoolingConfig(normalise_images=protocol.pooling.normalise_images,
                              media_average=protocol.pooling.media_average)
     t_ids, pooled = pool_templates(feats, samples, pool_cfg)
-    templates = template_table(samples)
+    templates = template_table(samples, protocol.yaw)
     ident = None
     if eval_set.task == "verify":
         scores = score_comparisons(eval_set.comparisons, t_ids, pooled, templates)
@@ -335,8 +335,8 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
         scores = search_score_table(splits, templates)
     timer.mark("score")
 
-    ecfg = EvalConfig(bins=tuple(float(b) for b in protocol.yaw.bins), far=_far_strings(protocol),
-                      pair_rule=protocol.yaw.pair_rule, n_boot=cfg.n_boot, seed=cfg.seed)
+    ecfg = EvalConfig(yaw=protocol.yaw, far=_far_strings(protocol), n_boot=cfg.n_boot,
+                      seed=cfg.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         metrics = evaluate_scores(scores, ecfg)
@@ -391,7 +391,7 @@ def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, ecfg:
     with staged_dir(final, marker="result.json") as tmp:
         write_scores(scores, tmp / "scores.csv.gz")
         title = f"{result['model']['name']} ({result['model']['mode']}) on {protocol.name}"
-        plots.roc_by_yaw(scores, ecfg.bins, ecfg.pair_rule, tmp / "roc_by_yaw.png", title)
+        plots.roc_by_yaw(scores, ecfg.yaw, tmp / "roc_by_yaw.png", title)
         by = result["metrics"].get("by_yaw")
         if by and by["cells"]:
             metric = "accuracy" if result["metrics"].get("accuracy") else f"tar@far={ecfg.far[1]}"
