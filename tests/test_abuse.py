@@ -818,9 +818,9 @@ def test_property_malformed_score_files(tmp_path, text):
             assert (df[col].dropna().abs() <= 180).all()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from bench.evaluation import EvalConfig, evaluate_scores
+        from bench.evaluation import EvalPlan, evaluate_scores
 
-        evaluate_scores(df, EvalConfig(n_boot=0))
+        evaluate_scores(df, EvalPlan(n_boot=0))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

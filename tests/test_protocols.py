@@ -67,7 +67,7 @@ def test_user_protocol_file_extending_a_shipped_one(tmp_path):
     ('name = "other"\nextends = "cfp-fp"\n', "must match the file name"),
     ('name = "bad"\nextends = "cfp-fp"\n[metrics]\nmain = "rank1"\n', "main_score 'rank1'"),
     ('name = "bad"\nextends = "cfp-fp"\n[metrics]\nreport = ["acc"]\nmain = "acc"\n',
-     "are not verify metrics"),
+     "unknown metric"),
     ('name = "bad"\nextends = "cfp-fp"\n[yaw]\nbins = [10, 20]\n', "must start at 0"),
     ('name = "bad"\nextends = "cfp-fp"\n[yaw]\npair_rule = "mean"\n', "pair_rule"),
     ('name = "bad"\nextends = "cfp-fp"\n[folds]\nkind = "random"\n', "folds.kind"),
@@ -75,7 +75,7 @@ def test_user_protocol_file_extending_a_shipped_one(tmp_path):
     ('name = "bad"\nextends = "cfp-fp"\n[counts]\nfaces = 3\n', "unknown counts"),
     ('name = "bad"\nformat = "cfp"\n', r"missing required protocol keys \['data'\]"),
     ('name = "bad"\nformat = "cfp"\ndata = ""\n', "data must be a non-empty string"),
-    ('name = "bad"\nextends = "cfp-fp"\ntask = "search"\n', "are not search metrics"),
+    ('name = "bad"\nextends = "cfp-fp"\ntask = "search"\n', "unknown metric"),
     ('name = "bad\n', "not valid TOML"),
 ])
 def test_bad_protocol_files(tmp_path, text, message):

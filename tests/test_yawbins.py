@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench.errors import ConfigError
-from bench.evaluation import EvalConfig, evaluate_scores
+from bench.evaluation import EvalPlan, evaluate_scores
 from bench.runner.pooling import template_table
 from bench.scores import example_scores
 from bench.yawbins import PAIR_RULES, TEMPLATE_YAW, YawBinning, bin_labels, yaw_bin
@@ -46,7 +46,7 @@ def test_evaluate_scores_takes_every_rule_a_protocol_accepts(rule):
     df = example_scores(n_subjects=40, pairs_per_fold=20)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = evaluate_scores(df, EvalConfig(yaw=YawBinning(EDGES, rule), n_boot=0))
+        res = evaluate_scores(df, EvalPlan(yaw=YawBinning(EDGES, rule), n_boot=0))
     by = res["by_yaw"]
     assert by["pair_rule"] == rule and by["rule_doc"] == PAIR_RULES[rule]
     assert sum(b["n_pairs"] for b in by["by_bin"].values()) + by["n_unbinned"] == len(df)

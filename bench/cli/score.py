@@ -28,7 +28,7 @@ from .params import COUNT, FAR_TARGETS, SEED, YAW_EDGES
               help="Write an example score file (CFP-FP-like, with a pose gap) to this path and exit.")
 def score(file, bins, far, rule, n_boot, seed, as_json, example):
     """Metrics of a score file: AUC, EER, TAR@FAR, fold accuracy and per-yaw tables, with CIs."""
-    from ..evaluation import EvalConfig, evaluate_scores
+    from ..evaluation import EvalPlan, evaluate_scores
     from ..fileio import check_output_file, dump_json
     from ..report.tables import summary_table, yaw_table
     from ..scores import example_scores, read_scores, write_scores
@@ -41,7 +41,7 @@ def score(file, bins, far, rule, n_boot, seed, as_json, example):
         return
     if file is None:
         raise click.UsageError("give a score FILE (or --example OUT.csv to make one)")
-    cfg = EvalConfig(yaw=YawBinning(bins, rule), far=far, n_boot=n_boot, seed=seed)
+    cfg = EvalPlan(yaw=YawBinning(bins, rule), far=far, n_boot=n_boot, seed=seed)
     df = read_scores(file)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

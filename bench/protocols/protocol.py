@@ -17,6 +17,7 @@ Fields of a protocol file (``protocols/cfp-fp.toml`` is a commented example)::
     [pooling] normalise_images, media_average, flip (true | false | "model")
     [metrics] report, main          accuracy, eer, auc, tar@far=X (verify); rankK,
                                     tpir@fpir=X (search); main is one of report
+                                    (parsed into bench.metric_specs.MetricSpec at load)
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..metric_specs import ACCEPTED, MetricSpec, parse_metrics
 from ..yawbins import YawBinning
 
 TASKS = ("verify", "search")
 FOLD_KINDS = ("official", "contiguous", "identity-disjoint", "given")
-#: Metric names a protocol may ask for; the runner maps each to bench.metrics.
-VERIFY_METRICS = re.compile(r"^(accuracy|eer|auc|tar@far=(0?\.\d+|1e-\d+))$")
-SEARCH_METRICS = re.compile(r"^(rank\d+|tpir@fpir=(0?\.\d+|1e-\d+))$")
 #: Counts a protocol may expect; :mod:`bench.data.report` finds each of them.
 COUNT_NAMES = ("images", "samples", "subjects", "templates", "folds", "pairs", "genuine",
                "impostor", "gallery", "probes", "mated", "non_mated")
@@ -120,18 +119,32 @@ class Protocol:
             raise ConfigError(f"{self.name}: unknown counts {unknown}; known: {COUNT_NAMES}")
         if any(not isinstance(v, int) or v < 0 for v in self.counts.values()):
             raise ConfigError(f"{self.name}: counts must be non-negative integers")
-        pattern = VERIFY_METRICS if self.task == "verify" else SEARCH_METRICS
         metrics = tuple(self.metrics)
-        bad = [m for m in metrics if not pattern.match(m)]
-        if bad or not metrics:
-            raise ConfigError(f"{self.name}: metrics {bad or '(none)'} are not {self.task} "
-                              f"metrics (pattern {pattern.pattern})")
+        try:
+            specs = parse_metrics(metrics, self.task)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.name}: {exc} (this is a {self.task} protocol)") from None
+        if not specs:
+            raise ConfigError(f"{self.name}: [metrics] report lists no metric; {self.task} "
+                              f"metrics: {ACCEPTED[self.task]}")
         if self.main_score not in metrics:
             raise ConfigError(f"{self.name}: main_score {self.main_score!r} is not one of the "
                               f"reported metrics {list(metrics)}")
         object.__setattr__(self, "metrics", metrics)
+        # parsed once, here; not dataclass fields, so the definition (and its hash) is the
+        # plain data of the file
+        object.__setattr__(self, "_specs", specs)
         object.__setattr__(self, "reader", dict(self.reader))
         object.__setattr__(self, "counts", dict(self.counts))
+
+    @property
+    def metric_specs(self) -> tuple[MetricSpec, ...]:
+        """The reported metrics, parsed (in the order the file lists them)."""
+        return self._specs
+
+    @property
+    def main_metric(self) -> MetricSpec:
+        return self._specs[self.metrics.index(self.main_score)]
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved definition as plain data (what ``show`` prints, results record)."""

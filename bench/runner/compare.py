@@ -19,7 +19,9 @@ from tabulate import tabulate
 
 from .. import metrics as M
 from ..errors import ConfigError
+from ..evaluation import EvalPlan
 from ..fileio import atomic_write, dump_json, prepare_output_dir, safe_name, staged_dir
+from ..metric_specs import MetricSpec
 from ..models import MODELS
 from ..protocols import load_protocol
 from ..report import plots
@@ -92,24 +94,27 @@ def _pair_correct(correct, a, b, sel):
     return correct[a][sel], correct[b][sel]
 
 
-def _better(metric: str, diff: float) -> bool:
-    return diff < 0 if metric == "eer" else diff > 0
-
-
-def verdict(row) -> str:
-    """Plain words for one difference: only a CI that excludes 0 counts."""
+def verdict(row, spec: MetricSpec) -> str:
+    """Plain words for one difference: only a CI that excludes 0 counts, and the metric's
+    spec says which sign is better."""
     if row["mode"] == BASELINE or row["ci_low"] is None or pd.isna(row["ci_low"]):
         return ""
     if row["ci_low"] > 0 or row["ci_high"] < 0:
-        return "better" if _better(row["metric"], row["difference"]) else "worse"
+        better = row["difference"] > 0 if spec.higher_is_better else row["difference"] < 0
+        return "better" if better else "worse"
     return "no significant difference"
 
 
-def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path], level: float,
-                    n_boot: int) -> str:
-    metrics = [m for m in ("accuracy", "eer", "auc") if m in set(table["metric"])]
-    metrics += sorted((m for m in set(table["metric"]) if m.startswith("tar@")),
-                      key=lambda m: -float(m.split("=", 1)[1]))
+def add_verdicts(table: pd.DataFrame, plan: EvalPlan) -> pd.DataFrame:
+    specs = plan.computed
+    table["verdict"] = [verdict(row, specs[row["metric"]]) for _, row in table.iterrows()]
+    return table
+
+
+def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path],
+                    plan: EvalPlan) -> str:
+    level, n_boot = plan.level, plan.n_boot
+    metrics = [m for m in plan.computed if m in set(table["metric"])]
     unit = str(table["unit"].iloc[0]) if "unit" in table and len(table) else "subject"
     lines = [f"# {title}", "",
              f"Differences are mode minus naive on identical comparisons, with {100 * level:.0f}% "
@@ -131,7 +136,8 @@ def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path], leve
                 cell = f"{100 * r['value']:.2f}"
                 if mode != BASELINE and r["ci_low"] is not None and not pd.isna(r["ci_low"]):
                     cell += (f" ({100 * r['difference']:+.2f} [{100 * r['ci_low']:+.2f}, "
-                             f"{100 * r['ci_high']:+.2f}], p={r['p_value']:.3f}, {verdict(r)})")
+                             f"{100 * r['ci_high']:+.2f}], p={r['p_value']:.3f}, "
+                             f"{r['verdict']})")
                 row.append(cell)
             rows.append(row)
         lines.append(tabulate(rows, headers=["mode", *metrics], tablefmt="github"))
@@ -156,7 +162,7 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     base = base or RunConfig(protocol=protocol, model=stem)
     for mode in modes:  # unknown names fail before any mode runs
         MODELS.get(model_for(stem, mode))
-    yaw = load_protocol(protocol).yaw
+    plan = EvalPlan.from_protocol(load_protocol(protocol), n_boot=base.n_boot, seed=base.seed)
     prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file),
                        owned=(*leaderboard.OWNED, "compare"))
     name = Path(protocol).stem if str(protocol).endswith(".toml") else protocol
@@ -169,11 +175,7 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
         outcome = run_benchmark(cfg, echo=echo)
         tables[mode], runs[mode], results[mode] = outcome.scores, outcome.run_dir, outcome.result
     leaderboard.update(base.out)
-    ref = results[BASELINE]
-    far = ref["metrics"]["config"]["far"]
-    spec = M.BootstrapSpec(base.n_boot, base.seed, 0.95, tuple(float(t) for t in far))
-    table = paired_table(tables, yaw, spec)
-    table["verdict"] = table.apply(verdict, axis=1)
+    table = add_verdicts(paired_table(tables, plan.yaw, plan.bootstrap_spec()), plan)
     key = hashlib.sha256(json.dumps(sorted(r["run_id"] for r in results.values())).encode())
     out = Path(base.out) / "compare" / report_name
     # the report files appear together or not at all
@@ -182,8 +184,8 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
             table.to_csv(f, index=False, float_format="%.6g")
         title = f"{stem}: DREAM modes vs naive on {protocol}"
         with atomic_write(tmp / "report.md") as f:
-            f.write(markdown_report(table, title, runs, spec.level, spec.n_boot))
-        plots.roc_overlay(tables, yaw, tmp / "roc_overlay.png", title)
+            f.write(markdown_report(table, title, runs, plan))
+        plots.roc_overlay(tables, plan.yaw, tmp / "roc_overlay.png", title)
         dump_json({"protocol": protocol, "stem": stem, "modes": modes, "key": key.hexdigest(),
                    "runs": {m: str(p) for m, p in runs.items()},
                    "main_scores": {m: r["main_score"] for m, r in results.items()}},

@@ -24,6 +24,7 @@ from tabulate import tabulate
 
 from ..errors import ConfigError
 from ..fileio import atomic_write, clean_stale_temps, prepare_output_dir, safe_name
+from ..metric_specs import parse_metric
 
 #: What runs and leaderboards write in a results folder (anything else there is left alone).
 OWNED = ("runs", "leaderboard.csv", "leaderboard.md", ".leaderboard.lock")
@@ -134,8 +135,12 @@ def collect_runs(out_dir: str | Path, protocol: str | None = None
         rows.append(result_row(result))
     df = pd.DataFrame(rows)
     if not df.empty:
-        df = df.sort_values(["protocol", "value"], ascending=[True, False],
-                            na_position="last").reset_index(drop=True)
+        # best first: the main metric's spec says which way is better (an EER ascends)
+        better = df["main_score"].map(lambda name: parse_metric(name).higher_is_better)
+        values = pd.to_numeric(df["value"], errors="coerce")
+        df = (df.assign(_best=values.where(better, -values))
+              .sort_values(["protocol", "_best"], ascending=[True, False], na_position="last")
+              .drop(columns="_best").reset_index(drop=True))
     return df, bad
 
 

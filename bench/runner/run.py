@@ -32,7 +32,7 @@ from ..align.templates import get_template
 from ..data.cache import cache_root, reader_cache
 from ..detect import DetectOptions, complete_landmarks
 from ..errors import ConfigError, DataError
-from ..evaluation import EvalConfig, evaluate_scores
+from ..evaluation import EvalPlan, evaluate_scores
 from ..fileio import dump_json, prepare_output_dir, safe_name, sha256_file, staged_dir
 from ..models import MODELS, create_model, factory_options
 from ..protocols import DATA_ENV, load_eval_set, load_protocol
@@ -221,39 +221,6 @@ def _default_train(root) -> Path | None:
     return cand if cand.is_file() else None
 
 
-def _main_score(protocol, metrics: dict, ident: dict | None) -> dict:
-    name = protocol.main_score
-    value = low = high = None
-    ci = (metrics.get("ci") or {}).get("metrics", {})
-    if name == "accuracy" and metrics.get("accuracy"):
-        value = metrics["accuracy"]["mean"]
-        key = "accuracy"
-    elif name.startswith("tar@far="):
-        value = metrics["tar_at_far"].get(name.split("=", 1)[1])
-        key = f"tar@far={float(name.split('=', 1)[1]):g}"
-    elif name in ("auc", "eer"):
-        value, key = metrics.get(name), name
-    elif ident is not None and name in ident["summary"]:
-        value, key = ident["summary"][name]["mean"], None
-    else:
-        value, key = metrics.get("auc"), "auc"
-        name = "auc"
-    if key and key in ci:
-        low, high = ci[key]["low"], ci[key]["high"]
-    boot = metrics.get("ci") or {}
-    label = (f"{100 * boot.get('level', 0.95):.0f}% bootstrap over {boot.get('unit', 'subject')}s"
-             if low is not None else None)
-    return {"name": name, "value": value, "low": low, "high": high, "ci": label}
-
-
-def _far_strings(protocol) -> tuple[str, ...]:
-    fars = [m.split("=", 1)[1] for m in protocol.metrics if m.startswith("tar@far=")]
-    for t in ("0.1", "0.01", "0.001"):
-        if t not in fars:
-            fars.append(t)
-    return tuple(sorted(set(fars), key=float, reverse=True))
-
-
 def extract_batch(cfg: RunConfig, device: torch.device) -> int:
     """The CPU gains nothing from big batches, while decoded frames and warp canvases of a
     batch grow with it (256 CFP photos: hundreds of MB): small ones keep a run's memory low."""
@@ -279,6 +246,7 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     MODELS.get(cfg.model)  # an unknown name fails now, not after reading the data
     mode = cfg.resolved_mode()
     protocol = load_protocol(cfg.protocol)
+    plan = EvalPlan.from_protocol(protocol, n_boot=cfg.n_boot, seed=cfg.seed)
     device = resolve_device(cfg.device)
     synthetic = uses_default_data(cfg.data, protocol)
     default_root = None
@@ -331,15 +299,13 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
         scores = score_comparisons(eval_set.comparisons, t_ids, pooled, templates)
     else:
         splits = split_scores(eval_set, t_ids, pooled)
-        ident = identification(splits)
+        ident = identification(splits, plan.ranks, plan.fpir)
         scores = search_score_table(splits, templates)
     timer.mark("score")
 
-    ecfg = EvalConfig(yaw=protocol.yaw, far=_far_strings(protocol), n_boot=cfg.n_boot,
-                      seed=cfg.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        metrics = evaluate_scores(scores, ecfg)
+        metrics = evaluate_scores(scores, plan)
     for w in caught:
         echo(f"warning: {w.message}")
     timer.mark("metrics")
@@ -371,30 +337,30 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
                           "alignment": finfo.get("alignment"),
                           "detection": detection.to_dict()},
         "pooling": pool_cfg.to_dict(),
-        "main_score": _main_score(protocol, metrics, ident),
+        "main_score": plan.main_score(metrics, ident),
         "metrics": metrics,
         "identification": ident,
         "timings": {},
         "files": {"scores": "scores.csv.gz", "roc": "roc_by_yaw.png",
                   "cells": "yaw_cells.png"},
     }
-    run_dir = _write_run(Path(cfg.out), run_id, result, scores, ecfg, protocol, timer)
+    run_dir = _write_run(Path(cfg.out), run_id, result, scores, plan, protocol, timer)
     if cfg.update_leaderboard:
         leaderboard.update(cfg.out)
     return RunOutcome(run_dir, result, scores)
 
 
-def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, ecfg: EvalConfig,
+def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, plan: EvalPlan,
                protocol, timer: _Timer) -> Path:
     """Build the run folder beside its final place, then swap it in with one rename."""
     final = out / "runs" / run_id
     with staged_dir(final, marker="result.json") as tmp:
         write_scores(scores, tmp / "scores.csv.gz")
         title = f"{result['model']['name']} ({result['model']['mode']}) on {protocol.name}"
-        plots.roc_by_yaw(scores, ecfg.yaw, tmp / "roc_by_yaw.png", title)
+        plots.roc_by_yaw(scores, plan.yaw, tmp / "roc_by_yaw.png", title)
         by = result["metrics"].get("by_yaw")
         if by and by["cells"]:
-            metric = "accuracy" if result["metrics"].get("accuracy") else f"tar@far={ecfg.far[1]}"
+            metric = "accuracy" if result["metrics"].get("accuracy") else f"tar@far={plan.far[1]}"
             plots.cell_heatmap(by, metric, tmp / "yaw_cells.png", f"{title}: {metric} (%)")
         else:
             result["files"].pop("cells")
