@@ -151,7 +151,8 @@ def test_2_run_id_from_a_protocol_path_is_its_name():
     from bench.runner.run import RunConfig, run_id_for
 
     cfg = RunConfig(protocol="../../elsewhere/my-proto.toml", model="resnet18")
-    assert run_id_for(cfg, "naive", "p", "d", "c", False).startswith("my-proto__resnet18__")
+    assert run_id_for("my-proto", cfg, "naive", "p", "d", "c", False).startswith(
+        "my-proto__resnet18__")
 
 
 # -- 3: runs vanish from the leaderboard ------------------------------------------------------

@@ -69,7 +69,7 @@ def test_protocol_specs_are_parsed_once_and_left_out_of_the_definition():
     p = load_protocol("ijba-search")
     assert [s.key for s in p.metric_specs] == list(p.metrics)
     assert p.main_metric.key == "rank1"
-    assert "_specs" not in p.to_dict()
+    assert "metric_specs" not in p.to_dict()
 
 
 def test_compare_verdict_follows_the_metric_direction():

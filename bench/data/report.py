@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -85,8 +86,13 @@ def _cell_table(yaw: dict[str, Any]) -> str:
     return tabulate(rows, headers=["a \\ b", *yaw["cells"]])
 
 
-def build_report(evalset: EvalSet, *, protocol: str, dataset: str,
-                 yaw: YawBinning) -> ValidationReport:
+def build_report(evalset: EvalSet, *, protocol: str, dataset: str, yaw: YawBinning,
+                 expected: dict[str, int] | None = None, count_source: str = "",
+                 skipped: Sequence[dict[str, Any]] = (),
+                 notes: Sequence[str] = ()) -> ValidationReport:
+    """What ``evalset`` holds, checked against the ``expected`` counts (from
+    ``count_source``); ``skipped``: rows a lenient reader left out; ``notes`` follow the
+    reader's own."""
     samples = evalset.samples.samples
     subjects = samples["subject"][samples["subject"] != ""]
     counts = {"samples": len(samples), "images": int(samples["path"].nunique()),
@@ -101,9 +107,14 @@ def build_report(evalset: EvalSet, *, protocol: str, dataset: str,
         counts_f, per_fold, yaw_f = _search(evalset.search, yaw_by_template, yaw)
     counts.update(counts_f)
     found.update(yaw_f)
-    notes = list(evalset.samples.provenance.get("notes", []))
+    expected = dict(expected or {})
+    mismatches = [f"{name}: expected {want}, found {counts.get(name)}"
+                  for name, want in expected.items() if counts.get(name) != want]
     return ValidationReport(protocol=protocol, dataset=dataset, task=evalset.task,
-                            counts=counts, per_fold=per_fold, yaw=found, notes=notes)
+                            counts=counts, per_fold=per_fold, yaw=found, expected=expected,
+                            count_source=count_source, mismatches=mismatches,
+                            skipped=list(skipped),
+                            notes=[*evalset.samples.provenance.get("notes", []), *notes])
 
 
 def _verify(comp: pd.DataFrame, yaw_by_template: pd.Series, yaw: YawBinning):

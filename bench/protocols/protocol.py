@@ -104,6 +104,9 @@ class Protocol:
     main_score: str = "accuracy"
     extends: str | None = None
     source: str = ""
+    #: ``metrics`` parsed, in order; set from ``metrics`` when built (never from a file),
+    #: and left out of the definition so its hash is that of the file's plain data
+    metric_specs: tuple[MetricSpec, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", self.name or ""):
@@ -131,24 +134,18 @@ class Protocol:
             raise ConfigError(f"{self.name}: main_score {self.main_score!r} is not one of the "
                               f"reported metrics {list(metrics)}")
         object.__setattr__(self, "metrics", metrics)
-        # parsed once, here; not dataclass fields, so the definition (and its hash) is the
-        # plain data of the file
-        object.__setattr__(self, "_specs", specs)
+        object.__setattr__(self, "metric_specs", specs)
         object.__setattr__(self, "reader", dict(self.reader))
         object.__setattr__(self, "counts", dict(self.counts))
 
     @property
-    def metric_specs(self) -> tuple[MetricSpec, ...]:
-        """The reported metrics, parsed (in the order the file lists them)."""
-        return self._specs
-
-    @property
     def main_metric(self) -> MetricSpec:
-        return self._specs[self.metrics.index(self.main_score)]
+        return self.metric_specs[self.metrics.index(self.main_score)]
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved definition as plain data (what ``show`` prints, results record)."""
         out = dataclasses.asdict(self)
+        out.pop("metric_specs")
         out["yaw"]["bins"] = list(self.yaw.bins)
         out["metrics"] = list(self.metrics)
         return out
@@ -169,7 +166,8 @@ SECTIONS = {"folds": Folds, "yaw": YawBinning, "pooling": Pooling}
 def protocol_from_dict(data: Mapping[str, Any], source: str = "") -> Protocol:
     """Build a Protocol from a resolved (``extends`` applied) file's tables."""
     data = dict(data)
-    known = {f.name for f in dataclasses.fields(Protocol)} - {"source", "main_score"}
+    known = {f.name for f in dataclasses.fields(Protocol)} - {"source", "main_score",
+                                                              "metric_specs"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown protocol keys {unknown}; known: {sorted(known)}")

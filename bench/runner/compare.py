@@ -162,11 +162,11 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     base = base or RunConfig(protocol=protocol, model=stem)
     for mode in modes:  # unknown names fail before any mode runs
         MODELS.get(model_for(stem, mode))
-    plan = EvalPlan.from_protocol(load_protocol(protocol), n_boot=base.n_boot, seed=base.seed)
+    resolved = load_protocol(protocol)
+    plan = EvalPlan.from_protocol(resolved, n_boot=base.n_boot, seed=base.seed)
     prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file),
                        owned=(*leaderboard.OWNED, "compare"))
-    name = Path(protocol).stem if str(protocol).endswith(".toml") else protocol
-    report_name = safe_name(f"{name}__{stem}", "report name")
+    report_name = safe_name(f"{resolved.name}__{stem}", "report name")
     tables, runs, results = {}, {}, {}
     for mode in modes:
         cfg = dataclasses.replace(base, protocol=protocol, model=model_for(stem, mode), mode=mode,
@@ -182,11 +182,11 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     with staged_dir(out, marker="compare.json") as tmp:
         with atomic_write(tmp / "report.csv") as f:
             table.to_csv(f, index=False, float_format="%.6g")
-        title = f"{stem}: DREAM modes vs naive on {protocol}"
+        title = f"{stem}: DREAM modes vs naive on {resolved.name}"
         with atomic_write(tmp / "report.md") as f:
             f.write(markdown_report(table, title, runs, plan))
         plots.roc_overlay(tables, plan.yaw, tmp / "roc_overlay.png", title)
-        dump_json({"protocol": protocol, "stem": stem, "modes": modes, "key": key.hexdigest(),
+        dump_json({"protocol": resolved.name, "stem": stem, "modes": modes, "key": key.hexdigest(),
                    "runs": {m: str(p) for m, p in runs.items()},
                    "main_scores": {m: r["main_score"] for m, r in results.items()}},
                   tmp / "compare.json")

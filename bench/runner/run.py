@@ -229,12 +229,13 @@ def extract_batch(cfg: RunConfig, device: torch.device) -> int:
     return 256 if device.type == "cuda" else 64
 
 
-def run_id_for(cfg: RunConfig, mode: str, protocol_hash: str, data_digest: str,
-               ckpt_sha: str, flip: bool) -> str:
+def run_id_for(protocol_name: str, cfg: RunConfig, mode: str, protocol_hash: str,
+               data_digest: str, ckpt_sha: str, flip: bool) -> str:
+    """``<protocol>__<model>__<mode>__<hash>``, named by the resolved protocol's name (never
+    by what ``-p`` said: a path's folders have no place in a folder name)."""
     key = _digest({"p": protocol_hash, "d": data_digest, "c": ckpt_sha, "f": flip,
                    "b": cfg.n_boot, "s": cfg.seed})[:10]
-    name = Path(cfg.protocol).stem if str(cfg.protocol).endswith(".toml") else cfg.protocol
-    return safe_name(f"{name}__{cfg.model}__{mode}__{key}", "run id")
+    return safe_name(f"{protocol_name}__{cfg.model}__{mode}__{key}", "run id")
 
 
 def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
@@ -254,10 +255,10 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
         default_root = synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
         echo(f"using the embedded synthetic dataset at {default_root} "
              "(pass --data DIR or set $BENCH_DATA for a real one)")
-    eval_set = load_eval_set(protocol, cfg.data, lenient=cfg.lenient, default=default_root,
+    eval_set, report = load_eval_set(protocol, cfg.data, lenient=cfg.lenient, default=default_root,
                              cache_dir=reader_cache(cfg.cache_dir),
                              yaw_file=cfg.yaw_file)
-    echo(eval_set.report.format().splitlines()[0] if eval_set.report else "data loaded")
+    echo(report.format().splitlines()[0])
     digest = data_hash(eval_set)
     timer.mark("data")
 
@@ -313,7 +314,7 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     protocol_def = protocol.to_dict()
     # the file's location is not part of the definition: same protocol, same hash anywhere
     protocol_hash = _digest({k: v for k, v in protocol_def.items() if k != "source"})
-    run_id = run_id_for(cfg, mode, protocol_hash, digest, model_info["checkpoint_sha256"], flip)
+    run_id = run_id_for(protocol.name, cfg, mode, protocol_hash, digest, model_info["checkpoint_sha256"], flip)
     result = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -330,7 +331,7 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
                  "sha256": digest,
                  "files": eval_set.samples.provenance.get("files", {}),
                  "notes": eval_set.samples.provenance.get("notes", []),
-                 "validation": eval_set.report.to_dict() if eval_set.report else None},
+                 "validation": report.to_dict()},
         "model": {**model_info, "gate": model.config.get("gate"),
                   "feature_dim": model.feature_dim, "config": model.config},
         "preprocessing": {**model.preprocess.to_dict(), "flip_test": flip,
