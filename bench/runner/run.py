@@ -42,7 +42,7 @@ from . import leaderboard
 from .data import synth_summary, synthetic_root, uses_default_data
 from .features import ExtractOptions, extract_features, feature_key, resolve_device
 from .pooling import PoolingConfig, pool_templates, template_table
-from .result_schema import SCHEMA_VERSION, validate_result
+from .result_schema import SCHEMA_VERSION, RunResult, validate_result
 from .scoring import identification, score_comparisons, search_score_table, split_scores
 
 MODES = ("naive", "stitch", "end2end", "retrain")
@@ -90,8 +90,13 @@ class RunConfig:
 @dataclass
 class RunOutcome:
     run_dir: Path
-    result: dict
+    record: RunResult
     scores: pd.DataFrame
+
+    @property
+    def result(self) -> dict:
+        """The record as ``result.json`` holds it."""
+        return self.record.to_dict()
 
 
 def _git_commit() -> str | None:
@@ -314,61 +319,61 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     protocol_def = protocol.to_dict()
     # the file's location is not part of the definition: same protocol, same hash anywhere
     protocol_hash = _digest({k: v for k, v in protocol_def.items() if k != "source"})
-    run_id = run_id_for(protocol.name, cfg, mode, protocol_hash, digest, model_info["checkpoint_sha256"], flip)
-    result = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "bench_version": __version__,
-        "git_commit": _git_commit(),
-        "command": " ".join(["bench", *sys.argv[1:]]) if sys.argv else "bench run",
-        "environment": environment(device),
-        "seeds": {"bootstrap": cfg.seed, "training": cfg.seed, "synthetic_data": 0},
-        "protocol": {"name": protocol.name, "version": protocol.version,
-                     "sha256": protocol_hash, "definition": protocol_def},
-        "data": {"root": str(eval_set.samples.root), "synthetic": synthetic,
-                 "synth": synth_summary(default_root) if default_root else None,
-                 "sha256": digest,
-                 "files": eval_set.samples.provenance.get("files", {}),
-                 "notes": eval_set.samples.provenance.get("notes", []),
-                 "validation": report.to_dict()},
-        "model": {**model_info, "gate": model.config.get("gate"),
-                  "feature_dim": model.feature_dim, "config": model.config},
-        "preprocessing": {**model.preprocess.to_dict(), "flip_test": flip,
-                          "alignment": finfo.get("alignment"),
-                          "detection": detection.to_dict()},
-        "pooling": pool_cfg.to_dict(),
-        "main_score": plan.main_score(metrics, ident),
-        "metrics": metrics,
-        "identification": ident,
-        "timings": {},
-        "files": {"scores": "scores.csv.gz", "roc": "roc_by_yaw.png",
-                  "cells": "yaw_cells.png"},
-    }
-    run_dir = _write_run(Path(cfg.out), run_id, result, scores, plan, protocol, timer)
+    run_id = run_id_for(protocol.name, cfg, mode, protocol_hash, digest,
+                        model_info["checkpoint_sha256"], flip)
+    result = RunResult(
+        schema_version=SCHEMA_VERSION,
+        run_id=run_id,
+        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        bench_version=__version__,
+        git_commit=_git_commit(),
+        command=" ".join(["bench", *sys.argv[1:]]) if sys.argv else "bench run",
+        environment=environment(device),
+        seeds={"bootstrap": cfg.seed, "training": cfg.seed, "synthetic_data": 0},
+        protocol={"name": protocol.name, "version": protocol.version,
+                  "sha256": protocol_hash, "definition": protocol_def},
+        data={"root": str(eval_set.samples.root), "synthetic": synthetic,
+              "synth": synth_summary(default_root) if default_root else None,
+              "sha256": digest,
+              "files": eval_set.samples.provenance.get("files", {}),
+              "notes": eval_set.samples.provenance.get("notes", []),
+              "validation": report.to_dict()},
+        model={**model_info, "gate": model.config.get("gate"),
+               "feature_dim": model.feature_dim, "config": model.config},
+        preprocessing={**model.preprocess.to_dict(), "flip_test": flip,
+                       "alignment": finfo.get("alignment"),
+                       "detection": detection.to_dict()},
+        pooling=pool_cfg.to_dict(),
+        main_score=plan.main_score(metrics, ident),
+        metrics=metrics,
+        identification=ident,
+        timings={},
+        files={"scores": "scores.csv.gz", "roc": "roc_by_yaw.png", "cells": "yaw_cells.png"},
+    )
+    run_dir = _write_run(Path(cfg.out), result, scores, plan, protocol, timer)
     if cfg.update_leaderboard:
         leaderboard.update(cfg.out)
     return RunOutcome(run_dir, result, scores)
 
 
-def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, plan: EvalPlan,
+def _write_run(out: Path, result: RunResult, scores: pd.DataFrame, plan: EvalPlan,
                protocol, timer: _Timer) -> Path:
     """Build the run folder beside its final place, then swap it in with one rename."""
-    final = out / "runs" / run_id
+    final = out / "runs" / result.run_id
     with staged_dir(final, marker="result.json") as tmp:
         write_scores(scores, tmp / "scores.csv.gz")
-        title = f"{result['model']['name']} ({result['model']['mode']}) on {protocol.name}"
+        title = f"{result.model['name']} ({result.model['mode']}) on {protocol.name}"
         plots.roc_by_yaw(scores, plan.yaw, tmp / "roc_by_yaw.png", title)
-        by = result["metrics"].get("by_yaw")
+        by = result.metrics.get("by_yaw")
         if by and by["cells"]:
-            metric = "accuracy" if result["metrics"].get("accuracy") else f"tar@far={plan.far[1]}"
+            metric = "accuracy" if result.metrics.get("accuracy") else f"tar@far={plan.far[1]}"
             plots.cell_heatmap(by, metric, tmp / "yaw_cells.png", f"{title}: {metric} (%)")
         else:
-            result["files"].pop("cells")
+            result.files.pop("cells")
         timer.mark("report")
-        result["timings"] = timer.done()
-        problems = validate_result(json.loads(dump_json(result)))
+        result.timings = timer.done()
+        problems = validate_result(json.loads(dump_json(result.to_dict())))
         if problems:
             raise RuntimeError(f"result.json does not follow its schema: {problems}")
-        dump_json(result, tmp / "result.json")
+        dump_json(result.to_dict(), tmp / "result.json")
     return final
