@@ -312,7 +312,7 @@ def test_5_damaged_split_cache_is_rebuilt_not_fatal(tiny_synth, tmp_path):
 def test_5_damaged_synthetic_dataset_is_noticed(tiny_synth, tmp_path):
     import shutil
 
-    from bench.runner.data import _intact
+    from bench.runner.data_source import _intact
 
     root = tmp_path / "synth"
     shutil.copytree(tiny_synth, root)

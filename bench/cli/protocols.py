@@ -66,7 +66,7 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
     """
     from ..fileio import dump_json
     from ..protocols import load_eval_set, load_protocol
-    from ..runner.data import synthetic_root, uses_default_data
+    from ..runner.data_source import synthetic_root, uses_default_data
 
     if json_path:
         from ..fileio import check_output_file

@@ -23,11 +23,12 @@ from ..evaluation import EvalPlan
 from ..fileio import atomic_write, dump_json, prepare_output_dir, safe_name, staged_dir
 from ..metric_specs import MetricSpec
 from ..models import MODELS
+from ..modes import MODES, is_dream, model_for_mode, stem_name
 from ..protocols import load_protocol
 from ..report import plots
 from ..yawbins import YawBinning
 from . import leaderboard
-from .run import MODES, RunConfig, run_benchmark
+from .run import RunConfig, run_benchmark
 
 BASELINE = "naive"
 
@@ -37,10 +38,6 @@ class CompareOutcome:
     report_dir: Path
     table: pd.DataFrame
     runs: dict[str, Path]
-
-
-def model_for(stem: str, mode: str) -> str:
-    return stem if mode == BASELINE else f"{stem}-dream"
 
 
 def _correct(df: pd.DataFrame) -> np.ndarray | None:
@@ -157,11 +154,11 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
         modes.insert(0, BASELINE)
     if len(modes) < 2:
         raise ConfigError("compare needs at least one mode besides naive")
-    if stem.endswith("-dream"):
-        raise ConfigError(f"--stem takes the plain stem name, e.g. {stem[:-6]!r}")
+    if is_dream(stem):
+        raise ConfigError(f"--stem takes the plain stem name, e.g. {stem_name(stem)!r}")
     base = base or RunConfig(protocol=protocol, model=stem)
     for mode in modes:  # unknown names fail before any mode runs
-        MODELS.get(model_for(stem, mode))
+        MODELS.get(model_for_mode(stem, mode))
     resolved = load_protocol(protocol)
     plan = EvalPlan.from_protocol(resolved, n_boot=base.n_boot, seed=base.seed)
     prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file),
@@ -169,7 +166,7 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     report_name = safe_name(f"{resolved.name}__{stem}", "report name")
     tables, runs, results = {}, {}, {}
     for mode in modes:
-        cfg = dataclasses.replace(base, protocol=protocol, model=model_for(stem, mode), mode=mode,
+        cfg = dataclasses.replace(base, protocol=protocol, model=model_for_mode(stem, mode), mode=mode,
                                   weights=None, update_leaderboard=False)
         echo(f"== {mode}: {cfg.model}")
         outcome = run_benchmark(cfg, echo=echo)

@@ -12,8 +12,6 @@ runs; ``--strict`` makes any bad file an error, exit 2).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,23 +21,13 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..errors import ConfigError
-from ..fileio import atomic_write, clean_stale_temps, prepare_output_dir, safe_name
+from ..fileio import atomic_write, clean_stale_temps, file_lock, prepare_output_dir, safe_name
 from ..metric_specs import parse_metric
 from .result_schema import RunResult, column_order
 
 #: What runs and leaderboards write in a results folder (anything else there is left alone).
-OWNED = ("runs", "leaderboard.csv", "leaderboard.md", ".leaderboard.lock")
-
-@contextlib.contextmanager
-def locked(out_dir: Path):
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / ".leaderboard.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
+LOCK = ".leaderboard.lock"
+OWNED = ("runs", "leaderboard.csv", "leaderboard.md", LOCK)
 
 @dataclass(frozen=True)
 class BadRun:
@@ -150,7 +138,7 @@ def update(out_dir: str | Path, protocol: str | None = None, *, strict: bool = F
 
     out_dir = Path(out_dir)
     check_protocol(protocol)
-    with locked(out_dir):
+    with file_lock(out_dir / LOCK):
         clean_stale_temps(out_dir)  # a board being written when its writer was killed
         df, bad = collect_runs(out_dir, protocol)
         if bad and strict:

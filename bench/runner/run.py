@@ -35,17 +35,16 @@ from ..errors import ConfigError, DataError
 from ..evaluation import EvalPlan, evaluate_scores
 from ..fileio import dump_json, prepare_output_dir, safe_name, sha256_file, staged_dir
 from ..models import MODELS, create_model, factory_options
+from ..modes import MODES, PRETRAINED, RUN_MODES, default_mode, is_dream, stem_name
 from ..protocols import DATA_ENV, load_eval_set, load_protocol
 from ..report import plots
 from ..scores import write_scores
 from . import leaderboard
-from .data import synth_summary, synthetic_root, uses_default_data
+from .data_source import synth_summary, synthetic_root, uses_default_data
 from .features import ExtractOptions, extract_features, feature_key, resolve_device
 from .pooling import PoolingConfig, pool_templates, template_table
 from .result_schema import SCHEMA_VERSION, RunResult, validate_result
 from .scoring import identification, score_comparisons, search_score_table, split_scores
-
-MODES = ("naive", "stitch", "end2end", "retrain")
 
 
 @dataclass(frozen=True)
@@ -79,12 +78,12 @@ class RunConfig:
 
     def resolved_mode(self) -> str:
         if self.mode is not None:
-            if self.mode not in (*MODES, "pretrained"):
+            if self.mode not in RUN_MODES:
                 raise ConfigError(f"unknown mode {self.mode!r}; modes: {', '.join(MODES)}")
             return self.mode
         if self.weights or MODELS.meta(self.model).get("weights") in ("packaged", "file"):
-            return "pretrained"
-        return "retrain" if self.model.endswith("-dream") else "naive"
+            return PRETRAINED
+        return default_mode(self.model)
 
 
 @dataclass
@@ -122,8 +121,10 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def data_hash(eval_set) -> str:
-    """Content hash of what the reader read (file sha256s recorded in the provenance)."""
+def evalset_digest(eval_set) -> str:
+    """Content hash of the evaluation data a reader read (the file sha256s its provenance
+    records); ``data.sha256`` of a result. Training data has its own,
+    :func:`bench.train.data.data_hash`."""
     prov = eval_set.samples.provenance
     files = prov.get("files")
     if files:
@@ -176,10 +177,10 @@ def _pretrained_model(cfg: RunConfig, mode: str) -> tuple[torch.nn.Module, dict]
         raise ConfigError(f"model {cfg.model!r} needs its model file: "
                           f"`bench run -m {cfg.model} --weights FILE.onnx`")
     if source == "packaged":
-        if cfg.model.endswith("-dream"):
+        if is_dream(cfg.model):
             raise ConfigError(f"{cfg.model!r} adds a DREAM block to a frozen packaged stem, and "
                               "training that block on a packaged stem is not supported yet: "
-                              f"evaluate the stem with -m {cfg.model.removesuffix('-dream')}, "
+                              f"evaluate the stem with -m {stem_name(cfg.model)}, "
                               "or give a trained checkpoint with --weights")
         model = create_model(cfg.model)
         return model, _model_info(cfg, Path(model.config.get("onnx_path")
@@ -264,7 +265,7 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
                              cache_dir=reader_cache(cfg.cache_dir),
                              yaw_file=cfg.yaw_file)
     echo(report.format().splitlines()[0])
-    digest = data_hash(eval_set)
+    digest = evalset_digest(eval_set)
     timer.mark("data")
 
     train_root = Path(cfg.train_data) if cfg.train_data else _default_train(
