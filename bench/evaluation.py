@@ -44,7 +44,7 @@ class EvalPlan:
     def from_protocol(cls, protocol, n_boot: int = 1000, seed: int = 0) -> EvalPlan:
         specs = protocol.metric_specs
         far = {far_key(t) for t in DEFAULT_FAR}
-        far |= {far_key(s.target) for s in specs if s.key.startswith("tar@far=")}
+        far |= {far_key(s.target) for s in specs if s.kind == "tar"}
         return cls(yaw=protocol.yaw, far=tuple(sorted(far, key=float, reverse=True)),
                    n_boot=n_boot, seed=seed, metrics=specs, main=protocol.main_metric)
 
@@ -55,12 +55,12 @@ class EvalPlan:
     @property
     def ranks(self) -> tuple[int, ...]:
         """CMC ranks a 1:N run reports: the defaults and any its protocol asks for."""
-        asked = {s.target for s in self.metrics if s.key.startswith("rank")}
+        asked = {s.target for s in self.metrics if s.kind == "rank"}
         return tuple(sorted(set(DEFAULT_RANKS) | asked))
 
     @property
     def fpir(self) -> tuple[float, ...]:
-        asked = {s.target for s in self.metrics if s.key.startswith("tpir@fpir=")}
+        asked = {s.target for s in self.metrics if s.kind == "tpir"}
         return tuple(sorted(set(DEFAULT_FPIR) | asked, reverse=True))
 
     @property

@@ -34,27 +34,28 @@ class MetricSpec:
     """One metric: ``name`` as written, ``key`` its canonical spelling (the key of
     results, bootstrap CIs and leaderboard columns), whether a higher value is better,
     ``ci_key`` (its key in a bootstrap CI block; None for 1:N metrics, which have no CI)
-    and ``target`` (the FAR or FPIR of a rate, the rank of a CMC point)."""
+    ``kind`` (accuracy, eer, auc, tar, rank, tpir) and ``target`` (the FAR or FPIR of a
+    rate, the rank of a CMC point)."""
 
     name: str
     key: str
     task: str
+    kind: str
     higher_is_better: bool
     ci_key: str | None
     target: float | int | None = None
 
     def compute(self, metrics: dict, identification: dict | None = None) -> float | None:
-        """The value from an :func:`bench.evaluation.evaluate_scores` result (1:1) or an
-        identification summary (1:N); None when the run did not produce it."""
+        """The value from an :func:`bench.evaluation.evaluate_scores` result or one of its
+        per-bin or per-cell blocks (1:1), or an identification summary (1:N); None when
+        the run did not produce it."""
         if self.task == "search":
             summary = (identification or {}).get("summary", {})
             return summary[self.key]["mean"] if self.key in summary else None
-        if self.key == "accuracy":
-            acc = metrics.get("accuracy")
-            return acc["mean"] if acc else None
-        if self.target is not None:
+        if self.kind == "tar":
             return (metrics.get("tar_at_far") or {}).get(far_key(self.target))
-        return metrics.get(self.key)
+        value = metrics.get(self.key)
+        return value["mean"] if isinstance(value, dict) else value  # overall accuracy
 
     def ci(self, metrics: dict) -> tuple[float | None, float | None]:
         """(low, high) of the bootstrap CI, (None, None) without one."""
@@ -82,17 +83,18 @@ def parse_metric(name: str, task: str | None = None) -> MetricSpec:
 
 def _spec(name: str, task: str, kind: str, arg: str | None) -> MetricSpec:
     if kind in ("accuracy", "eer", "auc"):
-        return MetricSpec(name, kind, task, kind != "eer", kind)
+        return MetricSpec(name, kind, task, kind, kind != "eer", kind)
     if kind == "rank":
         rank = int(arg)
         if rank < 1:
             raise ConfigError(f"metric {name!r}: a rank counts from 1")
-        return MetricSpec(name, f"rank{rank}", task, True, None, rank)
+        return MetricSpec(name, f"rank{rank}", task, "rank", True, None, rank)
     rate = float(arg)
     if not 0 < rate <= 1:
         raise ConfigError(f"metric {name!r}: the rate must be in (0, 1]")
     key = f"{kind}{far_key(rate)}"
-    return MetricSpec(name, key, task, True, key if task == "verify" else None, rate)
+    return MetricSpec(name, key, task, kind.split("@")[0], True,
+                      key if task == "verify" else None, rate)
 
 
 def parse_metrics(names: Any, task: str) -> tuple[MetricSpec, ...]:

@@ -122,3 +122,16 @@ def test_cli_example_writes_file(tmp_path):
     assert r.exit_code == 0
     with gzip.open(out, "rt") as f:
         assert f.readline().startswith("score,label,fold")
+
+
+@pytest.mark.parametrize("rule", ["max", "min", "probe"])
+def test_score_rule_offers_the_protocol_pair_rules(example, rule):
+    r = CliRunner().invoke(main, ["score", str(example), "--rule", rule, "--n-boot", "0",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["by_yaw"]["pair_rule"] == rule
+
+
+def test_score_rule_refuses_the_old_side_names(example):
+    r = CliRunner().invoke(main, ["score", str(example), "--rule", "b"])
+    assert r.exit_code == 2 and "probe" in r.output

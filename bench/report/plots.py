@@ -9,6 +9,7 @@ import pandas as pd
 
 from .. import metrics as M
 from ..fileio import atomic_write
+from ..metric_specs import MetricSpec
 from ..yawbins import YawBinning
 
 
@@ -81,18 +82,18 @@ def roc_by_yaw(df: pd.DataFrame, yaw: YawBinning, path: Path, title: str = "") -
     return _save(fig, path)
 
 
-def cell_heatmap(by_yaw: dict, metric: str, path: Path, title: str = "") -> Path:
-    """Bin-by-bin matrix of ``metric`` ("accuracy" or "tar@far=<t>" or "eer")."""
+def cell_heatmap(by_yaw: dict, metric: MetricSpec, path: Path, title: str = "") -> Path:
+    """Bin-by-bin matrix of ``metric`` (read from each cell's block by its spec)."""
     plt = _plt()
     names = by_yaw["bins"]
     mat = np.full((len(names), len(names)), np.nan)
     for cell in by_yaw["cells"]:
         i, j = names.index(cell["a"]), names.index(cell["b"])
-        v = _cell_value(cell, metric)
+        v = metric.compute(cell)
         mat[i, j] = mat[j, i] = np.nan if v is None else v
     fig, ax = plt.subplots(figsize=(4.8, 4))
     im = ax.imshow(100 * mat, cmap="viridis", vmin=np.nanmin(100 * mat) if np.isfinite(mat).any() else 0,
-                   vmax=100 if metric != "eer" else None)
+                   vmax=100 if metric.higher_is_better else None)
     for i in range(len(names)):
         for j in range(len(names)):
             if np.isfinite(mat[i, j]):
@@ -101,15 +102,9 @@ def cell_heatmap(by_yaw: dict, metric: str, path: Path, title: str = "") -> Path
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("|yaw| of one side")
     ax.set_ylabel("|yaw| of the other side")
-    ax.set_title(title or f"{metric} (%) per yaw cell")
+    ax.set_title(title or f"{metric.key} (%) per yaw cell")
     fig.colorbar(im, ax=ax)
     return _save(fig, path)
-
-
-def _cell_value(cell: dict, metric: str):
-    if metric.startswith("tar@far="):
-        return cell["tar_at_far"].get(metric.split("=", 1)[1])
-    return cell.get(metric)
 
 
 def roc_overlay(tables: dict[str, pd.DataFrame], yaw: YawBinning, path: Path,

@@ -367,8 +367,11 @@ def _write_run(out: Path, result: RunResult, scores: pd.DataFrame, plan: EvalPla
         plots.roc_by_yaw(scores, plan.yaw, tmp / "roc_by_yaw.png", title)
         by = result.metrics.get("by_yaw")
         if by and by["cells"]:
-            metric = "accuracy" if result.metrics.get("accuracy") else f"tar@far={plan.far[1]}"
-            plots.cell_heatmap(by, metric, tmp / "yaw_cells.png", f"{title}: {metric} (%)")
+            # fold accuracy where there are folds, else the TAR at the plan's second FAR
+            specs = plan.computed
+            metric = (specs["accuracy"] if result.metrics.get("accuracy")
+                      else [s for s in specs.values() if s.kind == "tar"][1])
+            plots.cell_heatmap(by, metric, tmp / "yaw_cells.png", f"{title}: {metric.key} (%)")
         else:
             result.files.pop("cells")
         timer.mark("report")
