@@ -142,7 +142,8 @@ def _protocol(name, **changes):
 def test_cfp_fp_report_counts_folds_and_yaw_cells(data_root, tmp_path):
     (data_root / "synth.json").write_text(json.dumps({"protocol_counts": {"cfp-fp": {
         "images": 20, "subjects": 4, "pairs": 8, "genuine": 4, "impostor": 4, "folds": 2}}}))
-    ev, ev_report = load_eval_set(_protocol("cfp-fp", folds=2), data_root, cache_dir=tmp_path / "c")
+    ev, ev_report = load_eval_set(_protocol("cfp-fp", folds=2), data_root,
+                                  cache_dir=tmp_path / "c")
     r = ev_report
     assert r.counts["images"] == 20 and r.counts["pairs"] == 8 and not r.mismatches
     assert r.count_source == str(data_root / "synth.json")
@@ -196,7 +197,8 @@ def test_every_format_through_load_eval_set(data_root, tmp_path):
     cache = tmp_path / "cache"
     ff, ff_report = load_eval_set(_protocol("cfp-ff", folds=2), data_root)
     assert ff_report.counts["images"] == 12
-    fp_bin, fp_bin_report = load_eval_set(_protocol("cfp-fp-bin", folds=2), data_root, cache_dir=cache)
+    fp_bin, fp_bin_report = load_eval_set(_protocol("cfp-fp-bin", folds=2), data_root,
+                                          cache_dir=cache)
     assert fp_bin_report.counts["pairs"] == 10 and fp_bin_report.counts["subjects"] == 0
     assert fp_bin_report.yaw["cells"][-1] == "unknown"
     verify, verify_report = load_eval_set(_protocol("ijba-verify", folds=2), data_root)

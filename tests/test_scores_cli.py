@@ -31,7 +31,8 @@ def test_example_roundtrip_keeps_extra_columns(example, tmp_path):
 
 
 def test_example_has_a_pose_gap(example):
-    res = evaluate_scores(read_scores(example), EvalPlan(yaw=YawBinning(pair_rule="probe"), n_boot=50))
+    res = evaluate_scores(read_scores(example),
+                          EvalPlan(yaw=YawBinning(pair_rule="probe"), n_boot=50))
     bins = res["by_yaw"]["by_bin"]
     assert bins["[0,30)"]["eer"] < bins["[60,90]"]["eer"]
     assert bins["[0,30)"]["accuracy"] > bins["[60,90]"]["accuracy"]

@@ -166,8 +166,8 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     report_name = safe_name(f"{resolved.name}__{stem}", "report name")
     tables, runs, results = {}, {}, {}
     for mode in modes:
-        cfg = dataclasses.replace(base, protocol=protocol, model=model_for_mode(stem, mode), mode=mode,
-                                  weights=None, update_leaderboard=False)
+        cfg = dataclasses.replace(base, protocol=protocol, model=model_for_mode(stem, mode),
+                                  mode=mode, weights=None, update_leaderboard=False)
         echo(f"== {mode}: {cfg.model}")
         outcome = run_benchmark(cfg, echo=echo)
         tables[mode], runs[mode], results[mode] = outcome.scores, outcome.run_dir, outcome.result
