@@ -91,3 +91,18 @@ def test_leaderboard_puts_the_lowest_eer_first(tmp_path):
         (d / "result.json").write_text(json.dumps(r))
     lb.update(tmp_path)
     assert list(pd.read_csv(tmp_path / "leaderboard.csv")["value"]) == [0.1, 0.2, 0.3]
+
+
+def test_a_run_whose_main_metric_is_unknown_is_named_not_fatal(tmp_path):
+    from test_runner_parts import _fake_result
+
+    for i, name in enumerate(("accuracy", "0.1")):
+        r = _fake_result(f"run{i}", 0.5)
+        r["main_score"]["name"] = name
+        d = tmp_path / "runs" / f"run{i}"
+        d.mkdir(parents=True)
+        (d / "result.json").write_text(json.dumps(r))
+    warned = []
+    lb.update(tmp_path, warn=warned.append)
+    assert list(pd.read_csv(tmp_path / "leaderboard.csv")["run_id"]) == ["run0"]
+    assert any("run1" in w and "unknown metric" in w for w in warned)

@@ -63,7 +63,8 @@ def _read_result(path: Path) -> RunResult | BadRun | None:
                       + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""))
     try:
         record.leaderboard_row()
-    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        parse_metric(record.main_score["name"])  # its direction orders the board
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, ConfigError) as exc:
         return BadRun(path, f"not a run result: {type(exc).__name__} {exc}")
     return record
 
