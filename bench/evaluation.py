@@ -1,40 +1,96 @@
 """Verification report from a score table: overall, per fold and per yaw bin, with CIs.
 
-One function, :func:`evaluate_scores`, serves ``bench score``, ``bench run`` and
-``bench compare``; its output is JSON-ready (NaN becomes null when dumped with
-:func:`bench.fileio.dump_json`).
+One plan, :class:`EvalPlan` (yaw binning, FAR targets, bootstrap, the protocol's metric
+specs), built once from a protocol (or ``bench score``'s options), and one function,
+:func:`evaluate_scores`, serve ``bench score``, ``bench run`` and ``bench compare``; its
+output is JSON-ready (NaN becomes null when dumped with :func:`bench.fileio.dump_json`).
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from . import metrics as M
+from .metric_specs import MetricSpec, far_key, parse_metric
+from .yawbins import CELL_RULE, YawBinning
+
+#: Reported by every run besides what its protocol asks for.
+DEFAULT_FAR = ("0.1", "0.01", "0.001")
+DEFAULT_RANKS = (1, 5, 10)
+DEFAULT_FPIR = (0.1, 0.01)
 
 
 @dataclass(frozen=True)
-class EvalConfig:
-    """How a score table is summarised. ``far`` keeps the strings as the user wrote them."""
+class EvalPlan:
+    """How scores are summarised. ``far``: the TAR@FAR targets, the keys of ``tar_at_far``
+    (as written for ``bench score``; a protocol's in their one spelling, see
+    :func:`bench.metric_specs.far_key`). ``metrics`` and ``main``: the protocol's specs
+    (empty and None for a plain score file)."""
 
-    bins: tuple[float, ...] = M.DEFAULT_YAW_EDGES
-    far: tuple[str, ...] = ("0.1", "0.01", "0.001")
-    pair_rule: str = "max"
+    yaw: YawBinning = YawBinning()
+    far: tuple[str, ...] = DEFAULT_FAR
     n_boot: int = 1000
     seed: int = 0
     level: float = 0.95
     min_cell_pairs: int = 1
-    extra: dict = field(default_factory=dict)
+    metrics: tuple[MetricSpec, ...] = ()
+    main: MetricSpec | None = None
+
+    @classmethod
+    def from_protocol(cls, protocol, n_boot: int = 1000, seed: int = 0) -> EvalPlan:
+        specs = protocol.metric_specs
+        far = {far_key(t) for t in DEFAULT_FAR}
+        far |= {far_key(s.target) for s in specs if s.kind == "tar"}
+        return cls(yaw=protocol.yaw, far=tuple(sorted(far, key=float, reverse=True)),
+                   n_boot=n_boot, seed=seed, metrics=specs, main=protocol.main_metric)
 
     @property
     def far_values(self) -> tuple[float, ...]:
         return tuple(float(t) for t in self.far)
 
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        """CMC ranks a 1:N run reports: the defaults and any its protocol asks for."""
+        asked = {s.target for s in self.metrics if s.kind == "rank"}
+        return tuple(sorted(set(DEFAULT_RANKS) | asked))
+
+    @property
+    def fpir(self) -> tuple[float, ...]:
+        asked = {s.target for s in self.metrics if s.kind == "tpir"}
+        return tuple(sorted(set(DEFAULT_FPIR) | asked, reverse=True))
+
+    @property
+    def computed(self) -> dict[str, MetricSpec]:
+        """Spec of every verification metric :func:`evaluate_scores` (and a paired
+        comparison) reports, by key, in report order: accuracy, eer, auc, TAR@FAR."""
+        names = ["accuracy", "eer", "auc", *(f"tar@far={t}" for t in self.far)]
+        specs = [parse_metric(n, "verify") for n in names]
+        return {s.key: s for s in specs}
+
     def bootstrap_spec(self) -> M.BootstrapSpec:
         return M.BootstrapSpec(self.n_boot, self.seed, self.level, self.far_values)
+
+    def to_dict(self) -> dict:
+        """The record results keep (``metrics.config``), keys in their committed order."""
+        return {"bins": list(self.yaw.bins), "far": list(self.far),
+                "pair_rule": self.yaw.pair_rule, "n_boot": self.n_boot, "seed": self.seed,
+                "level": self.level, "min_cell_pairs": self.min_cell_pairs}
+
+    def main_score(self, metrics: dict, identification: dict | None = None) -> dict:
+        """The protocol's main score, its CI and how the CI was made."""
+        spec = self.main
+        if spec is None:
+            raise ValueError("a plan without a protocol has no main score")
+        low, high = spec.ci(metrics)
+        boot = metrics.get("ci") or {}
+        label = (f"{100 * boot.get('level', 0.95):.0f}% bootstrap over "
+                 f"{boot.get('unit', 'subject')}s" if low is not None else None)
+        return {"name": spec.key, "value": spec.compute(metrics, identification),
+                "low": low, "high": high, "ci": label}
 
 
 def _subjects(df: pd.DataFrame):
@@ -43,7 +99,7 @@ def _subjects(df: pd.DataFrame):
     return None, None
 
 
-def metrics_block(df: pd.DataFrame, cfg: EvalConfig, correct: np.ndarray | None = None,
+def metrics_block(df: pd.DataFrame, plan: EvalPlan, correct: np.ndarray | None = None,
                   with_ci: bool = True) -> dict:
     """AUC, EER, TAR@FAR (+ accuracy from per-pair correctness) with bootstrap CIs.
 
@@ -53,7 +109,7 @@ def metrics_block(df: pd.DataFrame, cfg: EvalConfig, correct: np.ndarray | None 
     scores = df["score"].to_numpy(np.float64)
     labels = df["label"].to_numpy().astype(bool)
     out: dict = {"n_pairs": int(len(df)), "n_genuine": int(labels.sum())}
-    nan_far = {t: float("nan") for t in cfg.far}
+    nan_far = {t: float("nan") for t in plan.far}
     if labels.all() or not labels.any():
         warnings.warn(f"a block of {len(df)} pairs has a single class: metrics are NaN",
                       stacklevel=2)
@@ -61,27 +117,27 @@ def metrics_block(df: pd.DataFrame, cfg: EvalConfig, correct: np.ndarray | None 
                    accuracy=None if correct is None else float(np.mean(correct)) if len(df) else None,
                    ci=None)
         return out
-    summary = M.roc_summary(scores, labels, cfg.far_values)
+    summary = M.roc_summary(scores, labels, plan.far_values)
     out.update(auc=summary["auc"], eer=summary["eer"], eer_threshold=summary["eer_threshold"],
-               tar_at_far=dict(zip(cfg.far, summary["tar_at_far"], strict=True)),
-               tar_thresholds=dict(zip(cfg.far, summary["tar_thresholds"], strict=True)))
+               tar_at_far=dict(zip(plan.far, summary["tar_at_far"], strict=True)),
+               tar_thresholds=dict(zip(plan.far, summary["tar_thresholds"], strict=True)))
     if correct is not None:
         out["accuracy"] = float(np.mean(correct))
-    if with_ci and cfg.n_boot > 0:
+    if with_ci and plan.n_boot > 0:
         sa, sb = _subjects(df)
-        boot = M.bootstrap_ci(scores, labels, sa, sb, cfg.bootstrap_spec(), correct=correct)
+        boot = M.bootstrap_ci(scores, labels, sa, sb, plan.bootstrap_spec(), correct=correct)
         out["ci"] = boot.as_dict()
     return out
 
 
-def evaluate_scores(df: pd.DataFrame, cfg: EvalConfig | None = None) -> dict:
+def evaluate_scores(df: pd.DataFrame, plan: EvalPlan | None = None) -> dict:
     """Summarise a validated score table (see :mod:`bench.scores`).
 
     Keys: ``n_pairs``, ``n_genuine``, ``auc``, ``eer``, ``tar_at_far`` (keyed by the FAR as
     written), ``ci``, ``accuracy`` (``mean``, ``std``, ``folds``; None without a fold
     column) and ``by_yaw`` (None without yaw columns): per pair bin and per bin-by-bin cell.
     """
-    cfg = cfg or EvalConfig()
+    plan = plan or EvalPlan()
     correct = None
     accuracy = None
     if "fold" in df.columns and df["fold"].nunique() >= 2:
@@ -92,13 +148,13 @@ def evaluate_scores(df: pd.DataFrame, cfg: EvalConfig | None = None) -> dict:
             "folds": [{"fold": _plain(f), "accuracy": float(a), "threshold": float(t)}
                       for f, a, t in zip(fa.folds, fa.accuracy, fa.thresholds, strict=True)],
         }
-    result = metrics_block(df, cfg, correct)
+    result = metrics_block(df, plan, correct)
     result.pop("accuracy", None)
     result["accuracy"] = accuracy
-    result["config"] = {k: v for k, v in asdict(cfg).items() if k != "extra"}
+    result["config"] = plan.to_dict()
     result["by_yaw"] = None
     if {"yaw_a", "yaw_b"} <= set(df.columns):
-        result["by_yaw"] = _by_yaw(df, cfg, correct)
+        result["by_yaw"] = _by_yaw(df, plan, correct)
     return result
 
 
@@ -106,23 +162,25 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
-def _by_yaw(df: pd.DataFrame, cfg: EvalConfig, correct) -> dict:
-    labels = M.bin_labels(cfg.bins)
-    lo, hi, pair = M.pair_bins(df["yaw_a"], df["yaw_b"], cfg.bins, cfg.pair_rule)
+def _by_yaw(df: pd.DataFrame, plan: EvalPlan, correct) -> dict:
+    labels = plan.yaw.labels
+    bins = plan.yaw.pairs(df["yaw_a"], df["yaw_b"])
+    lo, hi, pair = bins.lo, bins.hi, bins.pair
+    if bins.n_unbinned:
+        warnings.warn(f"{bins.n_unbinned} pairs have no yaw bin (a side without yaw): they "
+                      "count overall but in no yaw bin", stacklevel=2)
     by_bin, cells = {}, []
     for i, name in enumerate(labels):
         sel = pair == i
-        if sel.sum() >= cfg.min_cell_pairs:
-            by_bin[name] = metrics_block(df[sel], cfg, None if correct is None else correct[sel])
+        if sel.sum() >= plan.min_cell_pairs:
+            by_bin[name] = metrics_block(df[sel], plan, None if correct is None else correct[sel])
     for i in range(len(labels)):
         for j in range(i, len(labels)):
             sel = (lo == i) & (hi == j)
-            if sel.sum() >= cfg.min_cell_pairs:
-                block = metrics_block(df[sel], cfg, None if correct is None else correct[sel])
+            if sel.sum() >= plan.min_cell_pairs:
+                block = metrics_block(df[sel], plan, None if correct is None else correct[sel])
                 cells.append({"a": labels[i], "b": labels[j], **block})
-    return {"edges": list(cfg.bins), "pair_rule": cfg.pair_rule,
-            "rule_doc": {"max": "pair bin = bin of the larger |yaw| of its two sides",
-                         "a": "pair bin = bin of side a", "b": "pair bin = bin of side b"}[cfg.pair_rule],
-            "cell_rule": "unordered: (bin of the smaller |yaw|, bin of the larger |yaw|)",
+    return {"edges": list(plan.yaw.bins), "pair_rule": plan.yaw.pair_rule,
+            "rule_doc": plan.yaw.rule_doc, "cell_rule": CELL_RULE,
             "bins": labels, "by_bin": by_bin, "cells": cells,
-            "n_unbinned": int(np.sum(pair < 0))}
+            "n_unbinned": bins.n_unbinned}

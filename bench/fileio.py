@@ -1,4 +1,4 @@
-"""Atomic writes, temporary folders, output guards and content hashes.
+"""Atomic writes, temporary folders, output guards, file locks and content hashes.
 
 A killed process never leaves a half-written result: files and folders are built under a
 hidden temporary name that carries the owner's pid and host (``.NAME.tmp-PID@HOST-XXXX``)
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import gzip
 import hashlib
 import io
@@ -247,6 +248,21 @@ def staged_dir(out: str | Path, marker: str | None = None) -> Iterator[Path]:
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created, with its folder, when missing) for the
+    block: processes that share the file take turns, and the kernel releases a lock whose
+    holder died."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def safe_name(name: str, what: str = "name") -> str:

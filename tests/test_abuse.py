@@ -151,7 +151,8 @@ def test_2_run_id_from_a_protocol_path_is_its_name():
     from bench.runner.run import RunConfig, run_id_for
 
     cfg = RunConfig(protocol="../../elsewhere/my-proto.toml", model="resnet18")
-    assert run_id_for(cfg, "naive", "p", "d", "c", False).startswith("my-proto__resnet18__")
+    assert run_id_for("my-proto", cfg, "naive", "p", "d", "c", False).startswith(
+        "my-proto__resnet18__")
 
 
 # -- 3: runs vanish from the leaderboard ------------------------------------------------------
@@ -311,7 +312,7 @@ def test_5_damaged_split_cache_is_rebuilt_not_fatal(tiny_synth, tmp_path):
 def test_5_damaged_synthetic_dataset_is_noticed(tiny_synth, tmp_path):
     import shutil
 
-    from bench.runner.data import _intact
+    from bench.runner.data_source import _intact
 
     root = tmp_path / "synth"
     shutil.copytree(tiny_synth, root)
@@ -818,9 +819,9 @@ def test_property_malformed_score_files(tmp_path, text):
             assert (df[col].dropna().abs() <= 180).all()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from bench.evaluation import EvalConfig, evaluate_scores
+        from bench.evaluation import EvalPlan, evaluate_scores
 
-        evaluate_scores(df, EvalConfig(n_boot=0))
+        evaluate_scores(df, EvalPlan(n_boot=0))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -14,7 +14,7 @@ from bench.align.api import align_samples, plan_samples
 from bench.align.templates import get_template
 from bench.align.transform import fit_similarity
 from bench.errors import ConfigError
-from bench.evaluation import EvalConfig, evaluate_scores
+from bench.evaluation import EvalPlan, evaluate_scores
 from bench.models import create_model
 from bench.readers import insightface_bin
 from bench.runner.features import ExtractOptions, extract_features
@@ -86,11 +86,11 @@ def test_a_bin_without_subjects_bootstraps_pairs_with_a_real_width():
     label = np.repeat([1, 0], n // 2)
     df = pd.DataFrame({"score": rng.normal(label * 1.5, 1.0), "label": label,
                        "fold": np.tile([1, 2], n // 2), "subject_a": "", "subject_b": ""})
-    out = evaluate_scores(df, EvalConfig(n_boot=200))
+    out = evaluate_scores(df, EvalPlan(n_boot=200))
     assert out["ci"]["unit"] == "pair"
     auc = out["ci"]["metrics"]["auc"]
     assert auc["low"] < out["auc"] < auc["high"]
     # and with real subject ids the unit stays "subject"
     df["subject_a"] = np.arange(n) % 37
     df["subject_b"] = np.where(label == 1, df["subject_a"], (df["subject_a"] + 5) % 37)
-    assert evaluate_scores(df, EvalConfig(n_boot=50))["ci"]["unit"] == "subject"
+    assert evaluate_scores(df, EvalPlan(n_boot=50))["ci"]["unit"] == "subject"

@@ -1,7 +1,6 @@
 import numpy as np
-import pytest
 
-from bench.metrics import BootstrapSpec, assign_bins, bootstrap_ci, pair_bins, paired_comparison
+from bench.metrics import BootstrapSpec, bootstrap_ci, paired_comparison
 
 
 def _pairs(seed=0, n_subj=60, n=1200, shift=1.5):
@@ -56,18 +55,3 @@ def test_paired_comparison_detects_real_difference_and_not_a_null_one():
     same, _ = paired_comparison(s, s.copy(), y, a, b, BootstrapSpec(n_boot=100))
     for x in same:
         assert x.difference == 0 and x.p_value == 1.0
-
-
-def test_assign_bins_edges_and_rule():
-    edges = (0, 30, 60, 90)
-    np.testing.assert_array_equal(assign_bins([0, -29.9, 30, 59, -60, 90, 95, np.nan], edges),
-                                  [0, 0, 1, 1, 2, 2, -1, -1])
-    with pytest.warns(UserWarning):
-        lo, hi, pair = pair_bins([5, 70, 45, np.nan], [-80, 10, 50, 0], edges, "max")
-    np.testing.assert_array_equal(lo, [0, 0, 1, -1])
-    np.testing.assert_array_equal(hi, [2, 2, 1, -1])
-    np.testing.assert_array_equal(pair, [2, 2, 1, -1])
-    _, _, pb = pair_bins([5, 70], [-80, 10], edges, "b")
-    np.testing.assert_array_equal(pb, [2, 0])
-    with pytest.raises(ValueError):
-        assign_bins([1], (0, 30, 20))

@@ -12,7 +12,7 @@ from test_readers_fixtures import write_bin, write_cfp, write_ijba, write_manife
 
 from bench.errors import ConfigError, DataError
 from bench.protocols import PROTOCOLS, Protocol, load_eval_set, load_protocol, locate_data
-from bench.protocols.evaluation import reader_kwargs
+from bench.protocols.dataset import reader_kwargs
 from bench.protocols.loading import dump_toml, load_file, shipped_dir, shipped_files
 from bench.protocols.protocol import protocol_from_dict
 
@@ -67,7 +67,7 @@ def test_user_protocol_file_extending_a_shipped_one(tmp_path):
     ('name = "other"\nextends = "cfp-fp"\n', "must match the file name"),
     ('name = "bad"\nextends = "cfp-fp"\n[metrics]\nmain = "rank1"\n', "main_score 'rank1'"),
     ('name = "bad"\nextends = "cfp-fp"\n[metrics]\nreport = ["acc"]\nmain = "acc"\n',
-     "are not verify metrics"),
+     "unknown metric"),
     ('name = "bad"\nextends = "cfp-fp"\n[yaw]\nbins = [10, 20]\n', "must start at 0"),
     ('name = "bad"\nextends = "cfp-fp"\n[yaw]\npair_rule = "mean"\n', "pair_rule"),
     ('name = "bad"\nextends = "cfp-fp"\n[folds]\nkind = "random"\n', "folds.kind"),
@@ -75,7 +75,7 @@ def test_user_protocol_file_extending_a_shipped_one(tmp_path):
     ('name = "bad"\nextends = "cfp-fp"\n[counts]\nfaces = 3\n', "unknown counts"),
     ('name = "bad"\nformat = "cfp"\n', r"missing required protocol keys \['data'\]"),
     ('name = "bad"\nformat = "cfp"\ndata = ""\n', "data must be a non-empty string"),
-    ('name = "bad"\nextends = "cfp-fp"\ntask = "search"\n', "are not search metrics"),
+    ('name = "bad"\nextends = "cfp-fp"\ntask = "search"\n', "unknown metric"),
     ('name = "bad\n', "not valid TOML"),
 ])
 def test_bad_protocol_files(tmp_path, text, message):
@@ -142,17 +142,18 @@ def _protocol(name, **changes):
 def test_cfp_fp_report_counts_folds_and_yaw_cells(data_root, tmp_path):
     (data_root / "synth.json").write_text(json.dumps({"protocol_counts": {"cfp-fp": {
         "images": 20, "subjects": 4, "pairs": 8, "genuine": 4, "impostor": 4, "folds": 2}}}))
-    ev = load_eval_set(_protocol("cfp-fp", folds=2), data_root, cache_dir=tmp_path / "c")
-    r = ev.report
+    ev, ev_report = load_eval_set(_protocol("cfp-fp", folds=2), data_root,
+                                  cache_dir=tmp_path / "c")
+    r = ev_report
     assert r.counts["images"] == 20 and r.counts["pairs"] == 8 and not r.mismatches
     assert r.count_source == str(data_root / "synth.json")
     assert r.per_fold == [{"fold": 1, "genuine": 2, "impostor": 2},
                           {"fold": 2, "genuine": 2, "impostor": 2}]
-    # every pair is frontal (|yaw| 3) vs profile (|yaw| 71): cell 0-30 x 60-90
-    assert r.yaw["cells"] == ["0-30", "30-60", "60-90"]
+    # every pair is frontal (|yaw| 3) vs profile (|yaw| 71): cell [0,30) x [60,90]
+    assert r.yaw["cells"] == ["[0,30)", "[30,60)", "[60,90]"]
     assert r.yaw["genuine"] == [[0, 0, 4], [0, 0, 0], [0, 0, 0]]
     assert r.yaw["impostor"] == [[0, 0, 4], [0, 0, 0], [0, 0, 0]]
-    assert r.yaw["by_rule"] == {"bins": ["0-30", "30-60", "60-90"], "genuine": [0, 0, 4],
+    assert r.yaw["by_rule"] == {"bins": ["[0,30)", "[30,60)", "[60,90]"], "genuine": [0, 0, 4],
                                 "impostor": [0, 0, 4]}
     text = r.format()
     assert "images 20" in text and "expected counts" in text and "all match" in text
@@ -165,17 +166,17 @@ def test_count_mismatch_strict_lenient_and_real_counts(data_root, tmp_path):
     p = _protocol("cfp-fp", folds=2)
     with pytest.raises(DataError, match="count mismatch .* images: expected 7000, found 20"):
         load_eval_set(p, data_root)
-    ev = load_eval_set(p, data_root, lenient=True)
-    assert ev.report.mismatches == ["images: expected 7000, found 20"]
-    assert load_eval_set(Protocol(**{**p.__dict__, "strict_counts": False}), data_root).report \
+    ev, ev_report = load_eval_set(p, data_root, lenient=True)
+    assert ev_report.mismatches == ["images: expected 7000, found 20"]
+    assert load_eval_set(Protocol(**{**p.__dict__, "strict_counts": False}), data_root)[1] \
         .mismatches
     # without synth.json the protocol's own (real dataset) counts apply
     (data_root / "synth.json").unlink()
     with pytest.raises(DataError, match="pairs: expected 7000, found 8"):
         load_eval_set(p, data_root)
     (data_root / "synth.json").write_text("{}")
-    ev = load_eval_set(p, data_root)
-    assert ev.report.expected == {} and "declares no counts" in ev.report.count_source
+    ev, ev_report = load_eval_set(p, data_root)
+    assert ev_report.expected == {} and "declares no counts" in ev_report.count_source
 
 
 def test_lenient_report_lists_each_skipped_row(data_root):
@@ -185,38 +186,39 @@ def test_lenient_report_lists_each_skipped_row(data_root):
         f.write("3,999\n")
     with pytest.raises(DataError, match="index out of range"):
         load_eval_set(_protocol("cfp-fp", folds=2), data_root)
-    ev = load_eval_set(_protocol("cfp-fp", folds=2), data_root, lenient=True)
-    assert [(s["path"], s["line"], s["text"]) for s in ev.report.skipped] == \
+    ev, ev_report = load_eval_set(_protocol("cfp-fp", folds=2), data_root, lenient=True)
+    assert [(s["path"], s["line"], s["text"]) for s in ev_report.skipped] == \
         [(str(same), 3, "3,999")]
-    assert "skipped rows (lenient): 1" in ev.report.format()
+    assert "skipped rows (lenient): 1" in ev_report.format()
 
 
 def test_every_format_through_load_eval_set(data_root, tmp_path):
     (data_root / "synth.json").write_text("{}")
     cache = tmp_path / "cache"
-    ff = load_eval_set(_protocol("cfp-ff", folds=2), data_root)
-    assert ff.report.counts["images"] == 12
-    fp_bin = load_eval_set(_protocol("cfp-fp-bin", folds=2), data_root, cache_dir=cache)
-    assert fp_bin.report.counts["pairs"] == 10 and fp_bin.report.counts["subjects"] == 0
-    assert fp_bin.report.yaw["cells"][-1] == "unknown"
-    verify = load_eval_set(_protocol("ijba-verify", folds=2), data_root)
-    assert verify.report.counts["pairs"] == 16 and verify.report.counts["templates"] == 24
-    search = load_eval_set(_protocol("ijba-search", folds=2), data_root)
-    assert search.report.counts["mated"] == 6 and search.report.counts["non_mated"] == 2
-    assert search.report.per_fold[0] == {"fold": 1, "gallery": 3, "probes": 4, "mated": 3,
+    ff, ff_report = load_eval_set(_protocol("cfp-ff", folds=2), data_root)
+    assert ff_report.counts["images"] == 12
+    fp_bin, fp_bin_report = load_eval_set(_protocol("cfp-fp-bin", folds=2), data_root,
+                                          cache_dir=cache)
+    assert fp_bin_report.counts["pairs"] == 10 and fp_bin_report.counts["subjects"] == 0
+    assert fp_bin_report.yaw["cells"][-1] == "unknown"
+    verify, verify_report = load_eval_set(_protocol("ijba-verify", folds=2), data_root)
+    assert verify_report.counts["pairs"] == 16 and verify_report.counts["templates"] == 24
+    search, search_report = load_eval_set(_protocol("ijba-search", folds=2), data_root)
+    assert search_report.counts["mated"] == 6 and search_report.counts["non_mated"] == 2
+    assert search_report.per_fold[0] == {"fold": 1, "gallery": 3, "probes": 4, "mated": 3,
                                          "non_mated": 1}
-    assert "templates per yaw bin" in search.report.format()
-    bins = load_eval_set(_protocol("yaw-bins", folds=2, data="people"), data_root,
+    assert "templates per yaw bin" in search_report.format()
+    bins, bins_report = load_eval_set(_protocol("yaw-bins", folds=2, data="people"), data_root,
                          cache_dir=cache)
-    assert bins.report.counts["genuine"] == bins.report.counts["impostor"] > 0
+    assert bins_report.counts["genuine"] == bins_report.counts["impostor"] > 0
     assert bins.samples.provenance["split_sha256"]
 
 
 def test_dataset_itself_as_data_and_what_was_looked_for(data_root, tmp_path):
     (data_root / "synth.json").write_text("{}")
-    ev = load_eval_set(_protocol("cfp-fp", folds=2), data_root / "cfp")
-    assert ev.report.dataset == str(data_root / "cfp")
-    assert "synth.json" in ev.report.count_source  # found above the dataset folder
+    ev, ev_report = load_eval_set(_protocol("cfp-fp", folds=2), data_root / "cfp")
+    assert ev_report.dataset == str(data_root / "cfp")
+    assert "synth.json" in ev_report.count_source  # found above the dataset folder
     with pytest.raises(DataError, match="also looked for .*empty/cfp_fp.bin"):
         (tmp_path / "empty").mkdir()
         load_eval_set(_protocol("cfp-fp-bin"), tmp_path / "empty")
@@ -235,7 +237,7 @@ def _write_yaw_file(path, image_paths, yaws, relative=False):
 @pytest.mark.parametrize("relative", [False, True])
 def test_yaw_file_gives_a_bin_its_yaw_bins(data_root, tmp_path, relative):
     p = Protocol(**{**_protocol("cfp-fp-bin").__dict__, "strict_counts": False})
-    plain = load_eval_set(p, data_root, cache_dir=tmp_path / "c")
+    plain, plain_report = load_eval_set(p, data_root, cache_dir=tmp_path / "c")
     assert np.isnan(plain.samples.samples["yaw"]).all()
     paths = plain.samples.samples["path"].tolist()
     yaw_csv = tmp_path / "poses" / "yaw.csv"
@@ -243,12 +245,12 @@ def test_yaw_file_gives_a_bin_its_yaw_bins(data_root, tmp_path, relative):
     # pair i is images 2i and 2i+1: a frontal beside a profile
     _write_yaw_file(yaw_csv, paths, [5.0 if i % 2 == 0 else -80.0 for i in range(len(paths))],
                     relative=relative)
-    ev = load_eval_set(p, data_root, cache_dir=tmp_path / "c", yaw_file=yaw_csv)
+    ev, ev_report = load_eval_set(p, data_root, cache_dir=tmp_path / "c", yaw_file=yaw_csv)
     s = ev.samples.samples
     assert (s["yaw_source"] == "image:test").all()
     assert ev.samples.provenance["files"]["yaw.csv"]
-    assert ev.report.yaw["by_rule"]["genuine"] == [0, 0, 5]
-    assert ev.report.yaw["by_rule"]["impostor"] == [0, 0, 5]
+    assert ev_report.yaw["by_rule"]["genuine"] == [0, 0, 5]
+    assert ev_report.yaw["by_rule"]["impostor"] == [0, 0, 5]
 
 
 def test_yaw_file_errors_name_the_file_and_line(data_root, tmp_path):

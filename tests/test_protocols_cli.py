@@ -54,14 +54,14 @@ def test_validate_prints_counts_and_fails_with_the_place(tmp_path, monkeypatch):
 
 
 def test_validate_without_data_uses_the_embedded_synthetic_set(tmp_path, monkeypatch):
-    import bench.runner.data
+    import bench.runner.data_source
 
     root = tmp_path / "synthetic"
     write_cfp(root / "cfp", subjects=6, folds=3)
     (root / "synth.json").write_text("{}")
     monkeypatch.delenv("BENCH_DATA", raising=False)
     monkeypatch.delenv("BENCH_CFP", raising=False)
-    monkeypatch.setattr(bench.runner.data, "synthetic_root", lambda **kw: root)
+    monkeypatch.setattr(bench.runner.data_source, "synthetic_root", lambda **kw: root)
     result = _run("validate", "cfp-ff")
     assert result.exit_code == 0, result.output
     assert f"protocol cfp-ff (verify): {root / 'cfp'}" in result.output

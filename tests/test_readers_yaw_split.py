@@ -11,9 +11,9 @@ from test_readers_fixtures import write_cfp, write_manifest
 
 from bench.data import new_samples
 from bench.data.comparisons_io import sidecar
-from bench.data.yawbins import yaw_bin
 from bench.errors import DataError
 from bench.readers import yaw_split
+from bench.yawbins import yaw_bin
 
 
 def _samples(subjects=40, per_subject=8, seed=0):

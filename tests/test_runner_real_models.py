@@ -142,7 +142,7 @@ def test_points_of_no_known_scheme_go_through_detection(sface_available, tiny_sy
     "Passes (and this marker must go) once the generator's landmarks follow its renders."))
 def test_detection_route_restores_landmark_accuracy_on_the_synthetic_default(
         sface_available, tmp_path):
-    from bench.runner.data import synthetic_root
+    from bench.runner.data_source import synthetic_root
 
     root = synthetic_root("small", 0, tmp_path / "cache", echo=lambda s: None)
     data = _unknown_scheme_copy(root / "cfp", tmp_path / "data" / "cfp")

@@ -7,8 +7,9 @@ from click.testing import CliRunner
 
 from bench.cli import main
 from bench.errors import DataError
-from bench.evaluation import EvalConfig, evaluate_scores
+from bench.evaluation import EvalPlan, evaluate_scores
 from bench.scores import example_scores, read_scores, write_scores
+from bench.yawbins import YawBinning
 
 
 @pytest.fixture
@@ -30,7 +31,8 @@ def test_example_roundtrip_keeps_extra_columns(example, tmp_path):
 
 
 def test_example_has_a_pose_gap(example):
-    res = evaluate_scores(read_scores(example), EvalConfig(n_boot=50, pair_rule="b"))
+    res = evaluate_scores(read_scores(example),
+                          EvalPlan(yaw=YawBinning(pair_rule="probe"), n_boot=50))
     bins = res["by_yaw"]["by_bin"]
     assert bins["[0,30)"]["eer"] < bins["[60,90]"]["eer"]
     assert bins["[0,30)"]["accuracy"] > bins["[60,90]"]["accuracy"]
@@ -121,3 +123,16 @@ def test_cli_example_writes_file(tmp_path):
     assert r.exit_code == 0
     with gzip.open(out, "rt") as f:
         assert f.readline().startswith("score,label,fold")
+
+
+@pytest.mark.parametrize("rule", ["max", "min", "probe"])
+def test_score_rule_offers_the_protocol_pair_rules(example, rule):
+    r = CliRunner().invoke(main, ["score", str(example), "--rule", rule, "--n-boot", "0",
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["by_yaw"]["pair_rule"] == rule
+
+
+def test_score_rule_refuses_the_old_side_names(example):
+    r = CliRunner().invoke(main, ["score", str(example), "--rule", "b"])
+    assert r.exit_code == 2 and "probe" in r.output

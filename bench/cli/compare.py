@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
+from ..modes import MODES
 from ._run_options import run_config_kwargs, run_options
 from .params import NameList
 
 
 @click.command()
 @click.option("--stem", required=True, help="Plain stem name, e.g. resnet18.")
-@click.option("--modes", type=NameList("bench.runner.run:MODES"), default="naive,stitch,end2end,retrain",
+@click.option("--modes", type=NameList("bench.modes:MODES"), default=",".join(MODES),
               show_default=True, help="Modes to compare (naive, the baseline, is always run).")
 @run_options
 def compare(stem, modes, **kw):

@@ -3,7 +3,7 @@
 Each command declares its options with these types, so a bad value is a click usage error
 (``Error: Invalid value for '--bins': ...``, exit 2) before any work, and the same option
 means the same thing in every command (``--n-boot -5`` is refused by ``score`` as by
-``run``). The checks on yaw edges are the library's own (:func:`bench.data.yawbins.check_edges`).
+``run``). The checks on yaw edges are the library's own (:func:`bench.yawbins.check_edges`).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class FloatList(click.ParamType):
                 self.fail(f"{t} is out of range {self._range()}", param, ctx)
             numbers.append(v)
         if self.edges:
-            from ..data.yawbins import check_edges
+            from ..yawbins import check_edges
 
             try:
                 check_edges(numbers)

@@ -66,7 +66,7 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
     """
     from ..fileio import dump_json
     from ..protocols import load_eval_set, load_protocol
-    from ..runner.data import synthetic_root, uses_default_data
+    from ..runner.data_source import synthetic_root, uses_default_data
 
     if json_path:
         from ..fileio import check_output_file
@@ -76,13 +76,13 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
     default = None
     if uses_default_data(data, protocol):  # the same data `bench run` would use
         default = synthetic_root(cache_dir=cache_dir, echo=lambda m: click.echo(m, err=True))
-    evalset = load_eval_set(protocol, data, lenient=lenient, default=default,
+    evalset, report = load_eval_set(protocol, data, lenient=lenient, default=default,
                             cache_dir=cache_dir)
     if decode:
         from ..data.decode_check import require_decodable
 
         count = require_decodable(evalset.samples.samples["path"])
         click.echo(f"decoded all {count} images", err=True)
-    click.echo(evalset.report.format())
+    click.echo(report.format())
     if json_path:
-        dump_json(evalset.report.to_dict(), json_path)
+        dump_json(report.to_dict(), json_path)

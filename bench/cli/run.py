@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
+from ..modes import DREAM_MODES, RUN_MODES, is_dream, stem_name
 from ._run_options import run_config_kwargs, run_options
 
 
 @click.command()
 @click.option("--model", "-m", required=True, help="Model name (bench models), e.g. resnet18-dream.")
-@click.option("--mode", type=click.Choice(["naive", "stitch", "end2end", "retrain", "pretrained"]),
+@click.option("--mode", type=click.Choice(RUN_MODES),
               default=None, help="Training mode (default: retrain for -dream models, naive for "
                                  "stems, pretrained with --weights).")
 @click.option("--weights", default=None, type=click.Path(),
@@ -60,11 +61,11 @@ def run(model, mode, weights, **kw):
     for name, rel in res["files"].items():
         click.echo(f"  {name}: {outcome.run_dir / rel}")
     click.echo(f"leaderboard: {cfg.out}/leaderboard.md")
-    if res["model"]["mode"] in ("stitch", "end2end", "retrain") and model.endswith("-dream"):
+    if res["model"]["mode"] in DREAM_MODES and is_dream(model):
         # one run's CI says how well the model does, not whether DREAM helped: that needs
         # the naive stem on the same pairs
         click.echo(f"does DREAM beat the plain stem? paired CIs on the same pairs: bench compare "
-                   f"-p {protocol} --stem {model.removesuffix('-dream')}")
+                   f"-p {protocol} --stem {stem_name(model)}")
 
 
 def _pct(v):

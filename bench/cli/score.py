@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..yawbins import PAIR_RULES
 from .params import COUNT, FAR_TARGETS, SEED, YAW_EDGES
 
 
@@ -16,8 +17,9 @@ from .params import COUNT, FAR_TARGETS, SEED, YAW_EDGES
               help="|yaw| bin edges: from 0, increasing, in degrees.")
 @click.option("--far", type=FAR_TARGETS, default="0.1,0.01,0.001", show_default=True,
               help="FAR targets for TAR@FAR, each in (0, 1].")
-@click.option("--rule", type=click.Choice(["max", "a", "b"]), default="max", show_default=True,
-              help="Which side's |yaw| puts a pair in a bin.")
+@click.option("--rule", type=click.Choice(list(PAIR_RULES)), default="max", show_default=True,
+              help="Which side's |yaw| puts a pair in a bin (the pair_rule of protocol files): "
+                   "max, min, or probe (side b).")
 @click.option("--n-boot", type=COUNT, default=1000, show_default=True,
               help="Bootstrap resamples (0: no CI).")
 @click.option("--seed", type=SEED, default=0, show_default=True)
@@ -26,10 +28,11 @@ from .params import COUNT, FAR_TARGETS, SEED, YAW_EDGES
               help="Write an example score file (CFP-FP-like, with a pose gap) to this path and exit.")
 def score(file, bins, far, rule, n_boot, seed, as_json, example):
     """Metrics of a score file: AUC, EER, TAR@FAR, fold accuracy and per-yaw tables, with CIs."""
-    from ..evaluation import EvalConfig, evaluate_scores
+    from ..evaluation import EvalPlan, evaluate_scores
     from ..fileio import check_output_file, dump_json
     from ..report.tables import summary_table, yaw_table
     from ..scores import example_scores, read_scores, write_scores
+    from ..yawbins import YawBinning
 
     if example is not None:
         check_output_file(example, what="--example")
@@ -38,7 +41,7 @@ def score(file, bins, far, rule, n_boot, seed, as_json, example):
         return
     if file is None:
         raise click.UsageError("give a score FILE (or --example OUT.csv to make one)")
-    cfg = EvalConfig(bins=bins, far=far, pair_rule=rule, n_boot=n_boot, seed=seed)
+    cfg = EvalPlan(yaw=YawBinning(bins, rule), far=far, n_boot=n_boot, seed=seed)
     df = read_scores(file)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

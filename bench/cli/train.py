@@ -10,9 +10,8 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError
+from ..modes import MODES
 from .params import POSITIVE
-
-_MODES = ("naive", "stitch", "end2end", "retrain")
 
 
 def _parse_set(items: tuple[str, ...]) -> dict:
@@ -31,7 +30,7 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 
 @click.command()
 @click.option("--model", required=True, help="Registered model, e.g. resnet18-dream (or resnet18).")
-@click.option("--mode", required=True, type=click.Choice(_MODES),
+@click.option("--mode", required=True, type=click.Choice(MODES),
               help="naive: stem; stitch: DREAM block on a frozen naive stem; end2end: both "
                    "together; retrain: end2end, then its block as in stitch.")
 @click.option("--data", required=True, type=click.Path(path_type=Path),

@@ -10,9 +10,9 @@ import pandas as pd
 
 from ..errors import DataError
 from ..fileio import atomic_write, sha256_file
+from .delimited import LINE, TEXT, keep_rows, parse_numbers, read_table
 from .samples import COMPARISON_COLUMNS, duplicate_pairs, new_comparisons
 from .skipped import SkippedRows
-from .tables import LINE, TEXT, keep_rows, parse_numbers, read_table
 
 
 def sidecar(path: Path) -> Path:

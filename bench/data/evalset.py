@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
 from .samples import SampleSet, check_comparisons
-
-if TYPE_CHECKING:
-    from .report import ValidationReport
 
 SEARCH_COLUMNS: tuple[str, ...] = ("template", "subject", "role", "fold")
 ROLES = ("gallery", "probe")
@@ -21,14 +17,14 @@ ROLES = ("gallery", "probe")
 @dataclass
 class EvalSet:
     """``comparisons`` (a, b, label, fold) for 1:1 protocols; ``search`` (template, subject,
-    role "gallery"|"probe", fold) for 1:N ones. Exactly one of the two is set.
-    ``report`` is filled by :func:`bench.protocols.load_eval_set`.
+    role "gallery"|"probe", fold) for 1:N ones. Exactly one of the two is set. What a
+    validation found in it is a separate :class:`bench.data.report.ValidationReport`
+    (:func:`bench.protocols.load_eval_set` returns both).
     """
 
     samples: SampleSet
     comparisons: pd.DataFrame | None = None
     search: pd.DataFrame | None = None
-    report: ValidationReport | None = None
 
     def __post_init__(self) -> None:
         if (self.comparisons is None) == (self.search is None):

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from ..yawbins import YawBinning
 from .evalset import EvalSet
-from .yawbins import bin_labels, pair_bin, pair_bins, template_yaw, yaw_bin
 
 UNKNOWN = "unknown"
 
@@ -86,36 +86,47 @@ def _cell_table(yaw: dict[str, Any]) -> str:
     return tabulate(rows, headers=["a \\ b", *yaw["cells"]])
 
 
-def build_report(evalset: EvalSet, *, protocol: str, dataset: str, edges: Sequence[float],
-                 pair_rule: str, how_template_yaw: str) -> ValidationReport:
+def build_report(evalset: EvalSet, *, protocol: str, dataset: str, yaw: YawBinning,
+                 expected: dict[str, int] | None = None, count_source: str = "",
+                 skipped: Sequence[dict[str, Any]] = (),
+                 notes: Sequence[str] = ()) -> ValidationReport:
+    """What ``evalset`` holds, checked against the ``expected`` counts (from
+    ``count_source``); ``skipped``: rows a lenient reader left out; ``notes`` follow the
+    reader's own."""
     samples = evalset.samples.samples
     subjects = samples["subject"][samples["subject"] != ""]
     counts = {"samples": len(samples), "images": int(samples["path"].nunique()),
               "subjects": int(subjects.nunique()), "templates": int(samples["template"].nunique())}
-    yaw_by_template = template_yaw(samples, how_template_yaw)
-    yaw = {"bins": bin_labels(edges), "pair_rule": pair_rule, "template_yaw": how_template_yaw,
-           "known_images": int(samples["yaw"].notna().sum()),
-           "sources": {str(k): int(v) for k, v in samples["yaw_source"].value_counts().items()}}
+    yaw_by_template = yaw.template_yaws(samples)
+    found = {"bins": yaw.labels, "pair_rule": yaw.pair_rule, "template_yaw": yaw.template_yaw,
+             "known_images": int(samples["yaw"].notna().sum()),
+             "sources": {str(k): int(v) for k, v in samples["yaw_source"].value_counts().items()}}
     if evalset.comparisons is not None:
-        counts_f, per_fold, yaw_f = _verify(evalset.comparisons, yaw_by_template, edges,
-                                            pair_rule)
+        counts_f, per_fold, yaw_f = _verify(evalset.comparisons, yaw_by_template, yaw)
     else:
-        counts_f, per_fold, yaw_f = _search(evalset.search, yaw_by_template, edges)
+        counts_f, per_fold, yaw_f = _search(evalset.search, yaw_by_template, yaw)
     counts.update(counts_f)
-    yaw.update(yaw_f)
-    notes = list(evalset.samples.provenance.get("notes", []))
+    found.update(yaw_f)
+    expected = dict(expected or {})
+    mismatches = [f"{name}: expected {want}, found {counts.get(name)}"
+                  for name, want in expected.items() if counts.get(name) != want]
     return ValidationReport(protocol=protocol, dataset=dataset, task=evalset.task,
-                            counts=counts, per_fold=per_fold, yaw=yaw, notes=notes)
+                            counts=counts, per_fold=per_fold, yaw=found, expected=expected,
+                            count_source=count_source, mismatches=mismatches,
+                            skipped=list(skipped),
+                            notes=[*evalset.samples.provenance.get("notes", []), *notes])
 
 
-def _verify(comp: pd.DataFrame, yaw_by_template: pd.Series, edges, pair_rule):
+def _verify(comp: pd.DataFrame, yaw_by_template: pd.Series, yaw: YawBinning):
     label = comp["label"].to_numpy()
     counts = {"folds": int(comp["fold"].nunique()), "pairs": len(comp),
               "genuine": int((label == 1).sum()), "impostor": int((label == 0).sum())}
     per_fold = (comp.assign(genuine=label == 1, impostor=label == 0)
                 .groupby("fold")[["genuine", "impostor"]].sum().astype(int).reset_index())
-    bin_a, bin_b = pair_bins(comp, yaw_by_template, edges)
-    n_bins = len(edges) - 1
+    bins = yaw.pairs(comp["a"].map(yaw_by_template).to_numpy(dtype=np.float64),
+                     comp["b"].map(yaw_by_template).to_numpy(dtype=np.float64))
+    bin_a, bin_b = bins.a, bins.b
+    n_bins = len(yaw.bins) - 1
     has_unknown = bool((bin_a < 0).any() or (bin_b < 0).any())
     size = n_bins + int(has_unknown)
     # Unknown (-1) goes to the last row/column.
@@ -125,18 +136,18 @@ def _verify(comp: pd.DataFrame, yaw_by_template: pd.Series, edges, pair_rule):
         matrix = np.zeros((size, size), dtype=np.int64)
         np.add.at(matrix, (ia[label == value], ib[label == value]), 1)
         cells[name] = matrix.tolist()
-    by_rule = pair_bin(bin_a, bin_b, pair_rule)
+    by_rule = bins.pair
     rule_bins = list(range(n_bins)) + ([-1] if (by_rule < 0).any() else [])
-    labels = bin_labels(edges)
-    yaw = {"cells": labels + ([UNKNOWN] if has_unknown else []), **cells,
+    labels = yaw.labels
+    found = {"cells": labels + ([UNKNOWN] if has_unknown else []), **cells,
            "by_rule": {"bins": [labels[b] if b >= 0 else UNKNOWN for b in rule_bins],
                        "genuine": [int(((by_rule == b) & (label == 1)).sum()) for b in rule_bins],
                        "impostor": [int(((by_rule == b) & (label == 0)).sum())
                                     for b in rule_bins]}}
-    return counts, per_fold.to_dict("records"), yaw
+    return counts, per_fold.to_dict("records"), found
 
 
-def _search(search: pd.DataFrame, yaw_by_template: pd.Series, edges):
+def _search(search: pd.DataFrame, yaw_by_template: pd.Series, yaw: YawBinning):
     gallery = search[search["role"] == "gallery"]
     probes = search[search["role"] == "probe"]
     gallery_keys = set(zip(gallery["fold"], gallery["subject"], strict=True))
@@ -152,9 +163,9 @@ def _search(search: pd.DataFrame, yaw_by_template: pd.Series, edges):
     }).fillna(0).astype(int).rename_axis("fold").reset_index()
     counts = {"folds": int(search["fold"].nunique()), "gallery": len(gallery),
               "probes": len(probes), "mated": int(mated.sum()), "non_mated": int((~mated).sum())}
-    labels = bin_labels(edges)
-    yaw = {"bins": labels + [UNKNOWN]}
+    labels = yaw.labels
+    found = {"bins": labels + [UNKNOWN]}
     for role, frame in (("gallery", gallery), ("probe", probes)):
-        bins = yaw_bin(frame["template"].map(yaw_by_template).to_numpy(dtype=np.float64), edges)
-        yaw[role] = [int((bins == b).sum()) for b in range(len(labels))] + [int((bins < 0).sum())]
-    return counts, per_fold.to_dict("records"), yaw
+        bins = yaw.bin_of(frame["template"].map(yaw_by_template).to_numpy(dtype=np.float64))
+        found[role] = [int((bins == b).sum()) for b in range(len(labels))] + [int((bins < 0).sum())]
+    return counts, per_fold.to_dict("records"), found

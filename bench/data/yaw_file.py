@@ -16,9 +16,9 @@ import pandas as pd
 
 from ..errors import DataError
 from ..fileio import sha256_file
+from .delimited import LINE, TEXT, read_angle_table
 from .samples import YAW_UNKNOWN, SampleSet
 from .skipped import SkippedRows
-from .tables import LINE, TEXT, read_angle_table
 
 
 def _normalise(paths, base: Path) -> np.ndarray:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..modes import dream_name
 from ..registry import Registry
 from .face_model import FaceModel
 from .gates import DEFAULT_GATE
@@ -68,7 +69,7 @@ def register_pair(arch: str, build: Callable[..., FaceModel], *, options: dict[s
     plain.__name__, dream.__name__ = arch, f"{arch}_dream"
     register_model(arch, feature_dim=feature_dim, preprocess=preprocess,
                    description=description)(plain)
-    register_model(f"{arch}-dream", feature_dim=feature_dim, preprocess=preprocess,
+    register_model(dream_name(arch), feature_dim=feature_dim, preprocess=preprocess,
                    description=f"{description} + DREAM block")(dream)
 
 

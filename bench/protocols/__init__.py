@@ -2,7 +2,7 @@
 the one call that turns a protocol and a data root into something to evaluate.
 
     protocol = load_protocol("cfp-fp")
-    evalset = load_eval_set(protocol, data_root)   # .samples, .comparisons | .search, .report
+    evalset, report = load_eval_set(protocol, data_root)  # .samples, .comparisons | .search
 
 Listing protocols imports no reader and no pandas; :func:`load_eval_set` loads them.
 """
@@ -15,8 +15,8 @@ from typing import Any
 from .loading import PROTOCOLS, load_protocol, shipped_dir
 from .protocol import Folds, Pooling, Protocol, YawBinning
 
-_LAZY = {"DATA_ENV": "evaluation", "DataLocation": "evaluation", "load_eval_set": "evaluation",
-         "locate_data": "evaluation"}
+_LAZY = {"DATA_ENV": "dataset", "DataLocation": "dataset", "load_eval_set": "dataset",
+         "locate_data": "dataset"}
 __all__ = ["PROTOCOLS", "Folds", "Pooling", "Protocol", "YawBinning", "load_protocol",
            "shipped_dir", *_LAZY]
 

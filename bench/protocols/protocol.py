@@ -18,6 +18,7 @@ Fields of a protocol file (``protocols/cfp-fp.toml`` is a commented example)::
               faceness_weight (images weighed by their detector score)
     [metrics] report, main          accuracy, eer, auc, tar@far=X (verify); rankK,
                                     tpir@fpir=X (search); main is one of report
+                                    (parsed into bench.metric_specs.MetricSpec at load)
 """
 
 from __future__ import annotations
@@ -28,14 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.yawbins import DEFAULT_EDGES, PAIR_RULES, TEMPLATE_YAW, check_edges
 from ..errors import ConfigError
+from ..metric_specs import ACCEPTED, MetricSpec, parse_metrics
+from ..yawbins import YawBinning
 
 TASKS = ("verify", "search")
 FOLD_KINDS = ("official", "contiguous", "identity-disjoint", "given")
-#: Metric names a protocol may ask for; the runner maps each to bench.metrics.
-VERIFY_METRICS = re.compile(r"^(accuracy|eer|auc|tar@far=(0?\.\d+|1e-\d+))$")
-SEARCH_METRICS = re.compile(r"^(rank\d+|tpir@fpir=(0?\.\d+|1e-\d+))$")
 #: Counts a protocol may expect; :mod:`bench.data.report` finds each of them.
 COUNT_NAMES = ("images", "samples", "subjects", "templates", "folds", "pairs", "genuine",
                "impostor", "gallery", "probes", "mated", "non_mated")
@@ -55,24 +54,6 @@ class Folds:
             raise ConfigError(f"folds.kind must be one of {FOLD_KINDS}, got {self.kind!r}")
         if not isinstance(self.count, int) or self.count < 1:
             raise ConfigError(f"folds.count must be a positive integer, got {self.count!r}")
-
-
-@dataclass(frozen=True)
-class YawBinning:
-    """|yaw| bin edges, the rule that gives a pair one bin, and a template's yaw summary."""
-
-    bins: tuple[float, ...] = DEFAULT_EDGES
-    pair_rule: str = "max"
-    template_yaw: str = "median"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "bins", check_edges(self.bins))
-        if self.pair_rule not in PAIR_RULES:
-            raise ConfigError(f"yaw.pair_rule must be one of {PAIR_RULES}, got "
-                              f"{self.pair_rule!r}")
-        if self.template_yaw not in TEMPLATE_YAW:
-            raise ConfigError(f"yaw.template_yaw must be one of {TEMPLATE_YAW}, got "
-                              f"{self.template_yaw!r}")
 
 
 @dataclass(frozen=True)
@@ -125,6 +106,9 @@ class Protocol:
     main_score: str = "accuracy"
     extends: str | None = None
     source: str = ""
+    #: ``metrics`` parsed, in order; set from ``metrics`` when built (never from a file),
+    #: and left out of the definition so its hash is that of the file's plain data
+    metric_specs: tuple[MetricSpec, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", self.name or ""):
@@ -140,22 +124,30 @@ class Protocol:
             raise ConfigError(f"{self.name}: unknown counts {unknown}; known: {COUNT_NAMES}")
         if any(not isinstance(v, int) or v < 0 for v in self.counts.values()):
             raise ConfigError(f"{self.name}: counts must be non-negative integers")
-        pattern = VERIFY_METRICS if self.task == "verify" else SEARCH_METRICS
         metrics = tuple(self.metrics)
-        bad = [m for m in metrics if not pattern.match(m)]
-        if bad or not metrics:
-            raise ConfigError(f"{self.name}: metrics {bad or '(none)'} are not {self.task} "
-                              f"metrics (pattern {pattern.pattern})")
+        try:
+            specs = parse_metrics(metrics, self.task)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.name}: {exc} (this is a {self.task} protocol)") from None
+        if not specs:
+            raise ConfigError(f"{self.name}: [metrics] report lists no metric; {self.task} "
+                              f"metrics: {ACCEPTED[self.task]}")
         if self.main_score not in metrics:
             raise ConfigError(f"{self.name}: main_score {self.main_score!r} is not one of the "
                               f"reported metrics {list(metrics)}")
         object.__setattr__(self, "metrics", metrics)
+        object.__setattr__(self, "metric_specs", specs)
         object.__setattr__(self, "reader", dict(self.reader))
         object.__setattr__(self, "counts", dict(self.counts))
+
+    @property
+    def main_metric(self) -> MetricSpec:
+        return self.metric_specs[self.metrics.index(self.main_score)]
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved definition as plain data (what ``show`` prints, results record)."""
         out = dataclasses.asdict(self)
+        out.pop("metric_specs")
         out["yaw"]["bins"] = list(self.yaw.bins)
         out["metrics"] = list(self.metrics)
         return out
@@ -176,7 +168,8 @@ SECTIONS = {"folds": Folds, "yaw": YawBinning, "pooling": Pooling}
 def protocol_from_dict(data: Mapping[str, Any], source: str = "") -> Protocol:
     """Build a Protocol from a resolved (``extends`` applied) file's tables."""
     data = dict(data)
-    known = {f.name for f in dataclasses.fields(Protocol)} - {"source", "main_score"}
+    known = {f.name for f in dataclasses.fields(Protocol)} - {"source", "main_score",
+                                                              "metric_specs"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{source}: unknown protocol keys {unknown}; known: {sorted(known)}")

@@ -23,10 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.comparisons_io import reject_bad_pairs
-from ..data.evalset import EvalSet
-from ..data.samples import YAW_METADATA, YAW_UNKNOWN, SampleSet, new_comparisons, new_samples
-from ..data.skipped import SkippedRows
-from ..data.tables import (
+from ..data.delimited import (
     LINE,
     TEXT,
     count_numbered,
@@ -38,6 +35,9 @@ from ..data.tables import (
     require_dir,
     require_file,
 )
+from ..data.evalset import EvalSet
+from ..data.samples import YAW_METADATA, YAW_UNKNOWN, SampleSet, new_comparisons, new_samples
+from ..data.skipped import SkippedRows
 from ..errors import ConfigError, DataError
 from ..face3d import LANDMARK_NAMES
 from ..fileio import sha256_file

@@ -24,10 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.comparisons_io import reject_bad_pairs
-from ..data.evalset import EvalSet
-from ..data.samples import SampleSet, new_comparisons, new_samples
-from ..data.skipped import SkippedRows
-from ..data.tables import (
+from ..data.delimited import (
     LINE,
     TEXT,
     count_numbered,
@@ -36,6 +33,9 @@ from ..data.tables import (
     read_table,
     require_dir,
 )
+from ..data.evalset import EvalSet
+from ..data.samples import SampleSet, new_comparisons, new_samples
+from ..data.skipped import SkippedRows
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
 

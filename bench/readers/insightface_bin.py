@@ -24,10 +24,10 @@ import numpy as np
 
 from .. import integrity
 from ..data.cache import cache_root
+from ..data.delimited import require_file
 from ..data.evalset import EvalSet
 from ..data.samples import PRE_ALIGNED, SampleSet, new_comparisons, new_samples
 from ..data.skipped import SkippedRows
-from ..data.tables import require_file
 from ..errors import DataError
 from ..fileio import atomic_write, clean_stale_temps, dump_json, make_temp_dir, sha256_file
 

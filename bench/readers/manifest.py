@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from ..data.comparisons_io import read_comparisons
+from ..data.delimited import LINE, TEXT, keep_rows, parse_numbers, read_table, require_dir
 from ..data.evalset import EvalSet
 from ..data.samples import YAW_METADATA, YAW_UNKNOWN, SampleSet, new_samples
 from ..data.skipped import SkippedRows
-from ..data.tables import LINE, TEXT, keep_rows, parse_numbers, read_table, require_dir
 from ..errors import DataError
 from ..fileio import sha256_file
 

@@ -27,8 +27,8 @@ from ..data.evalset import EvalSet
 from ..data.samples import SampleSet, new_comparisons
 from ..data.skipped import SkippedRows
 from ..data.yaw_file import apply_yaw_file
-from ..data.yawbins import DEFAULT_EDGES, bin_labels, check_edges, yaw_bin
 from ..errors import ConfigError, DataError
+from ..yawbins import DEFAULT_EDGES, bin_labels, check_edges, yaw_bin
 
 BUILDER_VERSION = 1
 #: Readers whose images can feed a split: name -> "module:function(path, skipped)".

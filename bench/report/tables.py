@@ -6,6 +6,8 @@ import math
 
 from tabulate import tabulate
 
+from ..metric_specs import far_key
+
 
 def pct(value, ci: dict | None = None, key: str | None = None) -> str:
     """``98.31 [97.9, 98.7]``: a rate in percent with its CI when there is one."""
@@ -24,7 +26,7 @@ def _row(block: dict, far: list[str]) -> list[str]:
     row = [block["n_pairs"], block["n_genuine"],
            pct(block.get("accuracy"), ci, "accuracy"),
            pct(block["auc"], ci, "auc"), pct(block["eer"], ci, "eer")]
-    row += [pct(block["tar_at_far"][t], ci, f"tar@far={float(t):g}") for t in far]
+    row += [pct(block["tar_at_far"][t], ci, f"tar@far={far_key(t)}") for t in far]
     return row
 
 

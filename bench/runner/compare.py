@@ -19,12 +19,16 @@ from tabulate import tabulate
 
 from .. import metrics as M
 from ..errors import ConfigError
+from ..evaluation import EvalPlan
 from ..fileio import atomic_write, dump_json, prepare_output_dir, safe_name, staged_dir
+from ..metric_specs import MetricSpec
 from ..models import MODELS
+from ..modes import MODES, is_dream, model_for_mode, stem_name
 from ..protocols import load_protocol
 from ..report import plots
+from ..yawbins import YawBinning
 from . import leaderboard
-from .run import MODES, RunConfig, run_benchmark
+from .run import RunConfig, run_benchmark
 
 BASELINE = "naive"
 
@@ -36,10 +40,6 @@ class CompareOutcome:
     runs: dict[str, Path]
 
 
-def model_for(stem: str, mode: str) -> str:
-    return stem if mode == BASELINE else f"{stem}-dream"
-
-
 def _correct(df: pd.DataFrame) -> np.ndarray | None:
     if "fold" not in df or df["fold"].nunique() < 2:
         return None
@@ -47,7 +47,7 @@ def _correct(df: pd.DataFrame) -> np.ndarray | None:
     return M.accuracy_at_thresholds(df["score"], df["label"], df["fold"], fa)
 
 
-def paired_table(tables: dict[str, pd.DataFrame], edges, rule: str,
+def paired_table(tables: dict[str, pd.DataFrame], yaw: YawBinning,
                  spec: M.BootstrapSpec) -> pd.DataFrame:
     """Long table: one row per (yaw bin, mode, metric) with the difference to naive."""
     base = tables[BASELINE]
@@ -56,8 +56,8 @@ def paired_table(tables: dict[str, pd.DataFrame], edges, rule: str,
         if len(df) != len(base) or not np.array_equal(df["label"].to_numpy(), labels):
             raise ConfigError(f"mode {mode} was not scored on the same comparisons as naive")
     correct = {m: _correct(df) for m, df in tables.items()}
-    _, _, pair = M.pair_bins(base["yaw_a"], base["yaw_b"], edges, rule)
-    names = ["all"] + M.bin_labels(edges)
+    pair = yaw.pairs(base["yaw_a"], base["yaw_b"]).pair
+    names = ["all"] + yaw.labels
     sa, sb = base["subject_a"].astype(str).to_numpy(), base["subject_b"].astype(str).to_numpy()
     rows = []
     for k, name in enumerate(names):
@@ -91,24 +91,27 @@ def _pair_correct(correct, a, b, sel):
     return correct[a][sel], correct[b][sel]
 
 
-def _better(metric: str, diff: float) -> bool:
-    return diff < 0 if metric == "eer" else diff > 0
-
-
-def verdict(row) -> str:
-    """Plain words for one difference: only a CI that excludes 0 counts."""
+def verdict(row, spec: MetricSpec) -> str:
+    """Plain words for one difference: only a CI that excludes 0 counts, and the metric's
+    spec says which sign is better."""
     if row["mode"] == BASELINE or row["ci_low"] is None or pd.isna(row["ci_low"]):
         return ""
     if row["ci_low"] > 0 or row["ci_high"] < 0:
-        return "better" if _better(row["metric"], row["difference"]) else "worse"
+        better = row["difference"] > 0 if spec.higher_is_better else row["difference"] < 0
+        return "better" if better else "worse"
     return "no significant difference"
 
 
-def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path], level: float,
-                    n_boot: int) -> str:
-    metrics = [m for m in ("accuracy", "eer", "auc") if m in set(table["metric"])]
-    metrics += sorted((m for m in set(table["metric"]) if m.startswith("tar@")),
-                      key=lambda m: -float(m.split("=", 1)[1]))
+def add_verdicts(table: pd.DataFrame, plan: EvalPlan) -> pd.DataFrame:
+    specs = plan.computed
+    table["verdict"] = [verdict(row, specs[row["metric"]]) for _, row in table.iterrows()]
+    return table
+
+
+def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path],
+                    plan: EvalPlan) -> str:
+    level, n_boot = plan.level, plan.n_boot
+    metrics = [m for m in plan.computed if m in set(table["metric"])]
     unit = str(table["unit"].iloc[0]) if "unit" in table and len(table) else "subject"
     lines = [f"# {title}", "",
              f"Differences are mode minus naive on identical comparisons, with {100 * level:.0f}% "
@@ -130,7 +133,8 @@ def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path], leve
                 cell = f"{100 * r['value']:.2f}"
                 if mode != BASELINE and r["ci_low"] is not None and not pd.isna(r["ci_low"]):
                     cell += (f" ({100 * r['difference']:+.2f} [{100 * r['ci_low']:+.2f}, "
-                             f"{100 * r['ci_high']:+.2f}], p={r['p_value']:.3f}, {verdict(r)})")
+                             f"{100 * r['ci_high']:+.2f}], p={r['p_value']:.3f}, "
+                             f"{r['verdict']})")
                 row.append(cell)
             rows.append(row)
         lines.append(tabulate(rows, headers=["mode", *metrics], tablefmt="github"))
@@ -150,42 +154,36 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
         modes.insert(0, BASELINE)
     if len(modes) < 2:
         raise ConfigError("compare needs at least one mode besides naive")
-    if stem.endswith("-dream"):
-        raise ConfigError(f"--stem takes the plain stem name, e.g. {stem[:-6]!r}")
+    if is_dream(stem):
+        raise ConfigError(f"--stem takes the plain stem name, e.g. {stem_name(stem)!r}")
     base = base or RunConfig(protocol=protocol, model=stem)
     for mode in modes:  # unknown names fail before any mode runs
-        MODELS.get(model_for(stem, mode))
-    load_protocol(protocol)
+        MODELS.get(model_for_mode(stem, mode))
+    resolved = load_protocol(protocol)
+    plan = EvalPlan.from_protocol(resolved, n_boot=base.n_boot, seed=base.seed)
     prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file),
                        owned=(*leaderboard.OWNED, "compare"))
-    name = Path(protocol).stem if str(protocol).endswith(".toml") else protocol
-    report_name = safe_name(f"{name}__{stem}", "report name")
+    report_name = safe_name(f"{resolved.name}__{stem}", "report name")
     tables, runs, results = {}, {}, {}
     for mode in modes:
-        cfg = dataclasses.replace(base, protocol=protocol, model=model_for(stem, mode), mode=mode,
-                                  weights=None, update_leaderboard=False)
+        cfg = dataclasses.replace(base, protocol=protocol, model=model_for_mode(stem, mode),
+                                  mode=mode, weights=None, update_leaderboard=False)
         echo(f"== {mode}: {cfg.model}")
         outcome = run_benchmark(cfg, echo=echo)
         tables[mode], runs[mode], results[mode] = outcome.scores, outcome.run_dir, outcome.result
     leaderboard.update(base.out)
-    ref = results[BASELINE]
-    edges = ref["metrics"]["config"]["bins"]
-    rule = ref["metrics"]["config"]["pair_rule"]
-    far = ref["metrics"]["config"]["far"]
-    spec = M.BootstrapSpec(base.n_boot, base.seed, 0.95, tuple(float(t) for t in far))
-    table = paired_table(tables, edges, rule, spec)
-    table["verdict"] = table.apply(verdict, axis=1)
+    table = add_verdicts(paired_table(tables, plan.yaw, plan.bootstrap_spec()), plan)
     key = hashlib.sha256(json.dumps(sorted(r["run_id"] for r in results.values())).encode())
     out = Path(base.out) / "compare" / report_name
     # the report files appear together or not at all
     with staged_dir(out, marker="compare.json") as tmp:
         with atomic_write(tmp / "report.csv") as f:
             table.to_csv(f, index=False, float_format="%.6g")
-        title = f"{stem}: DREAM modes vs naive on {protocol}"
+        title = f"{stem}: DREAM modes vs naive on {resolved.name}"
         with atomic_write(tmp / "report.md") as f:
-            f.write(markdown_report(table, title, runs, spec.level, spec.n_boot))
-        plots.roc_overlay(tables, edges, rule, tmp / "roc_overlay.png", title)
-        dump_json({"protocol": protocol, "stem": stem, "modes": modes, "key": key.hexdigest(),
+            f.write(markdown_report(table, title, runs, plan))
+        plots.roc_overlay(tables, plan.yaw, tmp / "roc_overlay.png", title)
+        dump_json({"protocol": resolved.name, "stem": stem, "modes": modes, "key": key.hexdigest(),
                    "runs": {m: str(p) for m, p in runs.items()},
                    "main_scores": {m: r["main_score"] for m, r in results.items()}},
                   tmp / "compare.json")

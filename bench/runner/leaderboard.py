@@ -12,8 +12,6 @@ runs; ``--strict`` makes any bad file an error, exit 2).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,59 +21,13 @@ import pandas as pd
 from tabulate import tabulate
 
 from ..errors import ConfigError
-from ..fileio import atomic_write, clean_stale_temps, prepare_output_dir, safe_name
+from ..fileio import atomic_write, clean_stale_temps, file_lock, prepare_output_dir, safe_name
+from ..metric_specs import parse_metric
+from .result_schema import RunResult, column_order
 
 #: What runs and leaderboards write in a results folder (anything else there is left alone).
-OWNED = ("runs", "leaderboard.csv", "leaderboard.md", ".leaderboard.lock")
-
-COLUMNS = ["protocol", "model", "mode", "main_score", "value", "ci_low", "ci_high", "auc", "eer"]
-
-
-@contextlib.contextmanager
-def locked(out_dir: Path):
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / ".leaderboard.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _ci(metrics: dict, key: str):
-    ci = (metrics.get("ci") or {}).get("metrics", {}).get(key) or {}
-    return ci.get("low"), ci.get("high")
-
-
-def result_row(result: dict) -> dict:
-    """The leaderboard row of one result.json."""
-    m = result["metrics"]
-    main = result["main_score"]
-    row = {
-        "protocol": result["protocol"]["name"],
-        "model": result["model"]["name"],
-        "mode": result["model"].get("mode"),
-        "main_score": main["name"],
-        "value": main.get("value"),
-        "ci_low": main.get("low"),
-        "ci_high": main.get("high"),
-        "auc": m.get("auc"),
-        "eer": m.get("eer"),
-    }
-    for far, v in (m.get("tar_at_far") or {}).items():
-        row[f"tar@far={far}"] = v
-    acc = m.get("accuracy")
-    row["accuracy"] = acc["mean"] if acc else None
-    by = m.get("by_yaw") or {}
-    for name, block in (by.get("by_bin") or {}).items():
-        row[f"eer|yaw {name}"] = block.get("eer")
-        if block.get("accuracy") is not None:
-            row[f"acc|yaw {name}"] = block.get("accuracy")
-    row.update({"data": "synthetic" if result["data"].get("synthetic") else result["data"]["root"],
-                "date": result["created"][:10], "commit": (result.get("git_commit") or "")[:10],
-                "run_id": result["run_id"]})
-    return row
-
+LOCK = ".leaderboard.lock"
+OWNED = ("runs", "leaderboard.csv", "leaderboard.md", LOCK)
 
 @dataclass(frozen=True)
 class BadRun:
@@ -88,10 +40,8 @@ class BadRun:
         return f"{self.path}: {self.reason}"
 
 
-def _read_result(path: Path) -> dict | BadRun | None:
+def _read_result(path: Path) -> RunResult | BadRun | None:
     """The result of one run file; None when it vanished (a run being replaced right now)."""
-    from .result_schema import validate_result
-
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -105,37 +55,45 @@ def _read_result(path: Path) -> dict | BadRun | None:
     if not isinstance(result, dict):
         return BadRun(path, f"holds a JSON {type(result).__name__}, not a result object")
     # keys a newer bench added are no reason to drop a run; missing or mistyped ones are
-    problems = [p for p in validate_result(result) if not p.startswith(("undocumented",
-                                                                         "schema_version"))]
-    if problems:
+    try:
+        record = RunResult.from_dict(result)
+    except ValueError as exc:
+        problems = str(exc).split("; ")
         return BadRun(path, "not a run result: " + "; ".join(problems[:3])
                       + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""))
     try:
-        result_row(result)
-    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        record.leaderboard_row()
+        parse_metric(record.main_score["name"])  # its direction orders the board
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, ConfigError) as exc:
         return BadRun(path, f"not a run result: {type(exc).__name__} {exc}")
-    return result
+    return record
 
 
 def collect_runs(out_dir: str | Path, protocol: str | None = None
                  ) -> tuple[pd.DataFrame, list[BadRun]]:
     """The leaderboard rows of every readable ``runs/*/result.json`` and the unreadable ones."""
     out_dir = Path(out_dir)
-    rows, bad = [], []
+    rows, orders, bad = [], [], []
     for path in sorted((out_dir / "runs").glob("*/result.json")):
-        result = _read_result(path)
-        if result is None:
+        record = _read_result(path)
+        if record is None:
             continue
-        if isinstance(result, BadRun):
-            bad.append(result)
+        if isinstance(record, BadRun):
+            bad.append(record)
             continue
-        if protocol and result["protocol"]["name"] != protocol:
+        if protocol and record.protocol["name"] != protocol:
             continue
-        rows.append(result_row(result))
-    df = pd.DataFrame(rows)
+        row, order = record.leaderboard_row()
+        rows.append(row)
+        orders.append(order)
+    df = pd.DataFrame(rows, columns=column_order(orders) if rows else None)
     if not df.empty:
-        df = df.sort_values(["protocol", "value"], ascending=[True, False],
-                            na_position="last").reset_index(drop=True)
+        # best first: the main metric's spec says which way is better (an EER ascends)
+        better = df["main_score"].map(lambda name: parse_metric(name).higher_is_better)
+        values = pd.to_numeric(df["value"], errors="coerce")
+        df = (df.assign(_best=values.where(better, -values))
+              .sort_values(["protocol", "_best"], ascending=[True, False], na_position="last")
+              .drop(columns="_best").reset_index(drop=True))
     return df, bad
 
 
@@ -181,7 +139,7 @@ def update(out_dir: str | Path, protocol: str | None = None, *, strict: bool = F
 
     out_dir = Path(out_dir)
     check_protocol(protocol)
-    with locked(out_dir):
+    with file_lock(out_dir / LOCK):
         clean_stale_temps(out_dir)  # a board being written when its writer was killed
         df, bad = collect_runs(out_dir, protocol)
         if bad and strict:

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ..yawbins import YawBinning
+
 
 @dataclass(frozen=True)
 class PoolingConfig:
@@ -66,8 +68,9 @@ def pool_templates(features: np.ndarray, samples: pd.DataFrame,
     return np.asarray(t_ids, dtype=object).astype(str), l2_normalise(pooled).astype(np.float32)
 
 
-def template_table(samples: pd.DataFrame) -> pd.DataFrame:
-    """Per template: subject and yaw (median |yaw| of its images; NaN without any).
+def template_table(samples: pd.DataFrame, yaw: YawBinning = YawBinning()) -> pd.DataFrame:
+    """Per template: subject and yaw (its images' |yaw| summarised by the protocol's
+    ``template_yaw``; NaN without any).
 
     For image-level protocols a template is one image, so its yaw is the image's yaw
     (sign kept).
@@ -75,7 +78,7 @@ def template_table(samples: pd.DataFrame) -> pd.DataFrame:
     g = samples.groupby("template", sort=False)
     n = g.size()
     yaw_single = g["yaw"].first()
-    yaw_median = g["yaw"].apply(lambda v: np.nanmedian(np.abs(v)) if v.notna().any() else np.nan)
-    yaw = np.where(n.to_numpy() == 1, yaw_single.to_numpy(), yaw_median.to_numpy())
+    yaw_summary = yaw.template_yaws(samples).reindex(n.index)
+    yaw = np.where(n.to_numpy() == 1, yaw_single.to_numpy(), yaw_summary.to_numpy())
     return pd.DataFrame({"template": n.index.astype(str), "subject": g["subject"].first().to_numpy(),
                          "yaw": yaw.astype(np.float64), "images": n.to_numpy()})

@@ -32,20 +32,19 @@ from ..align.templates import get_template
 from ..data.cache import cache_root, reader_cache
 from ..detect import DetectOptions, complete_landmarks
 from ..errors import ConfigError, DataError
-from ..evaluation import EvalConfig, evaluate_scores
+from ..evaluation import EvalPlan, evaluate_scores
 from ..fileio import dump_json, prepare_output_dir, safe_name, sha256_file, staged_dir
 from ..models import MODELS, create_model, factory_options
+from ..modes import MODES, PRETRAINED, RUN_MODES, default_mode, is_dream, stem_name
 from ..protocols import DATA_ENV, load_eval_set, load_protocol
 from ..report import plots
 from ..scores import write_scores
 from . import leaderboard
-from .data import synth_summary, synthetic_root, uses_default_data
+from .data_source import synth_summary, synthetic_root, uses_default_data
 from .features import ExtractOptions, extract_features, feature_key, resolve_device
 from .pooling import PoolingConfig, pool_templates, template_table
-from .result_schema import SCHEMA_VERSION, validate_result
+from .result_schema import SCHEMA_VERSION, RunResult, validate_result
 from .scoring import identification, score_comparisons, search_score_table, split_scores
-
-MODES = ("naive", "stitch", "end2end", "retrain")
 
 
 @dataclass(frozen=True)
@@ -79,19 +78,24 @@ class RunConfig:
 
     def resolved_mode(self) -> str:
         if self.mode is not None:
-            if self.mode not in (*MODES, "pretrained"):
+            if self.mode not in RUN_MODES:
                 raise ConfigError(f"unknown mode {self.mode!r}; modes: {', '.join(MODES)}")
             return self.mode
         if self.weights or MODELS.meta(self.model).get("weights") in ("packaged", "file"):
-            return "pretrained"
-        return "retrain" if self.model.endswith("-dream") else "naive"
+            return PRETRAINED
+        return default_mode(self.model)
 
 
 @dataclass
 class RunOutcome:
     run_dir: Path
-    result: dict
+    record: RunResult
     scores: pd.DataFrame
+
+    @property
+    def result(self) -> dict:
+        """The record as ``result.json`` holds it."""
+        return self.record.to_dict()
 
 
 def _git_commit() -> str | None:
@@ -117,8 +121,10 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def data_hash(eval_set) -> str:
-    """Content hash of what the reader read (file sha256s recorded in the provenance)."""
+def evalset_digest(eval_set) -> str:
+    """Content hash of the evaluation data a reader read (the file sha256s its provenance
+    records); ``data.sha256`` of a result. Training data has its own,
+    :func:`bench.train.data.data_hash`."""
     prov = eval_set.samples.provenance
     files = prov.get("files")
     if files:
@@ -171,10 +177,10 @@ def _pretrained_model(cfg: RunConfig, mode: str) -> tuple[torch.nn.Module, dict]
         raise ConfigError(f"model {cfg.model!r} needs its model file: "
                           f"`bench run -m {cfg.model} --weights FILE.onnx`")
     if source == "packaged":
-        if cfg.model.endswith("-dream"):
+        if is_dream(cfg.model):
             raise ConfigError(f"{cfg.model!r} adds a DREAM block to a frozen packaged stem, and "
                               "training that block on a packaged stem is not supported yet: "
-                              f"evaluate the stem with -m {cfg.model.removesuffix('-dream')}, "
+                              f"evaluate the stem with -m {stem_name(cfg.model)}, "
                               "or give a trained checkpoint with --weights")
         model = create_model(cfg.model)
         return model, _model_info(cfg, Path(model.config.get("onnx_path")
@@ -221,39 +227,6 @@ def _default_train(root) -> Path | None:
     return cand if cand.is_file() else None
 
 
-def _main_score(protocol, metrics: dict, ident: dict | None) -> dict:
-    name = protocol.main_score
-    value = low = high = None
-    ci = (metrics.get("ci") or {}).get("metrics", {})
-    if name == "accuracy" and metrics.get("accuracy"):
-        value = metrics["accuracy"]["mean"]
-        key = "accuracy"
-    elif name.startswith("tar@far="):
-        value = metrics["tar_at_far"].get(name.split("=", 1)[1])
-        key = f"tar@far={float(name.split('=', 1)[1]):g}"
-    elif name in ("auc", "eer"):
-        value, key = metrics.get(name), name
-    elif ident is not None and name in ident["summary"]:
-        value, key = ident["summary"][name]["mean"], None
-    else:
-        value, key = metrics.get("auc"), "auc"
-        name = "auc"
-    if key and key in ci:
-        low, high = ci[key]["low"], ci[key]["high"]
-    boot = metrics.get("ci") or {}
-    label = (f"{100 * boot.get('level', 0.95):.0f}% bootstrap over {boot.get('unit', 'subject')}s"
-             if low is not None else None)
-    return {"name": name, "value": value, "low": low, "high": high, "ci": label}
-
-
-def _far_strings(protocol) -> tuple[str, ...]:
-    fars = [m.split("=", 1)[1] for m in protocol.metrics if m.startswith("tar@far=")]
-    for t in ("0.1", "0.01", "0.001"):
-        if t not in fars:
-            fars.append(t)
-    return tuple(sorted(set(fars), key=float, reverse=True))
-
-
 def extract_batch(cfg: RunConfig, device: torch.device) -> int:
     """The CPU gains nothing from big batches, while decoded frames and warp canvases of a
     batch grow with it (256 CFP photos: hundreds of MB): small ones keep a run's memory low."""
@@ -262,12 +235,13 @@ def extract_batch(cfg: RunConfig, device: torch.device) -> int:
     return 256 if device.type == "cuda" else 64
 
 
-def run_id_for(cfg: RunConfig, mode: str, protocol_hash: str, data_digest: str,
-               ckpt_sha: str, flip: bool) -> str:
+def run_id_for(protocol_name: str, cfg: RunConfig, mode: str, protocol_hash: str,
+               data_digest: str, ckpt_sha: str, flip: bool) -> str:
+    """``<protocol>__<model>__<mode>__<hash>``, named by the resolved protocol's name (never
+    by what ``-p`` said: a path's folders have no place in a folder name)."""
     key = _digest({"p": protocol_hash, "d": data_digest, "c": ckpt_sha, "f": flip,
                    "b": cfg.n_boot, "s": cfg.seed})[:10]
-    name = Path(cfg.protocol).stem if str(cfg.protocol).endswith(".toml") else cfg.protocol
-    return safe_name(f"{name}__{cfg.model}__{mode}__{key}", "run id")
+    return safe_name(f"{protocol_name}__{cfg.model}__{mode}__{key}", "run id")
 
 
 def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
@@ -279,6 +253,7 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     MODELS.get(cfg.model)  # an unknown name fails now, not after reading the data
     mode = cfg.resolved_mode()
     protocol = load_protocol(cfg.protocol)
+    plan = EvalPlan.from_protocol(protocol, n_boot=cfg.n_boot, seed=cfg.seed)
     device = resolve_device(cfg.device)
     synthetic = uses_default_data(cfg.data, protocol)
     default_root = None
@@ -286,11 +261,11 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
         default_root = synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
         echo(f"using the embedded synthetic dataset at {default_root} "
              "(pass --data DIR or set $BENCH_DATA for a real one)")
-    eval_set = load_eval_set(protocol, cfg.data, lenient=cfg.lenient, default=default_root,
+    eval_set, report = load_eval_set(protocol, cfg.data, lenient=cfg.lenient, default=default_root,
                              cache_dir=reader_cache(cfg.cache_dir),
                              yaw_file=cfg.yaw_file)
-    echo(eval_set.report.format().splitlines()[0] if eval_set.report else "data loaded")
-    digest = data_hash(eval_set)
+    echo(report.format().splitlines()[0])
+    digest = evalset_digest(eval_set)
     timer.mark("data")
 
     train_root = Path(cfg.train_data) if cfg.train_data else _default_train(
@@ -326,21 +301,19 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
                              media_average=protocol.pooling.media_average,
                              faceness_weight=protocol.pooling.faceness_weight)
     t_ids, pooled = pool_templates(feats, samples, pool_cfg)
-    templates = template_table(samples)
+    templates = template_table(samples, protocol.yaw)
     ident = None
     if eval_set.task == "verify":
         scores = score_comparisons(eval_set.comparisons, t_ids, pooled, templates)
     else:
         splits = split_scores(eval_set, t_ids, pooled)
-        ident = identification(splits)
+        ident = identification(splits, plan.ranks, plan.fpir)
         scores = search_score_table(splits, templates)
     timer.mark("score")
 
-    ecfg = EvalConfig(bins=tuple(float(b) for b in protocol.yaw.bins), far=_far_strings(protocol),
-                      pair_rule=protocol.yaw.pair_rule, n_boot=cfg.n_boot, seed=cfg.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        metrics = evaluate_scores(scores, ecfg)
+        metrics = evaluate_scores(scores, plan)
     for w in caught:
         echo(f"warning: {w.message}")
     timer.mark("metrics")
@@ -348,61 +321,64 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     protocol_def = protocol.to_dict()
     # the file's location is not part of the definition: same protocol, same hash anywhere
     protocol_hash = _digest({k: v for k, v in protocol_def.items() if k != "source"})
-    run_id = run_id_for(cfg, mode, protocol_hash, digest, model_info["checkpoint_sha256"], flip)
-    result = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "bench_version": __version__,
-        "git_commit": _git_commit(),
-        "command": " ".join(["bench", *sys.argv[1:]]) if sys.argv else "bench run",
-        "environment": environment(device),
-        "seeds": {"bootstrap": cfg.seed, "training": cfg.seed, "synthetic_data": 0},
-        "protocol": {"name": protocol.name, "version": protocol.version,
-                     "sha256": protocol_hash, "definition": protocol_def},
-        "data": {"root": str(eval_set.samples.root), "synthetic": synthetic,
-                 "synth": synth_summary(default_root) if default_root else None,
-                 "sha256": digest,
-                 "files": eval_set.samples.provenance.get("files", {}),
-                 "notes": eval_set.samples.provenance.get("notes", []),
-                 "validation": eval_set.report.to_dict() if eval_set.report else None},
-        "model": {**model_info, "gate": model.config.get("gate"),
-                  "feature_dim": model.feature_dim, "config": model.config},
-        "preprocessing": {**model.preprocess.to_dict(), "flip_test": flip,
-                          "alignment": finfo.get("alignment"),
-                          "detection": detection.to_dict()},
-        "pooling": pool_cfg.to_dict(),
-        "main_score": _main_score(protocol, metrics, ident),
-        "metrics": metrics,
-        "identification": ident,
-        "timings": {},
-        "files": {"scores": "scores.csv.gz", "roc": "roc_by_yaw.png",
-                  "cells": "yaw_cells.png"},
-    }
-    run_dir = _write_run(Path(cfg.out), run_id, result, scores, ecfg, protocol, timer)
+    run_id = run_id_for(protocol.name, cfg, mode, protocol_hash, digest,
+                        model_info["checkpoint_sha256"], flip)
+    result = RunResult(
+        schema_version=SCHEMA_VERSION,
+        run_id=run_id,
+        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        bench_version=__version__,
+        git_commit=_git_commit(),
+        command=" ".join(["bench", *sys.argv[1:]]) if sys.argv else "bench run",
+        environment=environment(device),
+        seeds={"bootstrap": cfg.seed, "training": cfg.seed, "synthetic_data": 0},
+        protocol={"name": protocol.name, "version": protocol.version,
+                  "sha256": protocol_hash, "definition": protocol_def},
+        data={"root": str(eval_set.samples.root), "synthetic": synthetic,
+              "synth": synth_summary(default_root) if default_root else None,
+              "sha256": digest,
+              "files": eval_set.samples.provenance.get("files", {}),
+              "notes": eval_set.samples.provenance.get("notes", []),
+              "validation": report.to_dict()},
+        model={**model_info, "gate": model.config.get("gate"),
+               "feature_dim": model.feature_dim, "config": model.config},
+        preprocessing={**model.preprocess.to_dict(), "flip_test": flip,
+                       "alignment": finfo.get("alignment"),
+                       "detection": detection.to_dict()},
+        pooling=pool_cfg.to_dict(),
+        main_score=plan.main_score(metrics, ident),
+        metrics=metrics,
+        identification=ident,
+        timings={},
+        files={"scores": "scores.csv.gz", "roc": "roc_by_yaw.png", "cells": "yaw_cells.png"},
+    )
+    run_dir = _write_run(Path(cfg.out), result, scores, plan, protocol, timer)
     if cfg.update_leaderboard:
         leaderboard.update(cfg.out)
     return RunOutcome(run_dir, result, scores)
 
 
-def _write_run(out: Path, run_id: str, result: dict, scores: pd.DataFrame, ecfg: EvalConfig,
+def _write_run(out: Path, result: RunResult, scores: pd.DataFrame, plan: EvalPlan,
                protocol, timer: _Timer) -> Path:
     """Build the run folder beside its final place, then swap it in with one rename."""
-    final = out / "runs" / run_id
+    final = out / "runs" / result.run_id
     with staged_dir(final, marker="result.json") as tmp:
         write_scores(scores, tmp / "scores.csv.gz")
-        title = f"{result['model']['name']} ({result['model']['mode']}) on {protocol.name}"
-        plots.roc_by_yaw(scores, ecfg.bins, ecfg.pair_rule, tmp / "roc_by_yaw.png", title)
-        by = result["metrics"].get("by_yaw")
+        title = f"{result.model['name']} ({result.model['mode']}) on {protocol.name}"
+        plots.roc_by_yaw(scores, plan.yaw, tmp / "roc_by_yaw.png", title)
+        by = result.metrics.get("by_yaw")
         if by and by["cells"]:
-            metric = "accuracy" if result["metrics"].get("accuracy") else f"tar@far={ecfg.far[1]}"
-            plots.cell_heatmap(by, metric, tmp / "yaw_cells.png", f"{title}: {metric} (%)")
+            # fold accuracy where there are folds, else the TAR at the plan's second FAR
+            specs = plan.computed
+            metric = (specs["accuracy"] if result.metrics.get("accuracy")
+                      else [s for s in specs.values() if s.kind == "tar"][1])
+            plots.cell_heatmap(by, metric, tmp / "yaw_cells.png", f"{title}: {metric.key} (%)")
         else:
-            result["files"].pop("cells")
+            result.files.pop("cells")
         timer.mark("report")
-        result["timings"] = timer.done()
-        problems = validate_result(json.loads(dump_json(result)))
+        result.timings = timer.done()
+        problems = validate_result(json.loads(dump_json(result.to_dict())))
         if problems:
             raise RuntimeError(f"result.json does not follow its schema: {problems}")
-        dump_json(result, tmp / "result.json")
+        dump_json(result.to_dict(), tmp / "result.json")
     return final

@@ -37,6 +37,7 @@ from ..errors import ConfigError
 from ..fileio import dump_json, sha256_file
 from ..models import MODELS, FaceModel, create_model, factory_options
 from ..models.weights import save_checkpoint
+from ..modes import MODES, dream_name, stem_name
 from .config import TrainConfig, digest, preset
 from .data import TrainData, data_hash, load_samples, load_train_data
 from .distributed import DistContext, init_distributed, main_first, shutdown
@@ -45,12 +46,10 @@ from .stitch import stitch_model
 
 log = logging.getLogger(__name__)
 
-MODES = ("naive", "stitch", "end2end", "retrain")
 #: The stage each stitching mode starts from.
 UPSTREAM = {"stitch": "naive", "retrain": "end2end"}
 LOG_FORMAT = "bench-train-log"
 CHECKPOINT_NAME, STATE_NAME, LOG_NAME = "model.pt", "last.pt", "log.json"
-DREAM_SUFFIX = "-dream"
 
 
 @dataclass
@@ -84,8 +83,7 @@ def model_names(model_name: str) -> tuple[str, str]:
     """(stem model, DREAM model) for a registered name given either way:
     ``resnet18`` and ``resnet18-dream`` both give ``("resnet18", "resnet18-dream")``."""
     MODELS.get(model_name)  # unknown names fail here, with did-you-mean
-    stem = model_name[:-len(DREAM_SUFFIX)] if model_name.endswith(DREAM_SUFFIX) else model_name
-    dream = stem + DREAM_SUFFIX
+    stem, dream = stem_name(model_name), dream_name(model_name)
     if stem not in MODELS or dream not in MODELS:
         have = stem if stem in MODELS else dream
         raise ConfigError(f"model {model_name!r}: training needs both {stem!r} and {dream!r} "

@@ -1,4 +1,4 @@
-"""From a protocol and a data root to an EvalSet with its validation report.
+"""From a protocol and a data root to an EvalSet and its validation report.
 
 Where the data is (first that applies):
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.evalset import EvalSet
-from ..data.report import build_report
+from ..data.report import ValidationReport, build_report
 from ..data.skipped import SkippedRows
 from ..data.yaw_file import apply_yaw_file
 from ..errors import ConfigError, DataError
@@ -113,8 +113,8 @@ def _ancestors(location: DataLocation) -> list[Path]:
 def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
                   lenient: bool = False, default: str | Path | None = None,
                   cache_dir: str | Path | None = None,
-                  yaw_file: str | Path | None = None) -> EvalSet:
-    """Read the protocol's dataset, check it, and attach the validation report.
+                  yaw_file: str | Path | None = None) -> tuple[EvalSet, ValidationReport]:
+    """Read the protocol's dataset and check it: the set and its validation report.
 
     ``yaw_file``: a ``path,yaw,...`` CSV (``bench yaw``) whose head pose replaces the
     dataset's for the images it lists, before yaw bins are counted.
@@ -150,22 +150,16 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
             raise DataError(f"none of the {len(evalset.samples.samples)} images of "
                             f"{location.dataset} is listed in the yaw file (was it written "
                             f"for this dataset?)", yaw_file)
-    report = build_report(evalset, protocol=protocol.name, dataset=str(location.dataset),
-                          edges=protocol.yaw.bins, pair_rule=protocol.yaw.pair_rule,
-                          how_template_yaw=protocol.yaw.template_yaw)
-    report.skipped = skipped.as_records()
-    report.notes.append(f"data found by {location.how}")
+    notes = [f"data found by {location.how}"]
     if synthetic and kwargs.get("folds", 0) is None:
-        report.notes.append(f"synthetic data: its {report.counts['folds']} official splits "
-                            f"read as found (the protocol's {protocol.folds.count} are those "
-                            f"of the real dataset)")
-    report.expected, report.count_source = expected_counts(protocol, location)
-    report.mismatches = [f"{name}: expected {want}, found {report.counts.get(name)}"
-                         for name, want in report.expected.items()
-                         if report.counts.get(name) != want]
+        notes.append(f"synthetic data: its {len(evalset.folds)} official splits read as found "
+                     f"(the protocol's {protocol.folds.count} are those of the real dataset)")
+    expected, count_source = expected_counts(protocol, location)
+    report = build_report(evalset, protocol=protocol.name, dataset=str(location.dataset),
+                          yaw=protocol.yaw, expected=expected, count_source=count_source,
+                          skipped=skipped.as_records(), notes=notes)
     if report.mismatches and protocol.strict_counts and not lenient:
         raise DataError(f"count mismatch with protocol {protocol.name} (expected counts from "
                         f"{report.count_source}): {'; '.join(report.mismatches)}",
                         location.dataset)
-    evalset.report = report
-    return evalset
+    return evalset, report

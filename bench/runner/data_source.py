@@ -6,8 +6,6 @@ cache folder, under a file lock so that two runs started together generate it on
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import shutil
@@ -15,18 +13,8 @@ from pathlib import Path
 
 from ..data.cache import cache_root
 from ..errors import ConfigError
+from ..fileio import file_lock
 from ..protocols import locate_data
-
-
-@contextlib.contextmanager
-def _lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def synthetic_root(preset: str = "small", seed: int = 0, cache_dir: str | Path | None = None,
@@ -42,7 +30,7 @@ def synthetic_root(preset: str = "small", seed: int = 0, cache_dir: str | Path |
     key = hashlib.sha256(json.dumps([GENERATOR_VERSION, config.to_dict()], sort_keys=True,
                                     default=str).encode()).hexdigest()[:10]
     root = cache_root(cache_dir) / "synthetic" / f"{preset}-seed{seed}-{key}"
-    with _lock(root.parent / f".{root.name}.lock"):
+    with file_lock(root.parent / f".{root.name}.lock"):
         if (root / MANIFEST).is_file() and not _intact(root, MANIFEST):
             shutil.rmtree(root, ignore_errors=True)  # reported; generated again below
         if not (root / MANIFEST).is_file():

@@ -1,0 +1,75 @@
+"""The typed run result: result.json, the schema check, the README table and leaderboard
+rows all come from RunResult."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.runner import leaderboard as lb
+from bench.runner.result_schema import FIELDS, RunResult, describe, validate_result
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def test_fields_schema_and_readme_table_are_the_dataclass():
+    assert list(FIELDS) == [f.name for f in dataclasses.fields(RunResult)]
+    readme = (RESULTS.parent / "README.md").read_text()
+    assert describe() in readme
+
+
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("runs/*/result.json")),
+                         ids=lambda p: p.parent.name)
+def test_committed_results_round_trip(path):
+    data = json.loads(path.read_text())
+    record = RunResult.from_dict(data)
+    assert record.to_dict() == data and list(record.to_dict()) == list(data)
+
+
+def test_a_result_missing_a_key_is_refused_by_name():
+    data = json.loads(next(RESULTS.glob("runs/*/result.json")).read_text())
+    del data["metrics"]
+    with pytest.raises(ValueError, match="missing key 'metrics'"):
+        RunResult.from_dict(data)
+    assert validate_result({**data, "surprise": 1}) != []
+
+
+def _result(run_id: str, with_pairs: list[str], value: float) -> dict:
+    """A committed result whose yaw bins with pairs are ``with_pairs``."""
+    data = json.loads(next(RESULTS.glob("runs/cfp-fp__*/result.json")).read_text())
+    block = {"eer": 0.1, "accuracy": 0.9}
+    data["run_id"] = run_id
+    data["main_score"]["value"] = value
+    data["metrics"]["by_yaw"]["by_bin"] = {b: block for b in with_pairs}
+    return data
+
+
+def test_leaderboard_columns_have_a_fixed_order_whatever_the_runs(tmp_path):
+    """Bug: columns followed insertion order, so yaw columns landed after `commit`."""
+    runs = {"a": (["[60,90]"], 0.8),   # the first run read: the last bin only
+            "b": (["[0,30)", "[30,60)"], 0.7)}
+    for run_id, (bins, value) in runs.items():
+        folder = tmp_path / "runs" / run_id
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(_result(run_id, bins, value)))
+    lb.update(tmp_path)
+    columns = list(pd.read_csv(tmp_path / "leaderboard.csv").columns)
+    assert columns[:9] == ["protocol", "model", "mode", "main_score", "value", "ci_low",
+                           "ci_high", "auc", "eer"]
+    assert columns[9:13] == ["tar@far=0.1", "tar@far=0.01", "tar@far=0.001", "accuracy"]
+    assert columns[13:19] == ["eer|yaw [0,30)", "acc|yaw [0,30)", "eer|yaw [30,60)",
+                              "acc|yaw [30,60)", "eer|yaw [60,90]", "acc|yaw [60,90]"]
+    assert columns[19:] == ["data", "date", "commit", "run_id"]
+
+
+def test_committed_leaderboard_is_what_bench_leaderboard_builds(tmp_path):
+    import shutil
+
+    shutil.copytree(RESULTS / "runs", tmp_path / "runs")
+    lb.update(tmp_path)
+    for name in ("leaderboard.csv", "leaderboard.md"):
+        assert (tmp_path / name).read_text() == (RESULTS / name).read_text()
