@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data.large_text import field_counts, line_text, read_text_bytes
+from .data.delimited import field_counts, line_text, read_text_bytes
 from .errors import DataError
 from .fileio import atomic_write
 

@@ -199,7 +199,7 @@ def test_run_end_to_end_on_the_synthetic_ijbc(tiny_synth, tmp_path_factory):
         assert result["main_score"]["value"] is not None
         assert result["pooling"]["faceness_weight"] is True
         if protocol == "ijbc-verify":
-            assert result["main_score"]["name"] == "tar@far=1e-4"
+            assert result["main_score"]["name"] == "tar@far=0.0001"  # canonical spelling
             assert result["metrics"]["by_yaw"]["bins"]
             scores = pd.read_csv(outcome.run_dir / result["files"]["scores"])
             assert scores["yaw_a"].notna().all()

@@ -36,11 +36,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.large_text import LINE, line_text, read_columns
+from ..data.delimited import (
+    LINE,
+    TEXT,
+    line_text,
+    read_columns,
+    read_table,
+    require_dir,
+    require_file,
+)
 from ..data.evalset import EvalSet
 from ..data.samples import LANDMARK_SOURCE, SampleSet, new_comparisons, new_samples
 from ..data.skipped import SkippedRows
-from ..data.tables import TEXT, read_table, require_dir, require_file
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
 

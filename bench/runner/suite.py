@@ -64,7 +64,7 @@ def _row(protocol: str, result: dict) -> dict:
 def run_suite(name: str, cfg, echo=print) -> SuiteOutcome:
     """Run every present member of suite ``name`` with ``cfg`` (a RunConfig whose protocol
     is replaced per member); write ``<out>/suites/<suite>__<model>__<mode>.csv``."""
-    from .data import synthetic_root, uses_default_data
+    from .data_source import synthetic_root, uses_default_data
     from .run import run_benchmark
 
     if name not in PROTOCOL_SUITES:
