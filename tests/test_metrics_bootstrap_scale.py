@@ -117,3 +117,15 @@ def test_pair_resampling_of_two_systems_stays_exact():
     small, _ = paired_comparison(s, s2, y, spec=BootstrapSpec(n_boot=50, head=100))
     big, _ = paired_comparison(s, s2, y, spec=BootstrapSpec(n_boot=50, head=10**9))
     assert [d.as_dict() for d in small] == [d.as_dict() for d in big]
+
+
+def test_subject_codes_by_hashing_equal_np_unique():
+    from bench.metrics.bootstrap import _sorted_codes
+
+    rng = np.random.default_rng(0)
+    for ids in (rng.integers(0, 500, 5000), rng.integers(0, 500, 5000).astype(str),
+                np.array(["b", "a", 10, 2, float("nan"), "a"], dtype=object)):
+        want_u, want_inv = np.unique(np.asarray(ids).astype(str), return_inverse=True)
+        got_u, got_inv = _sorted_codes(ids)
+        np.testing.assert_array_equal(got_u, want_u)
+        np.testing.assert_array_equal(got_inv, want_inv)
