@@ -86,12 +86,11 @@ def _sorted_codes(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (an IJB-C score file's two subject columns) takes most of a minute, hashing seconds.
     The distinct ids come out sorted as ``np.unique`` sorts them, so every subject keeps
     the column of the bootstrap draws it always had."""
-    codes, uniques = pd.factorize(pd.Series(ids, dtype=object).astype(str))
-    uniques = np.asarray(uniques, dtype=str)
-    order = np.argsort(uniques, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    return uniques[order], rank[codes]
+    codes, uniques = pd.factorize(np.asarray(ids), use_na_sentinel=False)
+    # only the distinct values are turned into text (10 and "10" become one subject)
+    names, merged = np.unique(np.array([str(u) for u in uniques], dtype=str),
+                              return_inverse=True)
+    return names, merged[codes]
 
 
 def subjects_known(ids) -> bool:
