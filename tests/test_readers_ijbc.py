@@ -207,3 +207,31 @@ def test_run_end_to_end_on_the_synthetic_ijbc(tiny_synth, tmp_path_factory):
             assert result["identification"]["summary"]["rank1"]["mean"] is not None
     board = pd.read_csv(out / "leaderboard.csv")
     assert {"ijbc-verify", "ijbc-search"} <= set(board["protocol"])
+
+
+def test_pose_fits_are_cached_by_the_five_points_file(ijbc, tmp_path, monkeypatch):
+    first = read(ijbc, cache_dir=tmp_path / "cache").samples.samples
+
+    def refit(*args, **kwargs):
+        raise AssertionError("the cached pose was fitted again")
+
+    monkeypatch.setattr("bench.pose.pnp.estimate_pose", refit)
+    again = read(ijbc, cache_dir=tmp_path / "cache").samples.samples
+    np.testing.assert_array_equal(first["yaw"], again["yaw"])
+    five = _meta(ijbc, "name_5pts_score.txt")
+    five.write_text(five.read_text())  # rewritten with the same bytes: still cached
+    read(ijbc, cache_dir=tmp_path / "cache")
+    monkeypatch.undo()
+    lines = five.read_text().splitlines()
+    five.write_text("\n".join(lines[1:] + lines[:1]) + "\n")  # other bytes: fitted anew
+    moved = read(ijbc, cache_dir=tmp_path / "cache").samples.samples
+    np.testing.assert_allclose(moved.sort_values("path")["yaw"],
+                               first.sort_values("path")["yaw"], atol=1e-9)
+
+
+def test_duplicate_pairs_compare_ids_as_text_in_either_order():
+    from bench.data.samples import duplicate_pairs
+
+    a = np.array([1, "2", "1", 3, "x", 2], dtype=object)
+    b = np.array(["2", 1, 2, "x", 3, "1"], dtype=object)
+    np.testing.assert_array_equal(duplicate_pairs(a, b), [False, True, True, False, True, True])
