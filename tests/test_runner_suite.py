@@ -54,3 +54,28 @@ def test_suite_with_no_data_present_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["run", "-p", "bin-suite", "-m", "resnet18",
                                        "--data", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "lfw.bin" in result.output
+
+
+def test_suite_gives_per_yaw_columns_for_the_sets_a_yaw_file_covers(tiny_synth,
+                                                                     tmp_path_factory,
+                                                                     monkeypatch):
+    cache = tmp_path_factory.getbasetemp() / "runner-cache"
+    monkeypatch.setenv("BENCH_CACHE", str(cache))  # the .bin's images live in the cache
+    out = tmp_path_factory.mktemp("suite-yaw")
+    listed = out / "listed.csv"
+    r = CliRunner().invoke(main, ["yaw", str(tiny_synth / "cfp_fp.bin"), "--out", str(listed),
+                                  "--sources", "metadata", "--backend", "none", "--quiet"])
+    assert r.exit_code == 0, r.output
+    paths = pd.read_csv(listed)["path"]
+    # pair i is images 2i (frontal) and 2i + 1 (profile), as the generator writes them
+    yaw = [0.0 if int(p.rsplit("/", 1)[1].split(".")[0]) % 2 == 0 else 80.0 for p in paths]
+    pd.DataFrame({"path": paths, "yaw": yaw}).to_csv(out / "yaw.csv", index=False)
+    cfg = RunConfig(protocol="bin-suite", model="resnet18", mode="naive", data=str(tiny_synth),
+                    device="cpu", out=str(out), n_boot=20, train_changes=TINY_TRAIN,
+                    cache_dir=str(cache), batch_size=16, yaw_file=str(out / "yaw.csv"))
+    outcome = run_suite("bin-suite", cfg, echo=lambda s: None)
+    rows = {r["set"]: r for r in outcome.rows}
+    assert rows["cfp-fp"]["accuracy|yaw [60,90]"] is not None
+    assert not any(k.startswith("accuracy|yaw") for k in rows["cfp-ff"])
+    assert outcome.notes == [f"cfp-ff-bin: not in {out / 'yaw.csv'}, so no per-yaw breakdown"]
+    assert log_lines(outcome)[-1].startswith("note: cfp-ff-bin")

@@ -21,6 +21,10 @@ from .samples import YAW_UNKNOWN, SampleSet
 from .skipped import SkippedRows
 
 
+class NotInYawFile(DataError):
+    """A yaw file lists none of a dataset's images (it was written for another one)."""
+
+
 def _normalise(paths, base: Path) -> np.ndarray:
     return np.array([os.path.normpath(os.path.join(base, p)) for p in paths], dtype=object)
 

@@ -22,7 +22,7 @@ from typing import Any
 from ..data.evalset import EvalSet
 from ..data.report import ValidationReport, build_report
 from ..data.skipped import SkippedRows
-from ..data.yaw_file import apply_yaw_file
+from ..data.yaw_file import NotInYawFile, apply_yaw_file
 from ..errors import ConfigError, DataError
 from ..readers import READERS, read_dataset
 from .protocol import Protocol
@@ -147,7 +147,7 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
     if yaw_file is not None:
         listed = apply_yaw_file(evalset.samples, yaw_file, skipped)
         if listed == 0:
-            raise DataError(f"none of the {len(evalset.samples.samples)} images of "
+            raise NotInYawFile(f"none of the {len(evalset.samples.samples)} images of "
                             f"{location.dataset} is listed in the yaw file (was it written "
                             f"for this dataset?)", yaw_file)
     notes = [f"data found by {location.how}"]
