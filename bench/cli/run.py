@@ -27,6 +27,8 @@ def run(model, mode, weights, **kw):
     cfg = RunConfig(protocol=protocol, model=model, mode=mode, weights=weights,
                     **run_config_kwargs(**kw))
     outcome = run_benchmark(cfg, echo=click.echo)
+    if outcome is None:  # another rank than 0 under torchrun: rank 0 reports
+        return
     res = outcome.result
     main = res["main_score"]
     click.echo("")

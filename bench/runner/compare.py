@@ -23,7 +23,9 @@ from ..fileio import atomic_write, dump_json, prepare_output_dir, safe_name, sta
 from ..models import MODELS
 from ..protocols import load_protocol
 from ..report import plots
+from ..train.distributed import distributed
 from . import leaderboard
+from .features import resolve_device
 from .run import MODES, RunConfig, run_benchmark
 
 BASELINE = "naive"
@@ -140,8 +142,9 @@ def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path], leve
 
 
 def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None = None,
-                  echo=print) -> CompareOutcome:
-    """Run (or reuse) every mode and write ``<out>/compare/<protocol>__<stem>/``."""
+                  echo=print) -> CompareOutcome | None:
+    """Run (or reuse) every mode and write ``<out>/compare/<protocol>__<stem>/``
+    (under torchrun: on rank 0, which returns the outcome; the other ranks return None)."""
     modes = list(dict.fromkeys(modes))
     unknown = [m for m in modes if m not in MODES]
     if unknown:
@@ -161,12 +164,19 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     name = Path(protocol).stem if str(protocol).endswith(".toml") else protocol
     report_name = safe_name(f"{name}__{stem}", "report name")
     tables, runs, results = {}, {}, {}
-    for mode in modes:
-        cfg = dataclasses.replace(base, protocol=protocol, model=model_for(stem, mode), mode=mode,
-                                  weights=None, update_leaderboard=False)
-        echo(f"== {mode}: {cfg.model}")
-        outcome = run_benchmark(cfg, echo=echo)
-        tables[mode], runs[mode], results[mode] = outcome.scores, outcome.run_dir, outcome.result
+    # under torchrun every mode's run shares its extraction between the ranks, in one group
+    with distributed(resolve_device(base.device).type) as ctx:
+        for mode in modes:
+            cfg = dataclasses.replace(base, protocol=protocol, model=model_for(stem, mode),
+                                      mode=mode, weights=None, update_leaderboard=False)
+            if ctx.is_main:
+                echo(f"== {mode}: {cfg.model}")
+            outcome = run_benchmark(cfg, echo=echo)
+            if outcome is not None:
+                tables[mode], runs[mode], results[mode] = (outcome.scores, outcome.run_dir,
+                                                           outcome.result)
+    if not ctx.is_main:  # rank 0 alone writes the report
+        return None
     leaderboard.update(base.out)
     ref = results[BASELINE]
     edges = ref["metrics"]["config"]["bins"]

@@ -5,6 +5,7 @@ The same command runs on one process or many::
     bench train --model resnet18-dream --mode end2end --data TRAIN
     torchrun --nproc-per-node 8 -m bench train --model resnet18-dream --mode end2end --data TRAIN
     torchrun --nnodes 2 --node-rank R --master-addr HOST --nproc-per-node 8 -m bench train ...
+    torchrun --nproc-per-node 8 -m bench run -p cfp-fp -m resnet18-dream   # sharded extraction
 
 NCCL on CUDA (one GPU per local rank), gloo on CPU. Rank 0 alone writes checkpoints, logs
 and caches; the others wait at barriers and read them (multi-node runs need ``--out`` and
@@ -53,6 +54,14 @@ class DistContext:
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def gather(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` (picklable), in rank order, on rank 0; None on the others."""
+        if not self.enabled:
+            return [obj]
+        box = [None] * self.world_size if self.is_main else None
+        dist.gather_object(obj, box, dst=0)
+        return box
 
     def all_reduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.enabled:

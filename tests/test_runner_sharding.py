@@ -1,0 +1,174 @@
+"""Sharded evaluation (bench.runner.sharding): the split, the gather, and N processes giving
+one process's features and scores byte for byte (gloo on CPU)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+import bench
+from bench.errors import DataError
+from bench.runner.sharding import gather_parts, image_share, shard_rows
+from bench.train.distributed import DistContext, distributed
+
+WORLD = 2
+ROOT = Path(bench.__file__).resolve().parents[1]  # the checkout under test, for subprocesses
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 63, 64, 65, 200, 1000])
+@pytest.mark.parametrize("batch", [1, 7, 64])
+@pytest.mark.parametrize("world", [1, 2, 3, 8])
+def test_shards_tile_the_rows_in_order_with_whole_batches(n, batch, world):
+    blocks = [shard_rows(n, batch, r, world) for r in range(world)]
+    rows = np.concatenate([np.arange(n)[b] for b in blocks])
+    assert np.array_equal(rows, np.arange(n))  # in rank order: the single-process order
+    n_batches = [-(-(b.stop - b.start) // batch) for b in blocks]
+    assert max(n_batches) - min(n_batches) <= 1
+    for b in blocks:  # every batch of a block is a batch of the single-process cut
+        if b.stop == b.start:  # a rank left without a batch
+            continue
+        assert b.start % batch == 0
+        assert b.stop % batch == 0 or b.stop == n
+
+
+def test_bad_shards_are_refused():
+    for args in ((10, 0, 0, 1), (10, 4, 2, 2), (10, 4, 0, 0), (10, 4, -1, 2)):
+        with pytest.raises(ValueError):
+            shard_rows(*args)
+
+
+def test_image_shares_split_by_distinct_path():
+    paths = ["c.jpg", "a.jpg", "b.jpg", "a.jpg", "c.jpg", "d.jpg"]
+    shares = [image_share(paths, r, WORLD) for r in range(WORLD)]
+    assert np.array_equal(shares[0] ^ shares[1], np.ones(len(paths), bool))
+    for share in shares:  # an image's rows all go to one rank
+        taken = {p for p, s in zip(paths, share, strict=True) if s}
+        assert all(s for p, s in zip(paths, share, strict=True) if p in taken)
+    assert shares[0].sum() and shares[1].sum()
+
+
+def test_one_process_gathers_its_own_part():
+    assert gather_parts(DistContext(), lambda: 7) == [7]
+    with pytest.raises(DataError, match="bad image"):
+        gather_parts(DistContext(), _fail)
+
+
+def _fail():
+    raise DataError("bad image", "x.jpg")
+
+
+class _Unpicklable(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"{a}/{b}")
+
+
+def _gather_worker(rank: int, port: int, folder: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    seen = {}
+    with distributed("cpu") as ctx:
+        seen["parts"] = gather_parts(ctx, lambda: np.full(rank + 1, rank))
+        for name, failing in (("data", 1), ("odd", 0)):
+            def compute(failing=failing, name=name):
+                if rank == failing:
+                    raise DataError("bad image", f"r{rank}.jpg") if name == "data" \
+                        else _Unpicklable(rank, 2)
+                return rank
+            try:
+                gather_parts(ctx, compute)
+            except Exception as exc:  # every rank must fail, none may hang
+                seen[name] = (type(exc).__name__, str(exc))
+    torch.save(seen, Path(folder) / f"gather{rank}.pt")
+
+
+def test_two_ranks_gather_in_rank_order_and_fail_together(tmp_path):
+    mp.spawn(_gather_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    zero, one = (torch.load(tmp_path / f"gather{r}.pt", weights_only=False) for r in range(2))
+    assert [p.tolist() for p in zero["parts"]] == [[0], [1, 1]]
+    assert one["parts"] is None
+    # rank 1's bad image is what rank 0 reports; rank 1 raises its own
+    assert zero["data"] == one["data"] == ("DataError", "r1.jpg: bad image")
+    assert zero["odd"] == ("_Unpicklable", "0/2")
+    assert one["odd"] == ("RuntimeError", "_Unpicklable: 0/2")
+
+
+# -- the whole run: torchrun --nproc-per-node 2 against one process -----------------------------
+
+def _weights(tmp_path) -> Path:
+    from bench.models import create_model
+    from bench.models.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("resnet18", preprocess={"input_size": [32, 32]})
+    return save_checkpoint(model, tmp_path / "resnet18-32.pt")
+
+
+def _bench(args: list, cache: Path, procs: int = 1) -> subprocess.CompletedProcess:
+    """``python -m bench ...`` or ``torchrun --nproc-per-node N -m bench ...`` (each with its
+    own cache, so no run reuses another's features)."""
+    env = {**os.environ, "BENCH_CACHE": str(cache), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    launcher = [sys.executable, "-m", "bench"] if procs == 1 else [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(procs),
+        "--master-port", str(_free_port()), "-m", "bench"]
+    return subprocess.run([*launcher, *map(str, args)], env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def _scores(out: Path) -> tuple[Path, bytes]:
+    (run,) = (out / "runs").iterdir()
+    return run, gzip.decompress((run / "scores.csv.gz").read_bytes())
+
+
+def test_torchrun_two_processes_score_byte_identical_to_one(tiny_synth, tmp_path):
+    weights = _weights(tmp_path)
+    args = ["run", "-p", "cfp-fp", "-m", "resnet18", "--weights", weights, "--data", tiny_synth,
+            "--device", "cpu", "--n-boot", "20", "--batch-size", "4", "--quiet"]
+    one = _bench([*args, "--out", tmp_path / "one"], tmp_path / "cache1")
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = _bench([*args, "--out", tmp_path / "two"], tmp_path / "cache2", procs=WORLD)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("run folder:") == 1  # rank 0 alone reports
+
+    run1, scores1 = _scores(tmp_path / "one")
+    run2, scores2 = _scores(tmp_path / "two")
+    assert scores1 == scores2 and len(pd.read_csv(run1 / "scores.csv.gz")) > 0
+    assert run1.name == run2.name
+    r1, r2 = (json.loads((r / "result.json").read_text()) for r in (run1, run2))
+    assert r2["environment"]["processes"] == WORLD and r1["environment"]["processes"] == 1
+    a1, a2 = r1["preprocessing"]["alignment"], r2["preprocessing"]["alignment"]
+    assert {**a1, "cache": None} == {**a2, "cache": None}
+    assert r1["preprocessing"]["detection"] == r2["preprocessing"]["detection"]
+    assert r1["main_score"] == r2["main_score"]
+    f1, f2 = (np.load(next((tmp_path / c / "features").glob("*.npy")))
+              for c in ("cache1", "cache2"))
+    assert f1.tobytes() == f2.tobytes()
+    # one crop cache entry per rank's block, every file complete; nothing temporary left
+    assert len(list((tmp_path / "cache2" / "crops").iterdir())) == WORLD
+    for root in (tmp_path / "two", tmp_path / "cache2"):
+        assert not [p for p in root.rglob(".*") if ".tmp-" in p.name]
+    assert (tmp_path / "two" / "leaderboard.csv").is_file()
+
+    # a rerun under torchrun reads rank 0's feature cache (the other rank skips the work)
+    again = _bench([*args, "--out", tmp_path / "two"], tmp_path / "cache2", procs=WORLD)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "(cached)" in again.stdout
+    assert _scores(tmp_path / "two")[1] == scores1
