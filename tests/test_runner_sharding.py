@@ -172,3 +172,49 @@ def test_torchrun_two_processes_score_byte_identical_to_one(tiny_synth, tmp_path
     assert again.returncode == 0, again.stderr[-3000:]
     assert "(cached)" in again.stdout
     assert _scores(tmp_path / "two")[1] == scores1
+
+
+_KILL_DRIVER = '''
+import os, signal, sys
+import bench.runner.features as features
+from bench.cli import main
+
+real, calls = features._embed, []
+
+
+def embed(*args, **kwargs):  # rank 1 is stopped in the middle of its block
+    calls.append(1)
+    if os.environ["RANK"] == "1" and len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(*args, **kwargs)
+
+
+features._embed = embed
+sys.argv[0] = "bench"
+main()
+'''
+
+
+def test_a_rank_killed_mid_extraction_leaves_no_entry_run_or_temporary(tiny_synth, tmp_path):
+    """SIGTERM (what torchrun sends every rank when one fails) in the middle of rank 1's
+    block: the run fails on every rank; only complete cache entries and no run folder."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(_KILL_DRIVER)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    env = {**os.environ, "BENCH_CACHE": str(cache), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(WORLD),
+           "--master-port", str(_free_port()), str(driver), "run", "-p", "cfp-fp", "-m",
+           "resnet18", "--weights", _weights(tmp_path), "--data", tiny_synth, "--device", "cpu",
+           "--n-boot", "20", "--batch-size", "2", "--quiet", "--out", out]
+    done = subprocess.run(list(map(str, cmd)), env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode != 0
+    assert "interrupted" in done.stderr, done.stderr[-3000:]  # rank 1
+    assert not list(out.glob("runs/*")) and not (out / "leaderboard.csv").exists()
+    assert not list(cache.glob("features/*.npy"))
+    for entry in cache.glob("crops/*"):  # rank 0 may have finished its block: whole, then
+        assert not entry.name.startswith(".")
+        assert (entry / "meta.json").is_file()
+    leftovers = [p for root in (cache, out) for p in root.rglob("*") if ".tmp-" in p.name]
+    assert leftovers == []

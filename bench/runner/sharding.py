@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..detect import complete_landmarks
 from ..detect.stage import DetectionReport
+from ..errors import BenchError
 from ..train.distributed import DistContext
 
 T = TypeVar("T")
@@ -79,11 +80,15 @@ def gather_parts(ctx: DistContext, compute: Callable[[], T]) -> list[T] | None:
         if error is not None:
             raise error
         return [part]
-    gathered = ctx.gather((part, None if error is None else _portable(error)))
-    failure = None
-    if ctx.is_main:
-        failure = next((e for _, e in gathered if e is not None), None)
-    failure = ctx.broadcast(failure)
+    try:
+        gathered = ctx.gather((part, None if error is None else _portable(error)))
+        failure = None
+        if ctx.is_main:
+            failure = next((e for _, e in gathered if e is not None), None)
+        failure = ctx.broadcast(failure)
+    except RuntimeError as exc:  # the backend's "connection closed by peer", a timeout
+        raise BenchError(f"rank {ctx.rank}: another rank stopped (its own output says why): "
+                         f"{str(exc).splitlines()[0]}") from None
     if error is not None:
         raise error
     if failure is not None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -112,12 +114,33 @@ def shutdown(ctx: DistContext) -> None:
 
 @contextlib.contextmanager
 def distributed(device: str = "cpu") -> Iterator[DistContext]:
-    """``with distributed(device) as ctx:`` init from the environment, shut down after."""
+    """``with distributed(device) as ctx:`` init from the environment, shut down after.
+
+    Among several ranks, SIGTERM raises KeyboardInterrupt meanwhile: torchrun stops every
+    rank with it when one fails or on Ctrl-C, and each rank then removes its temporary
+    files on the way out as after a Ctrl-C, instead of dying where it stands."""
     ctx = init_distributed(device)
     try:
-        yield ctx
+        with _sigterm_interrupts(ctx.enabled):
+            yield ctx
     finally:
         shutdown(ctx)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts(enabled: bool) -> Iterator[None]:
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
