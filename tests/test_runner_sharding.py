@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -218,3 +219,76 @@ def test_a_rank_killed_mid_extraction_leaves_no_entry_run_or_temporary(tiny_synt
         assert (entry / "meta.json").is_file()
     leftovers = [p for root in (cache, out) for p in root.rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
+
+
+# -- training and compare under ranks, and the README's main job (slow) ------------------------
+
+def _compare_worker(rank: int, port: int, data: str, cache: str, out: str) -> None:
+    from test_runner_e2e import TINY_TRAIN
+
+    from bench.runner.compare import compare_modes
+    from bench.runner.run import RunConfig
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), BENCH_CACHE=cache)
+    torch.set_num_threads(1)
+    base = RunConfig(protocol="cfp-fp", model="resnet18", data=data, device="cpu", out=out,
+                     n_boot=20, train_changes=TINY_TRAIN, cache_dir=cache, batch_size=4,
+                     progress=False)
+    outcome = compare_modes("cfp-fp", "resnet18", ["naive", "stitch"], base,
+                            echo=lambda s: None)
+    torch.save(None if outcome is None else str(outcome.report_dir),
+               Path(out) / f"rank{rank}.pt")
+
+
+@pytest.mark.slow
+def test_compare_under_two_ranks_trains_once_and_reports_as_one_process(tiny_synth, tmp_path):
+    """bench compare's modes under two gloo ranks: naive trained by both ranks, stitch by
+    rank 0, each mode's extraction shared; one process reusing the trained models (and
+    none of the features) writes the same report."""
+    from test_runner_e2e import TINY_TRAIN
+
+    from bench.runner.compare import compare_modes
+    from bench.runner.run import RunConfig
+
+    cache, two = tmp_path / "cache", tmp_path / "two"
+    mp.spawn(_compare_worker, args=(_free_port(), str(tiny_synth), str(cache), str(two)),
+             nprocs=WORLD, join=True)
+    report = torch.load(two / "rank0.pt")
+    assert report is not None and torch.load(two / "rank1.pt") is None
+    for name in ("features", "crops"):
+        shutil.rmtree(cache / name)
+    one = compare_modes("cfp-fp", "resnet18", ["naive", "stitch"],
+                        RunConfig(protocol="cfp-fp", model="resnet18", data=str(tiny_synth),
+                                  device="cpu", out=str(tmp_path / "one"), n_boot=20,
+                                  train_changes=TINY_TRAIN, cache_dir=str(cache), batch_size=4,
+                                  progress=False), echo=lambda s: None)
+    assert (Path(report) / "report.csv").read_bytes() == (one.report_dir / "report.csv").read_bytes()
+    for mode, run in one.runs.items():
+        result = json.loads((run / "result.json").read_text())
+        assert result["model"]["training"]["reused"] is True, mode
+        assert (two / "runs" / run.name / "scores.csv.gz").read_bytes() == \
+            (run / "scores.csv.gz").read_bytes(), mode
+
+
+@pytest.mark.slow
+def test_torchrun_main_job_on_the_synthetic_default_scores_as_one_process(tmp_path):
+    """The README's main job under ``torchrun --nproc-per-node 2`` (one epoch): rank 0
+    generates the synthetic default, the ranks train together and share the extraction;
+    one process reusing that model (and none of the features or crops) scores the same
+    bytes."""
+    cache = tmp_path / "cache"
+    args = ["run", "--protocol", "cfp-fp", "--model", "resnet18-dream", "--device", "cpu",
+            "--epochs", "1", "--n-boot", "50", "--quiet"]
+    two = _bench([*args, "--out", tmp_path / "two"], cache, procs=WORLD)
+    assert two.returncode == 0, two.stderr[-3000:]
+    for name in ("features", "crops"):
+        shutil.rmtree(cache / name)
+    one = _bench([*args, "--out", tmp_path / "one"], cache)
+    assert one.returncode == 0, one.stderr[-3000:]
+    (run1, scores1), (run2, scores2) = _scores(tmp_path / "one"), _scores(tmp_path / "two")
+    assert scores1 == scores2
+    r1, r2 = (json.loads((r / "result.json").read_text()) for r in (run1, run2))
+    assert r1["data"]["synthetic"] and r2["environment"]["processes"] == WORLD
+    assert r2["model"]["training"]["reused"] is False and r1["model"]["training"]["reused"]
+    assert r1["main_score"] == r2["main_score"]
