@@ -65,6 +65,32 @@ def test_image_shares_split_by_distinct_path():
     assert shares[0].sum() and shares[1].sum()
 
 
+def _report(methods, fallback_rows, sources, offset=0, cache=None):
+    from bench.align.api import AlignReport
+
+    methods = np.array(methods, dtype=object)
+    rows = np.array(fallback_rows, dtype=np.int64)
+    fallbacks = pd.DataFrame({"row": rows - offset, "path": [f"{r}.jpg" for r in rows],
+                              "method": methods[rows - offset], "reason": "no points"})
+    return AlignReport("arcface112", methods, fallbacks, cache, np.array(sources, dtype=object))
+
+
+def test_block_reports_join_into_the_whole_tables_report():
+    from bench.align.api import AlignReport
+
+    methods = ["template", "box", "template", "full_image", "template", "posed"]
+    sources = ["dataset", "none", "detection", "none", "dataset", "dataset"]
+    whole = _report(methods, [1, 3], sources)
+    blocks = [_report(methods[:2], [1], sources[:2], cache="c0"),
+              _report(methods[2:4], [3], sources[2:4], offset=2, cache="c1"),
+              _report(methods[4:], [], sources[4:], offset=4, cache="c2")]
+    joined = AlignReport.join(blocks)
+    assert {**joined.to_dict(), "cache": None} == whole.to_dict()
+    assert joined.summary() == whole.summary()
+    assert joined.cache == "c0; c1; c2"
+    assert AlignReport.join([whole]) is whole
+
+
 def test_one_process_gathers_its_own_part():
     assert gather_parts(DistContext(), lambda: 7) == [7]
     with pytest.raises(DataError, match="bad image"):
