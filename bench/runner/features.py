@@ -3,7 +3,8 @@
 Each distinct crop is decoded, aligned to the model's template, resized to its input size,
 normalised and embedded once (on the GPU with bf16 autocast and channels_last when there is
 one); rows that share an image gather its feature. Features stay on the device until the
-end, so the loop never waits for the host.
+end, so the loop never waits for the host. Under torchrun each rank embeds a block of whole
+batches and rank 0 gathers them (:mod:`bench.runner.sharding`).
 """
 
 from __future__ import annotations
