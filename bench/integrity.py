@@ -13,6 +13,7 @@ The CLI prints these warnings as ``warning: ...`` lines.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -22,7 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BenchError
-from .fileio import atomic_write, clean_stale_temps, dump_json, output_error, sha256_file
+from .fileio import (
+    atomic_write,
+    clean_stale_temps,
+    dump_json,
+    output_error,
+    sha256_bytes,
+    sha256_file,
+)
 
 
 class CacheWarning(UserWarning):
@@ -86,10 +94,15 @@ def save_array(path: str | Path, array: np.ndarray, meta: dict | None = None) ->
     with ``meta``: what the array's producer wants a cache hit to report."""
     path = Path(path)
     clean_stale_temps(path.parent)
+    payload = io.BytesIO()
+    np.save(payload, array)
+    data = payload.getbuffer()
+    # the record first: a process killed between the two writes leaves a record without its
+    # array, which reads as absent, never an array without its record
+    dump_json({"size": len(data), "sha256": sha256_bytes(data), "shape": list(array.shape),
+               "dtype": str(array.dtype), "meta": meta or {}}, _sidecar(path))
     with atomic_write(path, "wb") as f:
-        np.save(f, array)
-    dump_json({**record(path), "shape": list(array.shape), "dtype": str(array.dtype),
-               "meta": meta or {}}, _sidecar(path))
+        f.write(data)
     return path
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +92,23 @@ class AlignReport:
             text += (f". {len(self.fallbacks)} fell back: {first}"
                      + (f"; and {more} more" if more > 0 else ""))
         return text
+
+    @classmethod
+    def join(cls, parts: Sequence[AlignReport]) -> AlignReport:
+        """One report for consecutive blocks of a sample table aligned separately (one per
+        rank of a sharded extraction), as if the table had been aligned in one call."""
+        if len(parts) == 1:
+            return parts[0]
+        offsets = np.cumsum([0] + [len(p.methods) for p in parts[:-1]])
+        shifted = [p.fallbacks.assign(row=p.fallbacks["row"] + int(offset))
+                   for p, offset in zip(parts, offsets, strict=True) if len(p.fallbacks)]
+        fallbacks = (pd.concat(shifted, ignore_index=True) if shifted
+                     else parts[0].fallbacks.iloc[:0])
+        sources = (None if any(p.sources is None for p in parts)
+                   else np.concatenate([p.sources for p in parts]))
+        caches = [p.cache for p in parts if p.cache is not None]
+        return cls(parts[0].template, np.concatenate([p.methods for p in parts]), fallbacks,
+                   "; ".join(caches) if caches else None, sources)
 
     def to_dict(self, max_paths: int = 20) -> dict:
         return {"template": self.template, "n": len(self.methods), "counts": self.counts,

@@ -22,6 +22,8 @@ def compare(stem, modes, **kw):
     protocol = kw.pop("protocol")
     base = RunConfig(protocol=protocol, model=stem, **run_config_kwargs(**kw))
     outcome = compare_modes(protocol, stem, list(modes), base, echo=click.echo)
+    if outcome is None:  # another rank than 0 under torchrun: rank 0 reports
+        return
     click.echo("")
     click.echo((outcome.report_dir / "report.md").read_text())
     click.echo(f"report: {outcome.report_dir}/report.md, report.csv, roc_overlay.png")

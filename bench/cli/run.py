@@ -38,6 +38,8 @@ def run(model, mode, weights, **kw):
         click.echo(f"suite table: {suite.table_path}")
         return
     outcome = run_benchmark(cfg, echo=click.echo)
+    if outcome is None:  # another rank than 0 under torchrun: rank 0 reports
+        return
     res = outcome.result
     main = res["main_score"]
     click.echo("")

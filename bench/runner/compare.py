@@ -26,8 +26,10 @@ from ..models import MODELS
 from ..modes import MODES, is_dream, model_for_mode, stem_name
 from ..protocols import load_protocol
 from ..report import plots
+from ..train.distributed import distributed
 from ..yawbins import YawBinning
 from . import leaderboard
+from .features import resolve_device
 from .run import RunConfig, run_benchmark
 
 BASELINE = "naive"
@@ -144,8 +146,9 @@ def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path],
 
 
 def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None = None,
-                  echo=print) -> CompareOutcome:
-    """Run (or reuse) every mode and write ``<out>/compare/<protocol>__<stem>/``."""
+                  echo=print) -> CompareOutcome | None:
+    """Run (or reuse) every mode and write ``<out>/compare/<protocol>__<stem>/``
+    (under torchrun: on rank 0, which returns the outcome; the other ranks return None)."""
     modes = list(dict.fromkeys(modes))
     unknown = [m for m in modes if m not in MODES]
     if unknown:
@@ -165,12 +168,19 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
                        owned=(*leaderboard.OWNED, "compare"))
     report_name = safe_name(f"{resolved.name}__{stem}", "report name")
     tables, runs, results = {}, {}, {}
-    for mode in modes:
-        cfg = dataclasses.replace(base, protocol=protocol, model=model_for_mode(stem, mode),
-                                  mode=mode, weights=None, update_leaderboard=False)
-        echo(f"== {mode}: {cfg.model}")
-        outcome = run_benchmark(cfg, echo=echo)
-        tables[mode], runs[mode], results[mode] = outcome.scores, outcome.run_dir, outcome.result
+    # under torchrun every mode's run shares its extraction between the ranks, in one group
+    with distributed(resolve_device(base.device).type) as ctx:
+        for mode in modes:
+            cfg = dataclasses.replace(base, protocol=protocol, model=model_for_mode(stem, mode),
+                                      mode=mode, weights=None, update_leaderboard=False)
+            if ctx.is_main:
+                echo(f"== {mode}: {cfg.model}")
+            outcome = run_benchmark(cfg, echo=echo)
+            if outcome is not None:
+                tables[mode], runs[mode], results[mode] = (outcome.scores, outcome.run_dir,
+                                                           outcome.result)
+    if not ctx.is_main:  # rank 0 alone writes the report
+        return None
     leaderboard.update(base.out)
     table = add_verdicts(paired_table(tables, plan.yaw, plan.bootstrap_spec()), plan)
     key = hashlib.sha256(json.dumps(sorted(r["run_id"] for r in results.values())).encode())

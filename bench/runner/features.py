@@ -3,7 +3,8 @@
 Each distinct crop is decoded, aligned to the model's template, resized to its input size,
 normalised and embedded once (on the GPU with bf16 autocast and channels_last when there is
 one); rows that share an image gather its feature. Features stay on the device until the
-end, so the loop never waits for the host.
+end, so the loop never waits for the host. Under torchrun each rank embeds a block of whole
+batches and rank 0 gathers them (:mod:`bench.runner.sharding`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import pandas as pd
 import torch
 
 from .. import integrity
-from ..align.api import align_batches
+from ..align.api import AlignReport, align_batches
 from ..data.samples import unique_images
 from ..errors import DataError
 from ..models.preprocess import resize_crops
 from ..progress import progress_bar
+from ..train.distributed import DistContext
+from .sharding import gather_parts, shard_rows
 
 
 @dataclass(frozen=True)
@@ -72,17 +75,25 @@ def _embed(model, x: torch.Tensor, yaw: torch.Tensor | None, device: torch.devic
 
 def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = ExtractOptions(),
                      cache_dir: str | Path | None = None, cache_key: str | None = None,
-                     crop_cache: str | Path | None = None) -> tuple[np.ndarray, dict]:
+                     crop_cache: str | Path | None = None,
+                     ctx: DistContext = DistContext()) -> tuple[np.ndarray | None, dict]:
     """(N, D) float32 features, one per ``samples`` row, and an info dict.
 
     ``samples`` needs ``path``, ``yaw`` (required by DREAM models), ``landmarks``, ``box``.
     With ``cache_dir`` and ``cache_key`` the features are stored as ``<key>.npy`` and
-    reused when present.
+    reused when present. Under torchrun (``ctx.enabled``) every rank calls this and embeds
+    its block of the batches (:mod:`bench.runner.sharding`); rank 0 gets the features,
+    byte-identical to one process's, and alone reads and writes the cache; the other ranks
+    get None.
     """
     flip = model.preprocess.flip_test if opts.flip is None else bool(opts.flip)
     cached = Path(cache_dir) / f"{cache_key}.npy" if cache_dir and cache_key else None
-    feats = None if cached is None else integrity.load_array(cached, rows=len(samples))
-    if feats is not None:  # a corrupt entry was reported, removed and is rebuilt below
+    feats = None
+    if cached is not None and ctx.is_main:  # a corrupt entry is reported, removed, rebuilt
+        feats = integrity.load_array(cached, rows=len(samples))
+    if ctx.broadcast(feats is not None):
+        if feats is None:
+            return None, {"cache_hit": True, "flip": flip}
         # the first run's record (alignment, detection counts, device): a rerun's is whole
         return feats, {**integrity.array_meta(cached), "cache": str(cached), "cache_hit": True,
                        "flip": flip}
@@ -95,11 +106,37 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
                         "DREAM block: estimate it with `bench yaw DATA --out yaw.csv` and pass "
                         "--yaw-file yaw.csv", first)
     device = resolve_device(opts.device)
+    block = shard_rows(len(crops), opts.batch_size, ctx.rank, ctx.world_size)
+    mine = block.stop > block.start or ctx.is_main  # a rank may be left without a batch
+    parts = gather_parts(ctx, lambda: _embed_images(model, crops.iloc[block], yaw_all[block],
+                                                    flip, device, opts, crop_cache)
+                         if mine else None)
+    if parts is None:
+        return None, {"cache_hit": False, "flip": flip}
+    parts = [p for p in parts if p is not None]
+    feats = np.concatenate([f for f, _ in parts])[inverse]
+    if not np.all(np.isfinite(feats)):
+        raise DataError("the model produced NaN/inf features")
+    info = {"cache_hit": False, "flip": flip, "n_images": int(len(crops)),
+            "alignment": AlignReport.join([r for _, r in parts]).to_dict(),
+            "device": str(device), "processes": ctx.world_size}
+    if cached is not None:
+        info["cache"] = str(cached)
+        integrity.save_array(cached, feats, meta=info)
+    return feats, info
+
+
+def _embed_images(model, crops: pd.DataFrame, yaw: np.ndarray, flip: bool,
+                  device: torch.device, opts: ExtractOptions, crop_cache: str | Path | None
+                  ) -> tuple[np.ndarray, AlignReport]:
+    """Align and embed ``crops`` (distinct images) batch by batch: (n, D) float32 features
+    on the host and the alignment report."""
     model = model.to(device).eval()
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    needs_yaw = model.dream is not None
     out = torch.empty((len(crops), model.feature_dim), dtype=torch.float32, device=device)
-    yaw_t = torch.as_tensor(np.nan_to_num(yaw_all), dtype=torch.float32, device=device)
+    yaw_t = torch.as_tensor(np.nan_to_num(yaw), dtype=torch.float32, device=device)
     stream = align_batches(crops, model.preprocess.template, device, opts.batch_size,
                            cache_dir=crop_cache, workers=opts.workers, warn=False)
     bar = progress_bar(total=len(crops), enabled=opts.progress,
@@ -109,18 +146,9 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
             bar.update(len(batch.rows))
             rows = torch.as_tensor(batch.rows, device=device)
             x = to_model_input(batch.crops, model.preprocess)
-            yaw = yaw_t[rows] if needs_yaw else None
-            f = _embed(model, x, yaw, device)
+            yaw_b = yaw_t[rows] if needs_yaw else None
+            f = _embed(model, x, yaw_b, device)
             if flip:  # a mirrored face has the negated yaw; the gate reads |yaw|
-                f = f + _embed(model, x.flip(-1), None if yaw is None else -yaw, device)
+                f = f + _embed(model, x.flip(-1), None if yaw_b is None else -yaw_b, device)
             out[rows] = f
-    feats = out.cpu().numpy()[inverse]
-    if not np.all(np.isfinite(feats)):
-        raise DataError("the model produced NaN/inf features")
-    info = {"cache_hit": False, "flip": flip, "n_images": int(len(crops)),
-            "alignment": stream.report.to_dict(), "device": str(device)}
-    if cached is not None:
-        info["cache"] = str(cached)
-        integrity.save_array(cached, feats, meta=info)
-    return feats, info
-
+    return out.cpu().numpy(), stream.report

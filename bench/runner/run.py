@@ -11,6 +11,7 @@ leaderboards. Every stage that can be reused (data, training, features) is cache
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -30,7 +31,7 @@ import torch
 from .. import __version__
 from ..align.templates import get_template
 from ..data.cache import cache_root, reader_cache
-from ..detect import DetectOptions, complete_landmarks
+from ..detect import DetectOptions
 from ..errors import ConfigError, DataError
 from ..evaluation import EvalPlan, evaluate_scores
 from ..fileio import dump_json, prepare_output_dir, safe_name, sha256_file, staged_dir
@@ -39,12 +40,14 @@ from ..modes import MODES, PRETRAINED, RUN_MODES, default_mode, is_dream, stem_n
 from ..protocols import DATA_ENV, load_eval_set, load_protocol
 from ..report import plots
 from ..scores import write_scores
+from ..train.distributed import DistContext, distributed, main_first
 from . import leaderboard
 from .data_source import synth_summary, synthetic_root, uses_default_data
 from .features import ExtractOptions, extract_features, feature_key, resolve_device
 from .pooling import PoolingConfig, pool_templates, template_table
 from .result_schema import SCHEMA_VERSION, RunResult, validate_result
 from .scoring import identification, score_comparisons, search_score_table, split_scores
+from .sharding import complete_landmarks_on_ranks
 
 
 @dataclass(frozen=True)
@@ -244,8 +247,26 @@ def run_id_for(protocol_name: str, cfg: RunConfig, mode: str, protocol_hash: str
     return safe_name(f"{protocol_name}__{cfg.model}__{mode}__{key}", "run id")
 
 
-def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
-    """Run one benchmark end to end; see the module docstring."""
+def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome | None:
+    """Run one benchmark end to end; see the module docstring.
+
+    Under torchrun every rank calls this with the same arguments: the ranks share the
+    training and the detection, alignment and embedding of the images
+    (:mod:`bench.runner.sharding`); rank 0 alone scores, writes the run and the leaderboard
+    and returns the outcome, the others return None.
+    """
+    with distributed(resolve_device(cfg.device).type) as ctx:
+        if not ctx.is_main:  # one voice: rank 0 speaks for the run
+            echo = _silent
+            cfg = dataclasses.replace(cfg, progress=False)
+        return _run_benchmark(cfg, echo, ctx)
+
+
+def _silent(*_args, **_kwargs) -> None:
+    pass
+
+
+def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     timer = _Timer()
     # before any work: an --out that is a file, read-only or an input fails now, not at the end
     prepare_output_dir(cfg.out, inputs=(cfg.data, cfg.train_data, cfg.yaw_file, cfg.weights),
@@ -257,13 +278,15 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
     device = resolve_device(cfg.device)
     synthetic = uses_default_data(cfg.data, protocol)
     default_root = None
-    if synthetic:
-        default_root = synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
-        echo(f"using the embedded synthetic dataset at {default_root} "
-             "(pass --data DIR or set $BENCH_DATA for a real one)")
-    eval_set, report = load_eval_set(protocol, cfg.data, lenient=cfg.lenient, default=default_root,
-                             cache_dir=reader_cache(cfg.cache_dir),
-                             yaw_file=cfg.yaw_file)
+    with main_first(ctx):  # rank 0 generates and caches the data, the others then read it
+        if synthetic:
+            default_root = synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
+            echo(f"using the embedded synthetic dataset at {default_root} "
+                 "(pass --data DIR or set $BENCH_DATA for a real one)")
+        eval_set, report = load_eval_set(protocol, cfg.data, lenient=cfg.lenient,
+                                         default=default_root,
+                                         cache_dir=reader_cache(cfg.cache_dir),
+                                         yaw_file=cfg.yaw_file)
     echo(report.format().splitlines()[0])
     digest = evalset_digest(eval_set)
     timer.mark("data")
@@ -278,8 +301,8 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
         flip = (model.preprocess.flip_test if protocol.pooling.flip == "model"
                 else bool(protocol.pooling.flip))
     cache = cache_root(cfg.cache_dir)
-    samples, detection = complete_landmarks(
-        eval_set.samples.samples,
+    samples, detection = complete_landmarks_on_ranks(
+        ctx, eval_set.samples.samples,
         uses_landmarks=get_template(model.preprocess.template).uses_landmarks,
         options=DetectOptions(detector=cfg.detector, model=cfg.detector_model, mode=cfg.detect),
         cache_dir=cache, progress=cfg.progress)
@@ -292,7 +315,9 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
         model, samples, ExtractOptions(device=str(device), batch_size=extract_batch(cfg, device),
                                        flip=flip,
                                        progress=cfg.progress),
-        cache_dir=cache / "features", cache_key=fkey, crop_cache=cache / "crops")
+        cache_dir=cache / "features", cache_key=fkey, crop_cache=cache / "crops", ctx=ctx)
+    if not ctx.is_main:  # rank 0 alone scores and writes
+        return None
     echo(f"features: {feats.shape[0]} x {feats.shape[1]}"
          + (" (cached)" if finfo.get("cache_hit") else f" on {finfo.get('device')}"))
     timer.mark("extract")
@@ -330,7 +355,7 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome:
         bench_version=__version__,
         git_commit=_git_commit(),
         command=" ".join(["bench", *sys.argv[1:]]) if sys.argv else "bench run",
-        environment=environment(device),
+        environment={**environment(device), "processes": ctx.world_size},
         seeds={"bootstrap": cfg.seed, "training": cfg.seed, "synthetic_data": 0},
         protocol={"name": protocol.name, "version": protocol.version,
                   "sha256": protocol_hash, "definition": protocol_def},

@@ -5,6 +5,7 @@ The same command runs on one process or many::
     bench train --model resnet18-dream --mode end2end --data TRAIN
     torchrun --nproc-per-node 8 -m bench train --model resnet18-dream --mode end2end --data TRAIN
     torchrun --nnodes 2 --node-rank R --master-addr HOST --nproc-per-node 8 -m bench train ...
+    torchrun --nproc-per-node 8 -m bench run -p cfp-fp -m resnet18-dream   # sharded extraction
 
 NCCL on CUDA (one GPU per local rank), gloo on CPU. Rank 0 alone writes checkpoints, logs
 and caches; the others wait at barriers and read them (multi-node runs need ``--out`` and
@@ -16,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +56,14 @@ class DistContext:
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def gather(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` (picklable), in rank order, on rank 0; None on the others."""
+        if not self.enabled:
+            return [obj]
+        box = [None] * self.world_size if self.is_main else None
+        dist.gather_object(obj, box, dst=0)
+        return box
 
     def all_reduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.enabled:
@@ -103,12 +114,33 @@ def shutdown(ctx: DistContext) -> None:
 
 @contextlib.contextmanager
 def distributed(device: str = "cpu") -> Iterator[DistContext]:
-    """``with distributed(device) as ctx:`` init from the environment, shut down after."""
+    """``with distributed(device) as ctx:`` init from the environment, shut down after.
+
+    Among several ranks, SIGTERM raises KeyboardInterrupt meanwhile: torchrun stops every
+    rank with it when one fails or on Ctrl-C, and each rank then removes its temporary
+    files on the way out as after a Ctrl-C, instead of dying where it stands."""
     ctx = init_distributed(device)
     try:
-        yield ctx
+        with _sigterm_interrupts(ctx.enabled):
+            yield ctx
     finally:
         shutdown(ctx)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts(enabled: bool) -> Iterator[None]:
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
