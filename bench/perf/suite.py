@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..modes import model_for_mode
 from . import SUITES, timing
 from .record import environment, write_records
 
 #: training modes that run an identification step (stitch trains the block on cached
 #: features, retrain = end2end then stitch): the stem alone, and stem + DREAM block
-TRAIN_MODES = {"naive": "", "end2end": "-dream"}
+TRAIN_MODES = ("naive", "end2end")
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ def _train(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], str,
         sizes = {"batch_size": 64, "images": 512, "classes": 64, "steps": 10, "warmup": 2}
     records = []
     for stem in stems:
-        for mode, suffix in TRAIN_MODES.items():
-            cfg = TrainBenchConfig(model=stem + suffix, device=device.type,
+        for mode in TRAIN_MODES:
+            cfg = TrainBenchConfig(model=model_for_mode(stem, mode), device=device.type,
                                    compile=opts.compile and device.type == "cuda", **sizes)
             records += [{"mode": mode, **r} for r in run(cfg)]
     return records, device.type, timing.precision(device)
