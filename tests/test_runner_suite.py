@@ -79,3 +79,13 @@ def test_suite_gives_per_yaw_columns_for_the_sets_a_yaw_file_covers(tiny_synth,
     assert not any(k.startswith("accuracy|yaw") for k in rows["cfp-ff"])
     assert outcome.notes == [f"cfp-ff-bin: not in {out / 'yaw.csv'}, so no per-yaw breakdown"]
     assert log_lines(outcome)[-1].startswith("note: cfp-ff-bin")
+
+
+def test_other_ranks_under_torchrun_write_no_suite_table(tiny_synth, tmp_path, monkeypatch):
+    # run_benchmark returns None on ranks other than 0: the suite leaves writing to rank 0
+    monkeypatch.setattr("bench.runner.run.run_benchmark", lambda cfg, echo=None: None)
+    cfg = RunConfig(protocol="bin-suite", model="resnet18", data=str(tiny_synth), device="cpu",
+                    out=str(tmp_path / "out"))
+    outcome = run_suite("bin-suite", cfg, echo=lambda s: None)
+    assert outcome.rows == [] and outcome.table_path is None
+    assert not (tmp_path / "out" / "suites").exists()

@@ -33,9 +33,10 @@ def run(model, mode, weights, **kw):
                     **run_config_kwargs(**kw))
     if protocol in PROTOCOL_SUITES:
         suite = run_suite(protocol, cfg, echo=click.echo)
-        click.echo("")
-        click.echo("\n".join(log_lines(suite)))
-        click.echo(f"suite table: {suite.table_path}")
+        if suite.table_path is not None:  # None on the other ranks under torchrun
+            click.echo("")
+            click.echo("\n".join(log_lines(suite)))
+            click.echo(f"suite table: {suite.table_path}")
         return
     outcome = run_benchmark(cfg, echo=click.echo)
     if outcome is None:  # another rank than 0 under torchrun: rank 0 reports

@@ -71,15 +71,14 @@ def _row(protocol: str, result: dict) -> dict:
 def run_suite(name: str, cfg, echo=print) -> SuiteOutcome:
     """Run every present member of suite ``name`` with ``cfg`` (a RunConfig whose protocol
     is replaced per member); write ``<out>/suites/<suite>__<model>__<mode>.csv``."""
+    from ..protocols import load_protocol
     from .data_source import synthetic_root, uses_default_data
     from .run import run_benchmark
 
     if name not in PROTOCOL_SUITES:
         raise ConfigError(f"unknown suite {name!r}; suites: {', '.join(PROTOCOL_SUITES)}")
-    from ..protocols import load_protocol
-
     outcome = SuiteOutcome(name)
-    default, mode = None, None
+    default, mode, other_rank = None, None, False
     for member in PROTOCOL_SUITES[name]:
         protocol = load_protocol(member)
         if default is None and uses_default_data(cfg.data, protocol):
@@ -89,14 +88,18 @@ def run_suite(name: str, cfg, echo=print) -> SuiteOutcome:
             continue
         member_cfg = dataclasses.replace(cfg, protocol=member)
         try:
-            result = run_benchmark(member_cfg, echo=echo).result
+            run = run_benchmark(member_cfg, echo=echo)
         except NotInYawFile:
             # one yaw file (bench yaw over the folder) usually covers some of the sets only
             outcome.notes.append(f"{member}: not in {cfg.yaw_file}, so no per-yaw breakdown")
-            result = run_benchmark(dataclasses.replace(member_cfg, yaw_file=None),
-                                   echo=echo).result
-        mode = result["model"]["mode"]
-        outcome.rows.append(_row(member, result))
+            run = run_benchmark(dataclasses.replace(member_cfg, yaw_file=None), echo=echo)
+        if run is None:  # another rank under torchrun: rank 0 alone scores and writes
+            other_rank = True
+            continue
+        mode = run.result["model"]["mode"]
+        outcome.rows.append(_row(member, run.result))
+    if other_rank:
+        return outcome
     if not outcome.rows:
         raise ConfigError(f"suite {name}: none of its datasets is present "
                           f"({'; '.join(outcome.missing)}); pass --data FOLDER holding them")
