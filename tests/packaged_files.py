@@ -21,3 +21,10 @@ def sample_photo(name: str = "t1.jpg") -> Path:
     if root is None or not (root / "data/images" / name).is_file():
         pytest.skip("insightface sample images not installed")
     return root / "data/images" / name
+
+
+def hide_package(monkeypatch, name: str) -> None:
+    """Make ``importlib.util.find_spec(name)`` say the package is not installed."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda wanted, *a: None if wanted == name else real(wanted, *a))

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from packaged_files import package_dir, sample_photo
+from packaged_files import hide_package, package_dir, sample_photo
 
 from bench.detect import choose_face, create_detector
 from bench.detect.insightface_backend import PACK_ENV
@@ -93,9 +93,7 @@ def test_dlib_mirrored_image_gives_mirrored_points(t1_faces, t1):
 
 
 def test_dlib_missing_packages_say_how_to_install(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
-                        if name == "face_recognition_models" else real(name, *a))
+    hide_package(monkeypatch, "face_recognition_models")
     with pytest.raises(ConfigError, match=r"bench-dream\[dlib\]"):
         create_detector("dlib")
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ModuleNotFoundError

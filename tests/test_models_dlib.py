@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from packaged_files import package_dir, sample_photo
+from packaged_files import hide_package, package_dir, sample_photo
 
 from bench.align.api import align_samples
 from bench.align.templates import get_template
@@ -153,8 +153,6 @@ def test_dlib_resnet_separates_the_six_people(embedded):
 
 
 def test_dlib_resnet_missing_package_hint(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
-                        if name == "face_recognition_models" else real(name, *a))
+    hide_package(monkeypatch, "face_recognition_models")
     with pytest.raises(ConfigError, match=r"bench-dream\[dlib\]"):
         create_model("dlib-resnet")

@@ -99,10 +99,6 @@ def subjects_known(ids) -> bool:
     return ids.size > 0 and not np.isin(ids, UNKNOWN_SUBJECTS).any()
 
 
-def _metric_names(far_targets) -> list[str]:
-    return ["auc", "eer"] + [f"tar@far={t:g}" for t in far_targets]
-
-
 class _WeightSampler:
     """Draws (B, n) pair weights from subject (or pair) resampling, seeded."""
 

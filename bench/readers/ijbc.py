@@ -46,7 +46,13 @@ from ..data.delimited import (
     require_file,
 )
 from ..data.evalset import EvalSet
-from ..data.samples import LANDMARK_SOURCE, SampleSet, new_comparisons, new_samples
+from ..data.samples import (
+    LANDMARK_SOURCE,
+    SampleSet,
+    duplicate_pairs,
+    new_comparisons,
+    new_samples,
+)
 from ..data.skipped import SkippedRows
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
@@ -161,14 +167,11 @@ def _read_pairs(path: Path, known: set, skipped: SkippedRows) -> pd.DataFrame:
 
     ok = pairs["label"].isin((0, 1)).to_numpy().copy()
     reject(~ok, lambda i: f"label {pairs['label'].iat[i]} is not 0 or 1")
-    known_index = pd.Index(sorted(known))
     for side in ("a", "b"):
-        unknown = ~pairs[side].isin(known_index).to_numpy() & ok
+        unknown = ~pairs[side].isin(known).to_numpy() & ok
         reject(unknown, lambda i, side=side: f"template {pairs[side].iat[i]} has no face in "
                                              "the face list")
         ok &= ~unknown
-    from ..data.samples import duplicate_pairs
-
     dup = np.zeros(len(pairs), bool)
     dup[ok] = duplicate_pairs(pairs["a"].to_numpy()[ok], pairs["b"].to_numpy()[ok])
     reject(dup, lambda i: f"duplicate pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]})")

@@ -38,12 +38,11 @@ class SuiteOutcome:
     table_path: Path | None = None
 
 
-def member_data(protocol_name: str, data, default) -> Path | None:
+def member_data(protocol, data, default) -> Path | None:
     """The member's dataset when it is present, else None. ``data`` is a folder holding the
     members' files (one member's file given as the dataset itself is not a suite)."""
-    from ..protocols import load_protocol, locate_data
+    from ..protocols import locate_data
 
-    protocol = load_protocol(protocol_name)
     if data is not None:
         found = Path(data) / protocol.data
         return found if found.exists() else None
@@ -83,7 +82,7 @@ def run_suite(name: str, cfg, echo=print) -> SuiteOutcome:
         protocol = load_protocol(member)
         if default is None and uses_default_data(cfg.data, protocol):
             default = synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
-        if member_data(member, cfg.data, default) is None:
+        if member_data(protocol, cfg.data, default) is None:
             outcome.missing.append(f"{member}: no {protocol.data} found")
             continue
         member_cfg = dataclasses.replace(cfg, protocol=member)
