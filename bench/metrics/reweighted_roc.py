@@ -45,10 +45,6 @@ class ReducedScores:
     points_impostor: np.ndarray  # (P,) impostors accepted at each point
 
     @property
-    def n_impostor(self) -> int:
-        return int(self.edges[-1])
-
-    @property
     def n_bins(self) -> int:
         return self.edges.size - 1
 
