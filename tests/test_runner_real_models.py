@@ -151,3 +151,19 @@ def test_detection_route_restores_landmark_accuracy_on_the_synthetic_default(
         outcome = run_benchmark(_cfg(where, tmp_path, n_boot=0), echo=lambda s: None)
         accuracy[name] = outcome.result["main_score"]["value"]
     assert abs(accuracy["detection"] - accuracy["landmarks"]) <= 0.01, accuracy
+
+
+def test_edited_landmarks_are_not_served_from_the_feature_cache(sface_available, tiny_synth,
+                                                                 tmp_path):
+    """Bug: the feature cache was keyed by the protocol, list and pose files alone, so a
+    dataset whose fiducials changed under the same file names got the first run's features
+    (and run record) back."""
+    data = tmp_path / "data" / "cfp"
+    shutil.copytree(tiny_synth / "cfp", data, symlinks=True)
+    shutil.copy(tiny_synth / "synth.json", data.parent / "synth.json")
+    first = run_benchmark(_cfg(data, tmp_path, n_boot=0), echo=lambda s: None)
+    for path in (data / "Data/Fiducials").rglob("*.txt"):  # the same faces, 6 px lower
+        points = np.loadtxt(path, delimiter=",").reshape(-1, 2) + [0.0, 6.0]
+        path.write_text("".join(f"{x:.2f},{y:.2f}\n" for x, y in points))
+    second = run_benchmark(_cfg(data, tmp_path, n_boot=0), echo=lambda s: None)
+    assert not np.allclose(first.scores["score"], second.scores["score"])

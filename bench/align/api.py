@@ -158,6 +158,12 @@ class SampleInputs:
         return cls(points, extents, boxes, _numeric(frame, "yaw"), _numeric(frame, "pitch"),
                    landmark_sources(frame, points))
 
+    def key(self, paths: list[str], template: Template, options: AlignOptions) -> str:
+        """Digest of everything the crops of these samples depend on (see
+        :func:`bench.align.cache.cache_key`)."""
+        return cache_key(paths, template, options, self.points, self.extents, self.boxes,
+                         self.yaw, self.pitch, self.trusted.astype(np.float64))
+
     def plan(self, template: str | Template, options: AlignOptions) -> AlignPlan:
         return plan_alignment(self.points, self.boxes, self.extents, self.yaw, self.pitch,
                               get_template(template), options, self.trusted)
@@ -167,6 +173,17 @@ def _numeric(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame:
         return np.full(len(frame), np.nan)
     return pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
+
+
+def alignment_key(samples, template: str | Template,
+                  options: AlignOptions = AlignOptions()) -> str:
+    """Digest of the alignment inputs of ``samples``: each image's path, size and
+    modification time, its points, box, yaw and pitch, and the template and options; what
+    keys the crop cache, and what any cache of results computed from the crops must cover
+    too (no image is read)."""
+    frame = _frame(samples)
+    return SampleInputs.from_frame(frame).key(frame["path"].tolist(), get_template(template),
+                                              options)
 
 
 def plan_samples(samples, template: str | Template,
@@ -264,9 +281,7 @@ def align_batches(samples, template: str | Template = "arcface112",
     cache = key = cached = None
     if cache_dir is not None:
         cache = CropCache(cache_dir)
-        key = cache_key(frame["path"].tolist(), plan.template, options, inputs.points,
-                        inputs.extents, inputs.boxes, inputs.yaw, inputs.pitch,
-                        inputs.trusted.astype(np.float64))
+        key = inputs.key(frame["path"].tolist(), plan.template, options)
         cached = cache.load(plan.template, key)
         if cached is not None:
             plan.transforms[:] = cached.transforms

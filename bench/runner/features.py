@@ -54,14 +54,18 @@ def to_model_input(crops: torch.Tensor, preprocess) -> torch.Tensor:
 
 
 def feature_key(checkpoint_sha: str, data_hash: str, preprocess: dict, flip: bool,
-                n_rows: int, device_type: str, detection: dict | None = None) -> str:
-    """Cache key of a feature matrix. The device type is in it because it sets the numerics
-    (bf16 autocast and nvJPEG on CUDA, fp32 and OpenCV on the CPU): a run must never report
-    one device's features as another's; the detector (and its mode) because it places the
-    crops of samples without dataset landmarks."""
+                n_rows: int, device_type: str, detection: dict | None = None,
+                inputs: str | None = None) -> str:
+    """Cache key of a feature matrix. ``inputs`` is the samples' alignment key
+    (:func:`bench.align.api.alignment_key`): a reader's file hashes do not cover every
+    image and fiducial file, and an edited one must not bring back the old features. The
+    device type is in it because it sets the numerics (bf16 autocast and nvJPEG on CUDA,
+    fp32 and OpenCV on the CPU): a run must never report one device's features as
+    another's; the detector (and its mode) because it places the crops of samples without
+    dataset landmarks."""
     blob = json.dumps({"ckpt": checkpoint_sha, "data": data_hash, "pre": preprocess,
-                       "flip": flip, "n": n_rows, "device": device_type, "v": 2,
-                       "detect": detection}, sort_keys=True, default=str)
+                       "flip": flip, "n": n_rows, "device": device_type, "v": 3,
+                       "detect": detection, "inputs": inputs}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from .. import __version__
+from ..align.api import alignment_key
 from ..align.templates import get_template
 from ..data.cache import cache_root, reader_cache
 from ..detect import DetectOptions
@@ -310,7 +311,8 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     timer.mark("detect")
     fkey = feature_key(model_info["checkpoint_sha256"], digest, model.preprocess.to_dict(),
                        flip, len(samples), device.type,
-                       detection={"detector": detection.detector, "mode": detection.mode})
+                       detection={"detector": detection.detector, "mode": detection.mode},
+                       inputs=alignment_key(samples, model.preprocess.template))
     feats, finfo = extract_features(
         model, samples, ExtractOptions(device=str(device), batch_size=extract_batch(cfg, device),
                                        flip=flip,
