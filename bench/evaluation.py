@@ -108,7 +108,11 @@ def metrics_block(df: pd.DataFrame, plan: EvalPlan, correct: np.ndarray | None =
     """
     scores = df["score"].to_numpy(np.float64)
     labels = df["label"].to_numpy().astype(bool)
-    out: dict = {"n_pairs": int(len(df)), "n_genuine": int(labels.sum())}
+    n_impostor = int(len(df) - labels.sum())
+    # The smallest FAR this block can resolve: a TAR@FAR target below it allows less than
+    # one false accept, so its TAR is the TAR at zero false accepts (tables mark it).
+    out: dict = {"n_pairs": int(len(df)), "n_genuine": int(labels.sum()),
+                 "far_floor": 1.0 / n_impostor if n_impostor else None}
     nan_far = {t: float("nan") for t in plan.far}
     if labels.all() or not labels.any():
         warnings.warn(f"a block of {len(df)} pairs has a single class: metrics are NaN",

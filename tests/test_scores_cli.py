@@ -136,3 +136,23 @@ def test_score_rule_offers_the_protocol_pair_rules(example, rule):
 def test_score_rule_refuses_the_old_side_names(example):
     r = CliRunner().invoke(main, ["score", str(example), "--rule", "b"])
     assert r.exit_code == 2 and "probe" in r.output
+
+
+def test_tar_at_a_far_below_one_false_accept_is_marked(tmp_path):
+    """A TAR@FAR target under 1 / impostors allows no false accept: its value is the TAR
+    at zero false accepts, and the result and the tables say so instead of passing it off
+    as measured at that FAR."""
+    rng = np.random.default_rng(0)
+    n_gen, n_imp = 300, 400
+    lines = ["score,label"] + [f"{s:.6f},1" for s in rng.normal(1, 1, n_gen)] \
+        + [f"{s:.6f},0" for s in rng.normal(-1, 1, n_imp)]
+    path = _write(tmp_path, "\n".join(lines) + "\n")
+    res = evaluate_scores(read_scores(path), EvalPlan(far=("0.01", "0.001"), n_boot=0))
+    assert res["far_floor"] == pytest.approx(1 / n_imp)
+    out = CliRunner().invoke(main, ["score", str(path), "--far", "0.01,0.001", "--n-boot",
+                                    "0"])
+    assert out.exit_code == 0, out.output
+    row = next(line for line in out.output.splitlines() if line.startswith("| all"))
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[-2].endswith("*") and not cells[-3].endswith("*"), out.output  # 1e-3 only
+    assert "TAR@FAR=0.001: under one false accept" in out.output

@@ -21,13 +21,33 @@ def pct(value, ci: dict | None = None, key: str | None = None) -> str:
     return text
 
 
+#: Marks a TAR@FAR whose target allows less than one false accept on the block's impostors.
+BELOW_FLOOR = "*"
+
+
+def below_floor(block: dict, far: str) -> bool:
+    """The block has too few impostor pairs to resolve ``far`` (see ``far_floor``)."""
+    n_impostor = block["n_pairs"] - block["n_genuine"]
+    return n_impostor > 0 and float(far) * n_impostor < 1
+
+
 def _row(block: dict, far: list[str]) -> list[str]:
     ci = block.get("ci")
     row = [block["n_pairs"], block["n_genuine"],
            pct(block.get("accuracy"), ci, "accuracy"),
            pct(block["auc"], ci, "auc"), pct(block["eer"], ci, "eer")]
-    row += [pct(block["tar_at_far"][t], ci, f"tar@far={far_key(t)}") for t in far]
+    row += [pct(block["tar_at_far"][t], ci, f"tar@far={far_key(t)}")
+            + (BELOW_FLOOR if below_floor(block, t) else "") for t in far]
     return row
+
+
+def _floor_note(blocks: list[dict], far: list[str]) -> str:
+    marked = [t for t in far if any(below_floor(b, t) for b in blocks)]
+    if not marked:
+        return ""
+    return (f"\n{BELOW_FLOOR} TAR@FAR={', '.join(marked)}: under one false accept allowed on "
+            "that row's impostor pairs: the TAR at zero false accepts (a larger set resolves "
+            "it)")
 
 
 def _headers(far: list[str]) -> list[str]:
@@ -39,6 +59,7 @@ def summary_table(result: dict, fmt: str = "github") -> str:
     block = dict(result)
     block["accuracy"] = result["accuracy"]["mean"] if result.get("accuracy") else None
     text = tabulate([["all", *_row(block, far)]], headers=["", *_headers(far)], tablefmt=fmt)
+    text += _floor_note([block], far)
     ci = result.get("ci")
     if ci:
         text += (f"\n[low, high]: {100 * ci['level']:.0f}% bootstrap CI over {ci['unit']}s "
@@ -61,6 +82,7 @@ def yaw_table(result: dict, fmt: str = "github") -> str:
     text += "\n\n" + tabulate(cells, headers=["yaw cell", *_headers(far)], tablefmt=fmt)
     # rule_doc already reads "pair bin = ..."; the cell rule needs its own label
     text += f"\n{by['rule_doc']}; yaw cell = {by['cell_rule']}"
+    text += _floor_note([*by["by_bin"].values(), *by["cells"]], far)
     if by["n_unbinned"]:
         text += f"; {by['n_unbinned']} pairs without a bin"
     return text
