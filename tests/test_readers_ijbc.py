@@ -100,7 +100,7 @@ def test_ijbb_names_and_galleries_are_found(ijbc, tmp_path):
     ("face_tid_mid.txt", lambda t: t.replace("\n", " extra\n", 1), "expected 3 fields"),
     ("template_pair_label.txt", lambda t: t.replace(" 1\n", " x\n", 1), "is not a number"),
     ("template_pair_label.txt", lambda t: t.replace(" 1\n", " 2\n", 1), "is not 0 or 1"),
-    ("template_pair_label.txt", lambda t: "99999 1 0\n" + t, "has no face"),
+    ("template_pair_label.txt", lambda t: "99999 1 0\n" + t, "unknown template id '99999'"),
     ("name_5pts_score.txt", lambda t: t.replace(t.split(" ")[1], "inf", 1), "not finite"),
 ])
 def test_bad_lines_are_named_by_file_and_line(ijbc, file, change, message):

@@ -3,6 +3,7 @@ every reader applies to its pairs: unknown template ids and duplicate pairs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,35 +35,42 @@ def write_comparisons(comparisons: pd.DataFrame, path: str | Path) -> str:
 
 
 def reject_bad_pairs(pairs: pd.DataFrame, known_templates, path: Path,
-                     skipped: SkippedRows, repeats: list[DataError] | None = None
-                     ) -> pd.DataFrame:
+                     skipped: SkippedRows, repeats: list[DataError] | None = None,
+                     line_text: Callable[[int], str] | None = None) -> pd.DataFrame:
     """Drop (through ``skipped``) pairs naming an unknown template or listed twice.
 
     ``pairs`` needs ``a``, ``b`` and the ``_line``/``_text`` columns of :func:`read_table`;
     rows gathered from several files name theirs in a ``_file`` column (else ``path``).
+    A list read without a text per row (:func:`~bench.data.delimited.read_columns`, whose
+    millions of rows would each hold a string) gives ``line_text``: line number -> text,
+    called for the rejected rows alone.
     A pair repeated in the other order counts as a duplicate; the first occurrence is kept.
     With a ``repeats`` list, repeated pairs are kept as published instead (CFP's official
     FF splits repeat 130 pairs, and every published number counts them): each is noted
     there with its file and line.
     """
     files = pairs["_file"].to_numpy() if "_file" in pairs else np.full(len(pairs), str(path))
-    known = pd.Index(pd.unique(np.asarray(known_templates, dtype=object).astype(str)))
+    known = pd.Index(pd.unique(np.asarray(list(known_templates), dtype=object).astype(str)))
+
+    def error(i: int, message: str) -> DataError:
+        line = int(pairs[LINE].iat[i])
+        text = pairs[TEXT].iat[i] if line_text is None else line_text(line)
+        return DataError(message, files[i], line, text)
+
     ok = np.ones(len(pairs), dtype=bool)
     for side in ("a", "b"):
         unknown = ~pairs[side].isin(known).to_numpy()
         for i in np.flatnonzero(unknown & ok):
-            skipped.reject(DataError(f"unknown template id {pairs[side].iat[i]!r}", files[i],
-                                     int(pairs[LINE].iat[i]), pairs[TEXT].iat[i]))
+            skipped.reject(error(i, f"unknown template id {pairs[side].iat[i]!r}"))
         ok &= ~unknown
     dup = np.zeros(len(pairs), dtype=bool)
     dup[ok] = duplicate_pairs(pairs["a"].to_numpy()[ok], pairs["b"].to_numpy()[ok])
     for i in np.flatnonzero(dup):
-        error = DataError(f"duplicate pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]})",
-                          files[i], int(pairs[LINE].iat[i]), pairs[TEXT].iat[i])
+        repeat = error(i, f"duplicate pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]})")
         if repeats is None:
-            skipped.reject(error)
+            skipped.reject(repeat)
         else:
-            repeats.append(error)
+            repeats.append(repeat)
     return keep_rows(pairs, ok if repeats is not None else ok & ~dup)
 
 

@@ -36,9 +36,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..data.comparisons_io import reject_bad_pairs
 from ..data.delimited import (
     LINE,
     TEXT,
+    keep_rows,
     line_text,
     read_columns,
     read_table,
@@ -49,7 +51,6 @@ from ..data.evalset import EvalSet
 from ..data.samples import (
     LANDMARK_SOURCE,
     SampleSet,
-    duplicate_pairs,
     new_comparisons,
     new_samples,
 )
@@ -160,22 +161,15 @@ def _read_pairs(path: Path, known: set, skipped: SkippedRows) -> pd.DataFrame:
     pairs, data = read_columns(path, "template pair list", ("a", "b", "label"),
                                skipped=skipped, numbers={"label": np.int64})
 
-    def reject(mask: np.ndarray, message) -> None:
-        for i in np.flatnonzero(mask):
-            line = int(pairs[LINE].iat[i])
-            skipped.reject(DataError(message(i), path, line, line_text(data, line)))
-
-    ok = pairs["label"].isin((0, 1)).to_numpy().copy()
-    reject(~ok, lambda i: f"label {pairs['label'].iat[i]} is not 0 or 1")
-    for side in ("a", "b"):
-        unknown = ~pairs[side].isin(known).to_numpy() & ok
-        reject(unknown, lambda i, side=side: f"template {pairs[side].iat[i]} has no face in "
-                                             "the face list")
-        ok &= ~unknown
-    dup = np.zeros(len(pairs), bool)
-    dup[ok] = duplicate_pairs(pairs["a"].to_numpy()[ok], pairs["b"].to_numpy()[ok])
-    reject(dup, lambda i: f"duplicate pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]})")
-    return pairs.loc[ok & ~dup].reset_index(drop=True)
+    bad = ~pairs["label"].isin((0, 1)).to_numpy()
+    for i in np.flatnonzero(bad):
+        line = int(pairs[LINE].iat[i])
+        skipped.reject(DataError(f"label {pairs['label'].iat[i]} is not 0 or 1", path, line,
+                                 line_text(data, line)))
+    if bad.any():  # a copy of millions of rows only when there is something to drop
+        pairs = keep_rows(pairs, ~bad)
+    return reject_bad_pairs(pairs, known, path, skipped,
+                            line_text=lambda line: line_text(data, line))
 
 
 def _read_search(root: Path, release: str, skipped: SkippedRows
