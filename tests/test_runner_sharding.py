@@ -251,6 +251,49 @@ def test_a_rank_killed_mid_extraction_leaves_no_entry_run_or_temporary(tiny_synt
     assert leftovers == []
 
 
+_TRAIN_KILL_DRIVER = '''
+import os, signal, sys
+import bench.train.loop as loop
+from bench.cli import main
+
+real, calls = loop.StepRunner.step, []
+
+
+def step(self, *args, **kwargs):  # rank 1 is stopped in the middle of an epoch
+    calls.append(1)
+    if os.environ["RANK"] == "1" and len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(self, *args, **kwargs)
+
+
+loop.StepRunner.step = step
+sys.argv[0] = "bench"
+main()
+'''
+
+
+def test_bench_train_killed_on_a_rank_stops_every_rank_as_after_ctrl_c(tiny_synth, tmp_path):
+    """Bug: ``bench train`` under torchrun died where it stood on SIGTERM (what torchrun
+    sends every rank when one fails), instead of unwinding as after Ctrl-C like run and
+    compare: no message, and whatever was being written left behind."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(_TRAIN_KILL_DRIVER)
+    out = tmp_path / "out"
+    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(WORLD),
+           "--master-port", str(_free_port()), str(driver), "train", "--model", "resnet18",
+           "--mode", "naive", "--data", tiny_synth / "train", "--device", "cpu", "--out", out,
+           "--no-progress", "--set", "classify.batch_size=4", "--set", "input_size=[32,32]",
+           "--set", "workers=1", "--epochs", "1"]
+    done = subprocess.run(list(map(str, cmd)), env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode != 0
+    assert "interrupted" in done.stderr, done.stderr[-3000:]
+    assert not list(out.rglob("model.pt"))
+    assert [p for p in out.rglob("*") if ".tmp-" in p.name] == []
+
+
 # -- training and compare under ranks, and the README's main job (slow) ------------------------
 
 def _compare_worker(rank: int, port: int, data: str, cache: str, out: str) -> None:

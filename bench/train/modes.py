@@ -40,7 +40,7 @@ from ..models.weights import save_checkpoint
 from ..modes import MODES, dream_name, stem_name
 from .config import TrainConfig, digest, preset
 from .data import TrainData, data_hash, load_samples, load_train_data
-from .distributed import DistContext, init_distributed, main_first, shutdown
+from .distributed import DistContext, distributed, main_first
 from .loop import EpochRecord, train_classifier
 from .stitch import stitch_model
 
@@ -191,19 +191,19 @@ def train(model_name: str, mode: str, data: str | Path | SampleSet,
     """
     config = config or preset()
     stage_model(model_name, mode)  # validate before any work
-    ctx = init_distributed(config.device)
     threads = torch.get_num_threads()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
+    # under torchrun, SIGTERM unwinds every rank as Ctrl-C would (see distributed())
     try:
-        samples = load_samples(data)
-        digest_ = ctx.broadcast(data_hash(samples, config.workers) if ctx.is_main else None)
-        run = _Run(model_name, samples, digest_, config, _out_dir(out_dir, cache_dir), ctx, resume,
-                   on_epoch_end, None if cache_dir is None else Path(cache_dir))
-        return _train_stage(run, mode)
+        with distributed(config.device) as ctx:
+            samples = load_samples(data)
+            digest_ = ctx.broadcast(data_hash(samples, config.workers) if ctx.is_main else None)
+            run = _Run(model_name, samples, digest_, config, _out_dir(out_dir, cache_dir), ctx,
+                       resume, on_epoch_end, None if cache_dir is None else Path(cache_dir))
+            return _train_stage(run, mode)
     finally:
         torch.set_num_threads(threads)
-        shutdown(ctx)
 
 
 def _train_stage(run: _Run, mode: str) -> TrainResult:
