@@ -132,6 +132,10 @@ def test_points_of_no_known_scheme_go_through_detection(sface_available, tiny_sy
                           echo=lambda s: None)
     assert never.result["preprocessing"]["alignment"]["counts"] == {
         "points_box": pre["alignment"]["n"]}
+    # Bug: both runs had one run id, so the second silently replaced the first's folder
+    # and leaderboard row: runs that detect differently are different runs.
+    assert never.run_dir != outcome.run_dir
+    assert (outcome.run_dir / "result.json").is_file()
 
 
 def _oracle_detections(cfp: Path):

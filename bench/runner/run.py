@@ -240,11 +240,19 @@ def extract_batch(cfg: RunConfig, device: torch.device) -> int:
 
 
 def run_id_for(protocol_name: str, cfg: RunConfig, mode: str, protocol_hash: str,
-               data_digest: str, ckpt_sha: str, flip: bool) -> str:
+               data_digest: str, ckpt_sha: str, flip: bool,
+               detection: dict | None = None) -> str:
     """``<protocol>__<model>__<mode>__<hash>``, named by the resolved protocol's name (never
-    by what ``-p`` said: a path's folders have no place in a folder name)."""
-    key = _digest({"p": protocol_hash, "d": data_digest, "c": ckpt_sha, "f": flip,
-                   "b": cfg.n_boot, "s": cfg.seed})[:10]
+    by what ``-p`` said: a path's folders have no place in a folder name).
+
+    ``detection`` (detector identity and mode) is given when the run detected faces: runs
+    with another detector or detection mode placed other crops, and must not replace each
+    other. Runs that detected nothing keep the key they always had."""
+    parts = {"p": protocol_hash, "d": data_digest, "c": ckpt_sha, "f": flip,
+             "b": cfg.n_boot, "s": cfg.seed}
+    if detection:
+        parts["det"] = detection
+    key = _digest(parts)[:10]
     return safe_name(f"{protocol_name}__{cfg.model}__{mode}__{key}", "run id")
 
 
@@ -349,7 +357,9 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     # the file's location is not part of the definition: same protocol, same hash anywhere
     protocol_hash = _digest({k: v for k, v in protocol_def.items() if k != "source"})
     run_id = run_id_for(protocol.name, cfg, mode, protocol_hash, digest,
-                        model_info["checkpoint_sha256"], flip)
+                        model_info["checkpoint_sha256"], flip,
+                        detection=({"detector": detection.detector, "mode": detection.mode}
+                                   if detection.n_samples else None))
     result = RunResult(
         schema_version=SCHEMA_VERSION,
         run_id=run_id,
