@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -57,6 +58,25 @@ def test_rerun_hits_training_and_feature_caches(cfg):
     assert again.result["model"]["training"]["reused"] is True
     assert any("(cached)" in line for line in lines)
     pd.testing.assert_frame_equal(again.scores, first.scores)
+
+
+def test_threads_apply_to_the_run_and_are_restored(cfg, monkeypatch):
+    """``--threads`` (a shared CPU: 1 thread can beat 2) governs the run's torch threads,
+    training included, and leaves the caller's setting as it was."""
+    import torch
+
+    from bench.runner import run as run_module
+
+    seen = []
+    real = run_module.extract_features
+    monkeypatch.setattr(run_module, "extract_features",
+                        lambda *a, **k: (seen.append(torch.get_num_threads()), real(*a, **k))[1])
+    before = torch.get_num_threads()
+    outcome = run_benchmark(dataclasses.replace(cfg, threads=1), echo=lambda s: None)
+    assert seen == [1] and outcome.result["environment"]["torch_threads"] == 1
+    assert torch.get_num_threads() == before
+    res = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "-m", "resnet18", "--threads", "0"])
+    assert res.exit_code == 2 and "--threads" in res.output
 
 
 def test_missing_data_is_a_clear_error(cfg, tmp_path):

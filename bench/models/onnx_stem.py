@@ -97,6 +97,8 @@ class OnnxStem(nn.Module):
         # The CPU arena keeps every call's peak for good (SFace: +470 MB for 256 images in
         # calls of 32) and made calls slower here (6.4 against 8.6 images/s on 2 cores).
         options.enable_cpu_mem_arena = False
+        # one thread setting for every backend: `bench run --threads` sets torch's
+        options.intra_op_num_threads = torch.get_num_threads()
         self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=chosen)
         self.on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"
         self.max_call = MAX_CPU_CALL
