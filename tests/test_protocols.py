@@ -266,3 +266,25 @@ def test_yaw_file_errors_name_the_file_and_line(data_root, tmp_path):
         load_eval_set(p, data_root, cache_dir=tmp_path / "c", yaw_file=bad)
     with pytest.raises(DataError, match="missing.csv"):
         load_eval_set(p, data_root, cache_dir=tmp_path / "c", yaw_file=tmp_path / "missing.csv")
+
+
+def test_yaw_file_bins_identity_folders_for_yaw_bins(tmp_path, monkeypatch):
+    """A folder of photos has no yaw: ``bench run -p yaw-bins --yaw-file`` must build its
+    split on the file's poses (the split is made while reading, before any later step)."""
+    root = tmp_path / "photos"
+    manifest = write_manifest(root, subjects=4, per_subject=2)
+    manifest.unlink()  # identity folders: root/<subject>/<image>, yaw unknown
+    images = sorted(root.glob("*/*.jpg"))
+    _write_yaw_file(tmp_path / "yaw.csv", images, [10.0 if i % 2 else 70.0
+                                                   for i in range(len(images))])
+    monkeypatch.chdir(tmp_path / "photos")  # a relative --yaw-file is the cwd's
+    p = _protocol("yaw-bins", folds=2)
+    ev, report = load_eval_set(p, root, cache_dir=tmp_path / "c", yaw_file="../yaw.csv")
+    assert ev.samples.samples["yaw"].notna().all() and len(ev.comparisons) > 0
+    assert report.yaw["known_images"] == len(images)
+    assert ev.samples.provenance["files"]["yaw.csv"]
+    other = tmp_path / "other.csv"
+    _write_yaw_file(other, [tmp_path / "not-this-dataset.jpg"], [10.0])
+    with pytest.raises(DataError, match="none of the 8 images") as err:
+        load_eval_set(p, root, cache_dir=tmp_path / "c", yaw_file=other)
+    assert str(other) in str(err.value)

@@ -74,3 +74,14 @@ def apply_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRow
     samples.provenance.setdefault("notes", []).append(
         f"yaw of {int(found.sum())}/{len(frame)} images from {yaw_path}")
     return int(found.sum())
+
+
+def apply_listed_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRows,
+                          dataset: str | Path) -> int:
+    """:func:`apply_yaw_file`, refusing a file that lists none of ``dataset``'s images: it
+    was written for another dataset, and running on would silently ignore it."""
+    listed = apply_yaw_file(samples, yaw_path, skipped)
+    if listed == 0:
+        raise NotInYawFile(f"none of the {len(samples.samples)} images of {dataset} is listed "
+                           f"in the yaw file (was it written for this dataset?)", yaw_path)
+    return listed

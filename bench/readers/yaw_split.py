@@ -26,7 +26,7 @@ from ..data.comparisons_io import read_comparisons, sidecar, write_comparisons
 from ..data.evalset import EvalSet
 from ..data.samples import SampleSet, new_comparisons
 from ..data.skipped import SkippedRows
-from ..data.yaw_file import apply_yaw_file
+from ..data.yaw_file import apply_listed_yaw_file
 from ..errors import ConfigError, DataError
 from ..yawbins import DEFAULT_EDGES, bin_labels, check_edges, yaw_bin
 
@@ -56,7 +56,7 @@ def read(path: str | Path, *, source: str = "auto", folds: int = 10,
     samples = read_source(path, source, skipped)
     check_image_level(samples)
     if yaw_file is not None:
-        apply_yaw_file(samples, base / yaw_file, skipped)
+        apply_listed_yaw_file(samples, base / yaw_file, skipped, path)
     params = {"folds": folds, "yaw_edges": list(check_edges(yaw_edges)),
               "pairs_per_cell": pairs_per_cell, "seed": seed, "version": BUILDER_VERSION}
     if split_file is not None:
