@@ -224,6 +224,17 @@ def test_dataset_itself_as_data_and_what_was_looked_for(data_root, tmp_path):
         load_eval_set(_protocol("cfp-fp-bin"), tmp_path / "empty")
 
 
+def test_error_inside_a_dataset_file_gets_no_data_root_hint(tmp_path):
+    """--data naming the manifest itself: a bad line in it is the error, shown with that
+    line last; no 'also looked for MANIFEST/cfp', a path that cannot exist under a file."""
+    manifest = write_manifest(tmp_path / "own", subjects=4, per_subject=2)
+    manifest.write_text(manifest.read_text() + "s00/0000.jpg,s00,1,2,3,extra\n")
+    with pytest.raises(DataError) as err:
+        load_eval_set(_protocol("yaw-bins", folds=2), manifest, cache_dir=tmp_path / "c")
+    assert err.value.line == 10 and "also looked for" not in str(err.value)
+    assert str(err.value).endswith("s00/0000.jpg,s00,1,2,3,extra")
+
+
 # ------------------------------------------------------------------ yaw file
 
 def _write_yaw_file(path, image_paths, yaws, relative=False):

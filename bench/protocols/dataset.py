@@ -147,7 +147,10 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
         evalset = read_dataset(protocol.format, location.dataset, skipped=skipped,
                                cache_dir=cache_dir, **kwargs)
     except DataError as exc:
-        if location.root is None and data is not None:
+        # The hint helps only when DIR may have been meant as a data root: a file cannot
+        # be one, and an error at a line of a file means the dataset was found.
+        if location.root is None and data is not None and Path(data).is_dir() \
+                and exc.line is None:
             exc.args = (f"{exc} (also looked for {Path(data) / protocol.data}: not found)",)
         raise
     if evalset.task != protocol.task:
