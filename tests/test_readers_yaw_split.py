@@ -108,7 +108,8 @@ def test_templates_are_refused(tmp_path):
 def test_yaw_file_sets_yaw_of_a_dataset_without_it(tmp_path):
     root = tmp_path / "cfp"
     write_cfp(root, subjects=8, folds=2, pose=False)
-    with pytest.raises(DataError, match="0 identities with a known yaw"):
+    with pytest.raises(DataError, match="0 identities with a known yaw.*bench yaw DATA "
+                       "--out yaw.csv`, then pass --yaw-file yaw.csv"):
         yaw_split.read(root, folds=2, cache_dir=tmp_path / "c")
     images = sorted((root / "Data/Images").glob("*/*/*.jpg"))
     lines = ["path,yaw,pitch,roll,source"]

@@ -126,8 +126,11 @@ def build_split(samples: pd.DataFrame, *, folds: int = 10,
         notes.append(f"{len(samples) - usable.size} images with unknown yaw left out")
     subject_code, subjects = pd.factorize(samples["subject"].to_numpy()[usable], sort=True)
     if len(subjects) < 2 * folds:
+        # no yaw at all is the usual state of a folder of photos, which has a remedy
+        how = (": estimate it with `bench yaw DATA --out yaw.csv`, then pass --yaw-file "
+               "yaw.csv" if len(subjects) == 0 else "")
         raise DataError(f"{len(subjects)} identities with a known yaw: too few for {folds} "
-                        f"folds (need at least two per fold)")
+                        f"folds (need at least two per fold){how}")
     fold_of_subject = np.empty(len(subjects), dtype=np.int64)
     for k, group in enumerate(np.array_split(rng.permutation(len(subjects)), folds), 1):
         fold_of_subject[group] = k
