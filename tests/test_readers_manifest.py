@@ -79,6 +79,22 @@ def test_identity_folders(tmp_path):
         manifest.read_samples(tmp_path / "bob")
 
 
+def test_a_photo_or_a_flat_folder_as_data_says_what_data_is(tmp_path):
+    """A user's first try with their photos: one image, or a folder of images with no
+    identity folders. Each error names the path and the layouts DATA may have."""
+    (tmp_path / "flat").mkdir()
+    for i in range(3):
+        (tmp_path / "flat" / f"{i}.jpg").write_bytes(tiny_image(i))
+    with pytest.raises(DataError, match="an image, not a dataset.*ROOT/<subject>/<image>") \
+            as err:
+        manifest.read_samples(tmp_path / "flat" / "0.jpg")
+    assert err.value.path == str(tmp_path / "flat" / "0.jpg") and err.value.line is None
+    with pytest.raises(DataError, match="3 images lie directly in this folder.*one folder "
+                       "per identity") as err:
+        manifest.read_samples(tmp_path / "flat")
+    assert err.value.path == str(tmp_path / "flat")
+
+
 def test_comparison_list_round_trip_and_checksum(tmp_path):
     comp = new_comparisons(["a", "b"], ["c", "d"], [1, 0], [1, 2])
     digest = write_comparisons(comp, tmp_path / "pairs.csv")
