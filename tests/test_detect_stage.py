@@ -125,7 +125,12 @@ def test_modes(crops, detector, tmp_path):
         out, report = run(mode, uses_landmarks)
         assert list(out["landmark_source"]) == ["dataset", "none", "pre_aligned"]
         assert report.n_samples == 0 and report.detector == {"backend": None}
-        assert "not needed" in report.summary()
+    # the summary bench run prints: under --detect never sample b falls back, and says so
+    assert run("never")[1].to_dict()["undetected"] == 1
+    assert run("never")[1].summary() == (
+        "detection: off (--detect never); 1 sample without usable landmarks falls back to "
+        "its box or the whole image")
+    assert "not needed" in run("always", False)[1].summary()
 
 
 def test_image_without_a_face_falls_back_and_is_listed(crops, detector, tmp_path):

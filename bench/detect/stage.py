@@ -75,6 +75,8 @@ class DetectionReport:
     cache_hits: int = 0
     found: int = 0
     failures: list[dict] = field(default_factory=list)
+    #: samples without usable landmarks left undetected (``--detect never``): they fall back
+    undetected: int = 0
 
     def to_dict(self, max_listed: int = 50) -> dict:
         out = asdict(self)
@@ -83,8 +85,14 @@ class DetectionReport:
         return out
 
     def summary(self) -> str:
+        if self.undetected:
+            n = self.undetected
+            return (f"detection: off (--detect {self.mode}); {n} sample{'s' * (n != 1)} "
+                    f"without usable landmarks fall{'s' * (n == 1)} back to "
+                    f"{'its' if n == 1 else 'their'} box or the whole image")
         if self.n_samples == 0:
-            return "detection: not needed (every sample has usable landmarks)"
+            return ("detection: not needed (every sample has usable landmarks, or the "
+                    "template places none)")
         text = (f"detection ({self.detector.get('backend')}): {self.found} of "
                 f"{self.n_samples} samples found ({self.cache_hits} of {self.n_images} images "
                 f"from the cache)")
@@ -241,7 +249,8 @@ def complete_landmarks(frame: pd.DataFrame, *, uses_landmarks: bool = True,
     todo = np.flatnonzero(_to_detect(sources, uses_landmarks, options.mode))
     if len(todo) == 0:
         frame[SOURCE_COLUMN] = sources
-        return frame, DetectionReport({"backend": None}, options.mode)
+        undetected = int((sources == NONE).sum()) if uses_landmarks else 0
+        return frame, DetectionReport({"backend": None}, options.mode, undetected=undetected)
     detector = detector or create_detector(options.detector, options.model)
     paths = frame["path"].to_numpy(dtype=object)[todo]
     unique, inverse = np.unique(paths.astype(str), return_inverse=True)
