@@ -224,6 +224,27 @@ def test_dataset_itself_as_data_and_what_was_looked_for(data_root, tmp_path):
         load_eval_set(_protocol("cfp-fp-bin"), tmp_path / "empty")
 
 
+@pytest.mark.parametrize("written_via_link", [False, True])
+def test_yaw_file_matches_through_a_symlinked_data_folder(tmp_path, written_via_link):
+    """/data -> /mnt/disk/data: a yaw file written through one path applies to the dataset
+    read through the other (the same files), and a yaw file for other images is still
+    refused without a data-root hint."""
+    real = tmp_path / "disk" / "photos"
+    write_manifest(real, subjects=4, per_subject=2).unlink()
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    written, read = (link, real) if written_via_link else (real, link)
+    images = sorted(written.glob("*/*.jpg"))
+    _write_yaw_file(tmp_path / "yaw.csv", images, [10.0] * len(images))
+    p = _protocol("yaw-bins", folds=2)
+    ev, report = load_eval_set(p, read, cache_dir=tmp_path / "c", yaw_file=tmp_path / "yaw.csv")
+    assert report.yaw["known_images"] == len(images) == 8
+    _write_yaw_file(tmp_path / "other.csv", [tmp_path / "elsewhere.jpg"], [10.0])
+    with pytest.raises(DataError, match="none of the 8 images") as err:
+        load_eval_set(p, read, cache_dir=tmp_path / "c", yaw_file=tmp_path / "other.csv")
+    assert "also looked for" not in str(err.value)
+
+
 def test_error_inside_a_dataset_file_gets_no_data_root_hint(tmp_path):
     """--data naming the manifest itself: a bad line in it is the error, shown with that
     line last; no 'also looked for MANIFEST/cfp', a path that cannot exist under a file."""

@@ -2,8 +2,9 @@
 a dataset that has none, or whose own values should be replaced.
 
 Paths in the file are matched to the dataset's after both are made absolute and normalised
-(a relative path in the file is relative to the file's folder), so a table written for
-``--data data/cfp`` still applies when the dataset is read as ``/home/me/data/cfp``.
+(a relative path in the file is relative to the file's folder), with the symbolic links of
+their folders resolved, so a table written for ``--data data/cfp`` still applies when the
+dataset is read as ``/home/me/data/cfp``, or through a link to it (``/data -> /mnt/disk``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,11 @@ class NotInYawFile(DataError):
 
 
 def _normalise(paths, base: Path) -> np.ndarray:
-    return np.array([os.path.normpath(os.path.join(base, p)) for p in paths], dtype=object)
+    absolute = [os.path.normpath(os.path.join(base, p)) for p in paths]
+    # realpath of each folder once (a dataset has few; a path per image would stat them all)
+    folders = {d: os.path.realpath(d) for d in {os.path.dirname(p) for p in absolute}}
+    return np.array([os.path.join(folders[os.path.dirname(p)], os.path.basename(p))
+                     for p in absolute], dtype=object)
 
 
 def _check_duplicates(rows: pd.DataFrame, listed: np.ndarray, path: Path) -> None:

@@ -62,6 +62,11 @@ def locate_data(protocol: Protocol, data: str | Path | None = None,
                       f"(the dataset is expected at DIR/{protocol.data})")
 
 
+def _within(path: str | None, folder: str | Path) -> bool:
+    """``path`` is None (the error names no file) or lies in ``folder``."""
+    return path is None or Path(path).absolute().is_relative_to(Path(folder).absolute())
+
+
 def _reader_takes(protocol: Protocol, option: str) -> bool:
     return option in inspect.signature(READERS.get(protocol.format)).parameters
 
@@ -148,9 +153,10 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
                                cache_dir=cache_dir, **kwargs)
     except DataError as exc:
         # The hint helps only when DIR may have been meant as a data root: a file cannot
-        # be one, and an error at a line of a file means the dataset was found.
+        # be one, an error at a line of a file means the dataset was found, and one about
+        # another input (the yaw file) is not about where the dataset is.
         if location.root is None and data is not None and Path(data).is_dir() \
-                and exc.line is None:
+                and exc.line is None and _within(exc.path, data):
             exc.args = (f"{exc} (also looked for {Path(data) / protocol.data}: not found)",)
         raise
     if evalset.task != protocol.task:
