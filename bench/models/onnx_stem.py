@@ -97,7 +97,11 @@ class OnnxStem(nn.Module):
         # The CPU arena keeps every call's peak for good (SFace: +470 MB for 256 images in
         # calls of 32) and made calls slower here (6.4 against 8.6 images/s on 2 cores).
         options.enable_cpu_mem_arena = False
-        self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=chosen)
+        try:
+            self.session = ort.InferenceSession(proto.SerializeToString(), options,
+                                                providers=chosen)
+        except Exception as exc:  # onnxruntime's errors have no common base class
+            raise DataError(f"onnxruntime cannot load this graph ({exc})", self.path) from exc
         self.on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"
         self.max_call = MAX_CPU_CALL
         self.input_name = inputs[0]
@@ -114,7 +118,11 @@ class OnnxStem(nn.Module):
         if len(out.shape) == 2 and isinstance(out.shape[1], int):
             return out.shape[1]
         h, w = (d or 112 for d in self.input_size)
-        probe = self._run(np.zeros((1, 3, h, w), np.float32))
+        try:
+            probe = self._run(np.zeros((1, 3, h, w), np.float32))
+        except Exception as exc:  # onnxruntime's errors have no common base class
+            raise DataError(f"cannot run as an embedding model on a {w}x{h} image: is it a "
+                            f"face recognition model? ({exc})", self.path) from exc
         return int(probe.reshape(1, -1).shape[1])
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
