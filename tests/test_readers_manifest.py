@@ -64,6 +64,9 @@ def test_image_listed_twice(tmp_path):
     with pytest.raises(DataError, match="image listed twice") as err:
         manifest.read_samples(path)
     assert err.value.line == 4
+    # without a template column the user never named templates: say how to list one group
+    # photo once per face in it
+    assert "add a template column" in err.value.message
 
 
 def test_identity_folders(tmp_path):

@@ -89,9 +89,12 @@ def read_manifest(path: Path, skipped: SkippedRows) -> SampleSet:
                                  int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
     template = _column_or(rows, "template", rows["path"])
     twice = _duplicate_images(image, template) & exists
+    twice_message = "image listed twice in one template" if "template" in rows else (
+        "image listed twice: without a template column each row is the template of its "
+        "path; add a template column to list one photo once per face in it")
     for i in np.flatnonzero(twice & ok_lm & ok_box):
-        skipped.reject(DataError("image listed twice in one template", path,
-                                 int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
+        skipped.reject(DataError(twice_message, path, int(rows[LINE].iat[i]),
+                                 rows[TEXT].iat[i]))
     keep = ok_lm & ok_box & exists & ~twice
     yaw = rows["yaw"].to_numpy(dtype=np.float64)
     default_source = np.where(np.isfinite(yaw), YAW_METADATA, YAW_UNKNOWN)
