@@ -146,6 +146,23 @@ def test_image_without_a_face_falls_back_and_is_listed(crops, detector, tmp_path
     assert f"{blank} (no face found (yunet))" in report.summary()
 
 
+def test_photo_stored_sideways_with_an_exif_rotation_is_listed(crops, detector, tmp_path):
+    """A phone photo stored sideways, with EXIF orientation 6 telling viewers to turn it:
+    the harness reads the stored pixels (bench.align.decode), so the face is detected and
+    aligned sideways. That must be said, naming the file, not pass as a found face."""
+    from PIL import Image
+
+    sideways = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.open(crops[1]).rotate(90, expand=True).save(sideways, exif=exif)
+    frame = new_samples([crops[0], str(sideways)], ["a", "b"])
+    _, report = complete_landmarks(frame, cache_dir=tmp_path / "cache", detector=detector)
+    assert report.to_dict()["exif_rotated"] == [{"path": str(sideways), "orientation": 6}]
+    assert f"1 image with an EXIF rotation read as stored (sideways or upside down): " \
+           f"{sideways}" in report.summary()
+
+
 def test_corrupt_jpeg_names_the_file(crops, detector, tmp_path):
     data = Path(crops[0]).read_bytes()
     broken = tmp_path / "broken.jpg"
