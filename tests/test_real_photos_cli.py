@@ -92,3 +92,16 @@ def test_yaw_file_of_a_group_photo_gives_each_face_its_own_yaw(env):
     assert apply_yaw_file(samples, yaw_csv, SkippedRows()) == 6
     yaws = samples.samples["yaw"].to_numpy()
     assert np.isfinite(yaws).all() and len(set(np.round(yaws, 3))) == 6
+
+
+def test_validate_a_photo_folder_with_its_yaw_file(photos, env):
+    """README: `bench protocols validate` checks a dataset without running a model; a folder
+    of photos has no yaw, so yaw-bins can only be checked with the yaw file the run uses."""
+    yaw_csv = env / "yaw.csv"
+    images = sorted(photos.glob("*/*.jpg"))
+    yaw_csv.write_text("path,yaw\n" + "".join(f"{p},{5 + 40 * (i % 2)}\n"
+                                              for i, p in enumerate(images)))
+    res = CliRunner().invoke(main, ["protocols", "validate", str(env / "photos.toml"),
+                                    "--data", str(photos), "--yaw-file", str(yaw_csv)])
+    assert res.exit_code == 0, res.output
+    assert f"yaw known for {len(images)}/{len(images)} samples" in res.output
