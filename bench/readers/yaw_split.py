@@ -126,9 +126,13 @@ def build_split(samples: pd.DataFrame, *, folds: int = 10,
         notes.append(f"{len(samples) - usable.size} images with unknown yaw left out")
     subject_code, subjects = pd.factorize(samples["subject"].to_numpy()[usable], sort=True)
     if len(subjects) < 2 * folds:
-        # no yaw at all is the usual state of a folder of photos, which has a remedy
+        # no yaw at all is the usual state of a folder of photos, and a small set of one's
+        # own is the other usual cause: each has a remedy
         how = (": estimate it with `bench yaw DATA --out yaw.csv`, then pass --yaw-file "
-               "yaw.csv" if len(subjects) == 0 else "")
+               "yaw.csv" if len(subjects) == 0 else
+               f": run a protocol file with fewer folds, e.g. -p mine.toml holding "
+               f"'name = \"mine\"', 'extends = \"yaw-bins\"' and '[folds] count = "
+               f"{max(2, len(subjects) // 2)}'")
         raise DataError(f"{len(subjects)} identities with a known yaw: too few for {folds} "
                         f"folds (need at least two per fold){how}")
     fold_of_subject = np.empty(len(subjects), dtype=np.int64)
