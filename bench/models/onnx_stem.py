@@ -99,7 +99,11 @@ class OnnxStem(nn.Module):
         options.enable_cpu_mem_arena = False
         # one thread setting for every backend: `bench run --threads` sets torch's
         options.intra_op_num_threads = torch.get_num_threads()
-        self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=chosen)
+        try:
+            self.session = ort.InferenceSession(proto.SerializeToString(), options,
+                                                providers=chosen)
+        except Exception as exc:  # onnxruntime's errors have no common base class
+            raise DataError(f"onnxruntime cannot load this graph ({exc})", self.path) from exc
         self.on_cpu = self.session.get_providers()[0] == "CPUExecutionProvider"
         self.max_call = MAX_CPU_CALL
         self.input_name = inputs[0]
@@ -116,7 +120,11 @@ class OnnxStem(nn.Module):
         if len(out.shape) == 2 and isinstance(out.shape[1], int):
             return out.shape[1]
         h, w = (d or 112 for d in self.input_size)
-        probe = self._run(np.zeros((1, 3, h, w), np.float32))
+        try:
+            probe = self._run(np.zeros((1, 3, h, w), np.float32))
+        except Exception as exc:  # onnxruntime's errors have no common base class
+            raise DataError(f"cannot run as an embedding model on a {w}x{h} image: is it a "
+                            f"face recognition model? ({exc})", self.path) from exc
         return int(probe.reshape(1, -1).shape[1])
 
     def _run(self, batch: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from typing import Any
 from ..data.evalset import EvalSet
 from ..data.report import ValidationReport, build_report
 from ..data.skipped import SkippedRows
-from ..data.yaw_file import NotInYawFile, apply_yaw_file
+from ..data.yaw_file import apply_listed_yaw_file
 from ..errors import ConfigError, DataError
 from ..readers import READERS, read_dataset
 from .protocol import Protocol
@@ -60,6 +60,15 @@ def locate_data(protocol: Protocol, data: str | Path | None = None,
     envs = " or ".join(f"${e}" for e in (protocol.data_env, DATA_ENV) if e)
     raise ConfigError(f"protocol {protocol.name}: no data given; pass --data DIR or set {envs} "
                       f"(the dataset is expected at DIR/{protocol.data})")
+
+
+def _within(path: str | None, folder: str | Path) -> bool:
+    """``path`` is None (the error names no file) or lies in ``folder``."""
+    return path is None or Path(path).absolute().is_relative_to(Path(folder).absolute())
+
+
+def _reader_takes(protocol: Protocol, option: str) -> bool:
+    return option in inspect.signature(READERS.get(protocol.format)).parameters
 
 
 def reader_kwargs(protocol: Protocol) -> dict[str, Any]:
@@ -133,23 +142,28 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
     if synthetic and protocol.folds.kind == "official" and "folds" in kwargs:
         # A generated dataset may have fewer splits than the real one: read what it holds.
         kwargs["folds"] = None
+    yaw_in_reader = yaw_file is not None and _reader_takes(protocol, "yaw_file")
+    if yaw_in_reader:
+        # this reader bins on yaw while it reads (yaw-bins builds its split there): it must
+        # see the file's poses, not get them after the pairs are chosen
+        kwargs["yaw_file"] = str(Path(yaw_file).absolute())
     skipped = SkippedRows(lenient=lenient)
     try:
         evalset = read_dataset(protocol.format, location.dataset, skipped=skipped,
                                cache_dir=cache_dir, **kwargs)
     except DataError as exc:
-        if location.root is None and data is not None:
+        # The hint helps only when DIR may have been meant as a data root: a file cannot
+        # be one, an error at a line of a file means the dataset was found, and one about
+        # another input (the yaw file) is not about where the dataset is.
+        if location.root is None and data is not None and Path(data).is_dir() \
+                and exc.line is None and _within(exc.path, data):
             exc.args = (f"{exc} (also looked for {Path(data) / protocol.data}: not found)",)
         raise
     if evalset.task != protocol.task:
         raise ConfigError(f"protocol {protocol.name} is a {protocol.task} protocol but its "
                           f"reader returned {evalset.task} data")
-    if yaw_file is not None:
-        listed = apply_yaw_file(evalset.samples, yaw_file, skipped)
-        if listed == 0:
-            raise NotInYawFile(f"none of the {len(evalset.samples.samples)} images of "
-                            f"{location.dataset} is listed in the yaw file (was it written "
-                            f"for this dataset?)", yaw_file)
+    if yaw_file is not None and not yaw_in_reader:
+        apply_listed_yaw_file(evalset.samples, yaw_file, skipped, location.dataset)
     notes = [f"data found by {location.how}"]
     if synthetic and kwargs.get("folds", 0) is None:
         notes.append(f"synthetic data: its {len(evalset.folds)} official splits read as found "

@@ -29,6 +29,8 @@ REQUIRED = ("path", "subject", "yaw")
 OPTIONAL = ("pitch", "roll", "yaw_source", "template", "media", "landmarks", "box")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MANIFEST_NAME = "metadata.csv"
+LAYOUTS = (f"identity folders ROOT/<subject>/<image>, a folder holding a {MANIFEST_NAME}, "
+           f"or a manifest CSV (path,subject,yaw)")
 
 
 def read(path: str | Path, *, comparisons: str | None = None,
@@ -54,6 +56,8 @@ def read_samples(path: str | Path, skipped: SkippedRows | None = None) -> Sample
         path = path / MANIFEST_NAME
     if path.is_dir():
         return read_folders(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:  # else read as CSV: "not UTF-8 text" at line 1
+        raise DataError(f"an image, not a dataset: expected {LAYOUTS}", path)
     return read_manifest(path, skipped)
 
 
@@ -85,9 +89,12 @@ def read_manifest(path: Path, skipped: SkippedRows) -> SampleSet:
                                  int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
     template = _column_or(rows, "template", rows["path"])
     twice = _duplicate_images(image, template) & exists
+    twice_message = "image listed twice in one template" if "template" in rows else (
+        "image listed twice: without a template column each row is the template of its "
+        "path; add a template column to list one photo once per face in it")
     for i in np.flatnonzero(twice & ok_lm & ok_box):
-        skipped.reject(DataError("image listed twice in one template", path,
-                                 int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
+        skipped.reject(DataError(twice_message, path, int(rows[LINE].iat[i]),
+                                 rows[TEXT].iat[i]))
     keep = ok_lm & ok_box & exists & ~twice
     yaw = rows["yaw"].to_numpy(dtype=np.float64)
     default_source = np.where(np.isfinite(yaw), YAW_METADATA, YAW_UNKNOWN)
@@ -157,6 +164,11 @@ def read_folders(root: Path) -> SampleSet:
     images = sorted(p for p in root.glob("*/*")
                     if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not images:
+        flat = [p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        if flat:  # the subject of an image is its folder's name: these have none
+            raise DataError(f"no images found in identity folders: {len(flat)} images lie "
+                            f"directly in this folder, with no identity: put them in one folder per identity, or list them "
+                            f"in a {MANIFEST_NAME} (expected {LAYOUTS})", root)
         raise DataError(f"no images found: expected ROOT/<subject>/<image> with a suffix "
                         f"in {IMAGE_SUFFIXES}, or a {MANIFEST_NAME}", root)
     rel = [p.relative_to(root).as_posix() for p in images]

@@ -26,7 +26,7 @@ from ..data.comparisons_io import read_comparisons, sidecar, write_comparisons
 from ..data.evalset import EvalSet
 from ..data.samples import SampleSet, new_comparisons
 from ..data.skipped import SkippedRows
-from ..data.yaw_file import apply_yaw_file
+from ..data.yaw_file import apply_listed_yaw_file
 from ..errors import ConfigError, DataError
 from ..yawbins import DEFAULT_EDGES, bin_labels, check_edges, yaw_bin
 
@@ -56,7 +56,7 @@ def read(path: str | Path, *, source: str = "auto", folds: int = 10,
     samples = read_source(path, source, skipped)
     check_image_level(samples)
     if yaw_file is not None:
-        apply_yaw_file(samples, base / yaw_file, skipped)
+        apply_listed_yaw_file(samples, base / yaw_file, skipped, path)
     params = {"folds": folds, "yaw_edges": list(check_edges(yaw_edges)),
               "pairs_per_cell": pairs_per_cell, "seed": seed, "version": BUILDER_VERSION}
     if split_file is not None:
@@ -126,8 +126,15 @@ def build_split(samples: pd.DataFrame, *, folds: int = 10,
         notes.append(f"{len(samples) - usable.size} images with unknown yaw left out")
     subject_code, subjects = pd.factorize(samples["subject"].to_numpy()[usable], sort=True)
     if len(subjects) < 2 * folds:
+        # no yaw at all is the usual state of a folder of photos, and a small set of one's
+        # own is the other usual cause: each has a remedy
+        how = (": estimate it with `bench yaw DATA --out yaw.csv`, then pass --yaw-file "
+               "yaw.csv" if len(subjects) == 0 else
+               f": run a protocol file with fewer folds, e.g. -p mine.toml holding "
+               f"'name = \"mine\"', 'extends = \"yaw-bins\"' and '[folds] count = "
+               f"{max(2, len(subjects) // 2)}'")
         raise DataError(f"{len(subjects)} identities with a known yaw: too few for {folds} "
-                        f"folds (need at least two per fold)")
+                        f"folds (need at least two per fold){how}")
     fold_of_subject = np.empty(len(subjects), dtype=np.int64)
     for k, group in enumerate(np.array_split(rng.permutation(len(subjects)), folds), 1):
         fold_of_subject[group] = k
