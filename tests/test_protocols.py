@@ -320,3 +320,14 @@ def test_yaw_file_bins_identity_folders_for_yaw_bins(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="none of the 8 images") as err:
         load_eval_set(p, root, cache_dir=tmp_path / "c", yaw_file=other)
     assert str(other) in str(err.value)
+
+
+def test_a_found_dataset_with_too_little_in_it_gets_no_data_root_hint(tmp_path):
+    """--data naming the dataset folder itself: an error about what is in it (too few
+    identities for the folds) is not about where the dataset is, so no 'also looked for
+    DIR/...: not found' after it; the hint stays for files that are missing."""
+    own = tmp_path / "own"
+    write_manifest(own, subjects=4, per_subject=2)
+    with pytest.raises(DataError, match="too few") as err:
+        load_eval_set(_protocol("yaw-bins"), own, cache_dir=tmp_path / "c")
+    assert "also looked for" not in str(err.value)

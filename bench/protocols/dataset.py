@@ -62,9 +62,13 @@ def locate_data(protocol: Protocol, data: str | Path | None = None,
                       f"(the dataset is expected at DIR/{protocol.data})")
 
 
-def _within(path: str | None, folder: str | Path) -> bool:
-    """``path`` is None (the error names no file) or lies in ``folder``."""
-    return path is None or Path(path).absolute().is_relative_to(Path(folder).absolute())
+def _missing_within(path: str | None, folder: str | Path) -> bool:
+    """``path`` (what an error names) is ``folder`` itself (not the dataset it was taken
+    for), or lies in it and does not exist."""
+    if path is None:
+        return False
+    path, folder = Path(path).absolute(), Path(folder).absolute()
+    return path == folder or (path.is_relative_to(folder) and not path.exists())
 
 
 def _reader_takes(protocol: Protocol, option: str) -> bool:
@@ -152,11 +156,12 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
         evalset = read_dataset(protocol.format, location.dataset, skipped=skipped,
                                cache_dir=cache_dir, **kwargs)
     except DataError as exc:
-        # The hint helps only when DIR may have been meant as a data root: a file cannot
-        # be one, an error at a line of a file means the dataset was found, and one about
-        # another input (the yaw file) is not about where the dataset is.
+        # The hint helps only when DIR may have been meant as a data root and the error
+        # is a file of the dataset missing under it: a file cannot be a root, an error at
+        # a line or about what is in the data (too few identities) means the dataset was
+        # found, and one about another input (the yaw file) is not about where it is.
         if location.root is None and data is not None and Path(data).is_dir() \
-                and exc.line is None and _within(exc.path, data):
+                and exc.line is None and _missing_within(exc.path, data):
             exc.args = (f"{exc} (also looked for {Path(data) / protocol.data}: not found)",)
         raise
     if evalset.task != protocol.task:
