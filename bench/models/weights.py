@@ -17,6 +17,7 @@ unexpected keys.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,8 +142,13 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, **extra: Any) -> P
     path = Path(path)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
                "config": dict(model.config), "state_dict": model.state_dict(), **extra}
+    # Serialised in memory, then written in one call: a Ctrl-C landing in torch.save's own
+    # writes reaches its C++ writer and comes out as RuntimeError("unexpected pos"), not
+    # as the KeyboardInterrupt the CLI reports as an interrupt.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_write(path, "wb") as f:
-        torch.save(payload, f)
+        f.write(buffer.getbuffer())
     return path
 
 
