@@ -75,8 +75,14 @@ def test_identity_folders(tmp_path):
             (tmp_path / subject).mkdir(exist_ok=True)
             (tmp_path / subject / f"{i}.png").write_bytes(tiny_image(i, ".png"))
     (tmp_path / "bob" / "notes.txt").write_text("not an image")
-    s = manifest.read_samples(tmp_path).samples
+    (tmp_path / "amy" / "2.tif").write_bytes(b"a suffix bench does not read")
+    (tmp_path / "amy" / ".DS_Store").write_bytes(b"")
+    read = manifest.read_samples(tmp_path)
+    s = read.samples
     assert s["template"].tolist() == ["amy/0.png", "bob/0.png", "bob/1.png"]
+    # files left out are said, not silently dropped (hidden files are no one's data)
+    (note,) = [n for n in read.provenance["notes"] if "left out" in n]
+    assert note.startswith("2 files") and "amy/2.tif, bob/notes.txt" in note
     assert s["subject"].tolist() == ["amy", "bob", "bob"] and s["yaw"].isna().all()
     with pytest.raises(DataError, match="no images found"):
         manifest.read_samples(tmp_path / "bob")

@@ -161,8 +161,9 @@ def _parse_points(rows: pd.DataFrame, column: str, path: Path, skipped: SkippedR
 def read_folders(root: Path) -> SampleSet:
     """``root/<subject>/<image>``: every image file, sorted, yaw unknown."""
     require_dir(root, "identity folders")
-    images = sorted(p for p in root.glob("*/*")
-                    if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = [p for p in root.glob("*/*") if p.is_file() and not p.name.startswith(".")]
+    images = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
+    others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES)
     if not images:
         flat = [p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
         if flat:  # the subject of an image is its folder's name: these have none
@@ -177,4 +178,10 @@ def read_folders(root: Path) -> SampleSet:
     provenance = {"format": "folders", "source": str(root), "files": {},
                   "landmark_scheme": None,
                   "notes": ["identity folders: yaw unknown (estimate it before binning)"]}
+    if others:  # a .tif or .heic left out must not pass unnoticed
+        first = ", ".join(p.relative_to(root).as_posix() for p in others[:3])
+        provenance["notes"].append(
+            f"{len(others)} files in identity folders are not images of a suffix bench "
+            f"reads ({', '.join(IMAGE_SUFFIXES)}) and were left out: {first}"
+            + (", ..." if len(others) > 3 else ""))
     return SampleSet(root=root, samples=frame, provenance=provenance)
