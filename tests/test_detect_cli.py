@@ -3,6 +3,7 @@ faces cut out of the photo that ships in the insightface wheel (t1.jpg). Skipped
 YuNet (extra ``sface``) or that photo."""
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -164,6 +165,24 @@ def test_yaw_reuses_the_detections(faces_dir, cache, tmp_path):
     res = CliRunner().invoke(main, ["yaw", str(faces_dir), "--out", str(tmp_path / "yaw.csv"),
                                     "--backend", "yunett"])
     assert res.exit_code == 2 and "Did you mean yunet?" in res.output
+
+
+def test_yaw_warns_of_photos_stored_sideways(faces_dir, cache, tmp_path):
+    """As `bench detect` and `bench run` do: a pose fitted to a face detected in a photo
+    stored sideways (EXIF rotation) is a sideways pose, and the file is named."""
+    from PIL import Image
+
+    data = tmp_path / "data"
+    shutil.copytree(faces_dir, data)
+    sideways = data / "s0" / "phone.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.open(data / "s0" / "face0.jpg").rotate(90, expand=True).save(sideways, exif=exif)
+    res = CliRunner().invoke(main, ["yaw", str(data), "--out", str(tmp_path / "yaw.csv"),
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "warning: 1 image with an EXIF rotation read as stored" in res.output
+    assert str(sideways) in res.output
 
 
 def test_the_help_names_the_columns_the_stage_writes():

@@ -37,7 +37,10 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
         detector_model: str | None, focal_factor: float | None, lenient: bool,
         quiet: bool) -> None:
     """Estimate yaw (and pitch, roll) for every image in DATA and write them to --out."""
+    import pandas as pd
+
     from ..data.skipped import SkippedRows
+    from ..detect.stage import exif_note, exif_rotated
     from ..fileio import atomic_write, check_output_file
     from ..pose.pnp import DEFAULT_FOCAL_FACTOR
     from ..pose.sources import estimate_yaw
@@ -56,6 +59,12 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
                + ", ".join(f"{name} {count}" for name, count in counts.items()))
     for error in skipped.errors:
         click.echo(f"skipped: {error}", err=True)
+    # faces detected in stored pixels: a sideways photo gives a sideways pose, or none
+    source = table["source"].astype(str)
+    imaged = table.loc[source.str.startswith("image:") | (source == "none"), "path"]
+    rotated = exif_rotated(pd.unique(imaged.astype(str)))
+    if rotated:
+        click.echo(f"warning: {exif_note(rotated)}", err=True)
 
 
 def read_samples(data: Path, fmt: str, skipped):

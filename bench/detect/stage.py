@@ -110,12 +110,24 @@ class DetectionReport:
 
     def exif_note(self) -> str:
         """The images with an EXIF rotation, in words ("" when none)."""
-        n = len(self.exif_rotated)
-        if n == 0:
-            return ""
-        first = ", ".join(r["path"] for r in self.exif_rotated[:3]) + " ..." * (n > 3)
-        return (f"{n} image{'s' * (n != 1)} with an EXIF rotation read as stored (sideways "
-                f"or upside down): {first} (turn the files upright, e.g. `exiftran -ai`)")
+        return exif_note(self.exif_rotated)
+
+
+def exif_rotated(paths: Sequence[str]) -> list[dict]:
+    """``{"path", "orientation"}`` of the images among ``paths`` that carry an EXIF
+    rotation (see :func:`exif_orientation`)."""
+    return [{"path": str(p), "orientation": o} for p in paths
+            if (o := exif_orientation(p)) != 1]
+
+
+def exif_note(rotated: Sequence[dict]) -> str:
+    """:func:`exif_rotated`'s images in words ("" when none)."""
+    n = len(rotated)
+    if n == 0:
+        return ""
+    first = ", ".join(r["path"] for r in rotated[:3]) + " ..." * (n > 3)
+    return (f"{n} image{'s' * (n != 1)} with an EXIF rotation read as stored (sideways "
+            f"or upside down): {first} (turn the files upright, e.g. `exiftran -ai`)")
 
 
 def exif_orientation(path: str) -> int:
@@ -287,8 +299,7 @@ def complete_landmarks(frame: pd.DataFrame, *, uses_landmarks: bool = True,
     found, hits = detect_images(list(unique), detector, options=options, cache_dir=cache_dir,
                                 progress=progress)
     report = DetectionReport(detector.identity(), options.mode, len(todo), len(unique), hits)
-    report.exif_rotated = [{"path": str(p), "orientation": o} for p in unique
-                           if (o := exif_orientation(p)) != 1]
+    report.exif_rotated = exif_rotated(unique)
     landmarks = frame["landmarks"].to_numpy(dtype=object).copy() if "landmarks" in frame \
         else np.full(len(frame), None, dtype=object)
     boxes = frame["box"].to_numpy(dtype=object).copy() if "box" in frame \
