@@ -160,3 +160,34 @@ def test_hidden_landmarks_as_nan_are_kept(tmp_path):
     s = manifest.read_samples(tmp_path / "metadata.csv").samples
     lm = s["landmarks"].iloc[0]
     assert lm.shape == (3, 2) and np.isnan(lm[1]).all() and lm[2, 1] == 6
+
+
+def test_a_corrupt_image_is_named_with_its_manifest_line(tmp_path):
+    """An image that does not decode is named with the manifest line that lists it, at
+    both places a run decodes images (the detection stage and the alignment), so the user
+    can fix or drop that row."""
+    from bench.align import align_samples
+    from bench.detect import complete_landmarks
+    from bench.detect.backends import FaceDetector
+    from bench.detect.faces import Faces
+
+    class NoFaces(FaceDetector):
+        name = "none"
+
+        def detect(self, image_bgr):
+            return Faces.none(image_bgr.shape[1::-1], "five")
+
+        def identity(self):
+            return {"backend": self.name}
+
+    path = write_manifest(tmp_path / "own", subjects=2, per_subject=2)
+    (tmp_path / "own" / "s01" / "0001.jpg").write_bytes(b"not a jpeg")  # line 5
+    samples = manifest.read_samples(path).samples
+    no_points = samples.assign(landmarks=[None] * len(samples))
+    for decode in (lambda: align_samples(samples, "arcface112", "cpu"),
+                   lambda: complete_landmarks(no_points, detector=NoFaces(),
+                                              cache_dir=tmp_path / "cache")):
+        with pytest.raises(DataError) as err:
+            decode()
+        assert (err.value.path, err.value.line) == (str(path), 5), str(err.value)
+        assert "s01/0001.jpg" in str(err.value) and "cannot decode image" in str(err.value)

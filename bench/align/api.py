@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..data.samples import at_listing
 from ..detect.stage import DETECTION, PRE_ALIGNED, landmark_sources
 from ..errors import DataError
 from .cache import CacheEntry, CropCache, cache_key
@@ -254,7 +255,10 @@ class AlignStream:
         paths = self.frame["path"].tolist()
         for start in range(0, len(paths), self.batch_size):
             rows = np.arange(start, min(start + self.batch_size, len(paths)))
-            images = read_images([paths[i] for i in rows], self.device, self.workers)
+            try:
+                images = read_images([paths[i] for i in rows], self.device, self.workers)
+            except DataError as exc:
+                raise at_listing(exc, self.frame) from None
             self.plan.fill_full_image(rows, np.array([img.shape[-2:] for img in images]))
             m = self.plan.transforms[rows]
             yield AlignedBatch(rows, warp_images(images, m, self.template.size), m)

@@ -35,6 +35,10 @@ LANDMARK_SOURCE = "landmark_source"
 #: its points are the template's, never to be detected or fitted for pose.
 PRE_ALIGNED = "pre_aligned"
 
+#: Optional column: ``"FILE:LINE"`` of the list row that names a sample's image (a
+#: manifest's), so an image that fails to decode is reported at the row to fix or drop.
+LISTED_AT = "listed_at"
+
 COMPARISON_COLUMNS: tuple[str, ...] = ("a", "b", "label", "fold")
 
 
@@ -190,3 +194,15 @@ def unique_images(samples: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     codes, uniques = pd.factorize(keys)
     first = pd.Series(np.arange(len(samples))).groupby(codes).first().to_numpy()
     return samples.iloc[first].reset_index(drop=True), codes.astype(np.int64)
+
+
+def at_listing(exc: DataError, frame: pd.DataFrame) -> DataError:
+    """``exc`` (about one image file) moved to the list row that names that image, when
+    ``frame`` has a :data:`LISTED_AT` column listing it; else ``exc`` itself."""
+    if exc.path is None or LISTED_AT not in frame:
+        return exc
+    listed = frame.loc[frame["path"].astype(str) == exc.path, LISTED_AT]
+    if listed.empty or not isinstance(listed.iat[0], str):
+        return exc
+    where, _, line = listed.iat[0].rpartition(":")
+    return DataError(f"image {exc.path}: {exc.message}", where, int(line), exc.text)

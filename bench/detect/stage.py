@@ -26,8 +26,8 @@ import pandas as pd
 
 from ..align.decode import decode_bgr, read_bytes
 from ..align.schemes import canonical_landmarks
-from ..data.samples import LANDMARK_SOURCE, PRE_ALIGNED
-from ..errors import ConfigError
+from ..data.samples import LANDMARK_SOURCE, PRE_ALIGNED, at_listing
+from ..errors import ConfigError, DataError
 from ..progress import progress_bar
 from .backends import DEFAULT_DETECTOR, FaceDetector, create_detector
 from .cache import DetectionCache
@@ -296,8 +296,11 @@ def complete_landmarks(frame: pd.DataFrame, *, uses_landmarks: bool = True,
     detector = detector or create_detector(options.detector, options.model)
     paths = frame["path"].to_numpy(dtype=object)[todo]
     unique, inverse = np.unique(paths.astype(str), return_inverse=True)
-    found, hits = detect_images(list(unique), detector, options=options, cache_dir=cache_dir,
-                                progress=progress)
+    try:
+        found, hits = detect_images(list(unique), detector, options=options,
+                                    cache_dir=cache_dir, progress=progress)
+    except DataError as exc:
+        raise at_listing(exc, frame) from None
     report = DetectionReport(detector.identity(), options.mode, len(todo), len(unique), hits)
     report.exif_rotated = exif_rotated(unique)
     landmarks = frame["landmarks"].to_numpy(dtype=object).copy() if "landmarks" in frame \

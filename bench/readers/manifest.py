@@ -20,7 +20,7 @@ import pandas as pd
 from ..data.comparisons_io import read_comparisons
 from ..data.delimited import LINE, TEXT, keep_rows, parse_numbers, read_table, require_dir
 from ..data.evalset import EvalSet
-from ..data.samples import YAW_METADATA, YAW_UNKNOWN, SampleSet, new_samples
+from ..data.samples import LISTED_AT, YAW_METADATA, YAW_UNKNOWN, SampleSet, new_samples
 from ..data.skipped import SkippedRows
 from ..errors import DataError
 from ..fileio import sha256_file
@@ -105,7 +105,8 @@ def read_manifest(path: Path, skipped: SkippedRows) -> SampleSet:
         pitch=rows["pitch"][keep] if "pitch" in rows else None,
         roll=rows["roll"][keep] if "roll" in rows else None,
         yaw_source=source[keep], landmarks=[lm for lm, k in zip(landmarks, keep, strict=True) if k],
-        box=[b for b, k in zip(box, keep, strict=True) if k])
+        box=[b for b, k in zip(box, keep, strict=True) if k],
+        **{LISTED_AT: [f"{path}:{line}" for line in rows[LINE][keep]]})
     counts = {len(lm) for lm in frame["landmarks"] if lm is not None}
     provenance = {"format": "manifest", "files": {path.name: sha256_file(path)},
                   "source": str(path),
