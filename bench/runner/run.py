@@ -11,7 +11,6 @@ leaderboards. Every stage that can be reused (data, training, features) is cache
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -42,6 +41,7 @@ from ..modes import MODES, PRETRAINED, RUN_MODES, default_mode, is_dream, stem_n
 from ..protocols import DATA_ENV, load_eval_set, load_protocol
 from ..report import plots
 from ..scores import write_scores
+from ..threads import cpu_threads
 from ..train.distributed import DistContext, distributed, main_first
 from . import leaderboard
 from .data_source import synth_summary, synthetic_root, uses_default_data
@@ -273,24 +273,6 @@ def run_benchmark(cfg: RunConfig, echo=print) -> RunOutcome | None:
             echo = _silent
             cfg = dataclasses.replace(cfg, progress=False)
         return _run_benchmark(cfg, echo, ctx)
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int | None):
-    """torch's CPU threads set to ``n`` for the block (None: left alone), then restored.
-    On a CPU that other jobs share, fewer threads than cores can be several times faster
-    (OpenMP threads spin waiting for each other); ONNX stems take the same number."""
-    if n is None:
-        yield
-        return
-    if n < 1:
-        raise ConfigError(f"threads must be >= 1, got {n}")
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _silent(*_args, **_kwargs) -> None:

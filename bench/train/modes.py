@@ -38,6 +38,7 @@ from ..fileio import dump_json, sha256_file
 from ..models import MODELS, FaceModel, create_model, factory_options
 from ..models.weights import save_checkpoint
 from ..modes import MODES, dream_name, stem_name
+from ..threads import cpu_threads
 from .config import TrainConfig, digest, preset
 from .data import TrainData, data_hash, load_samples, load_train_data
 from .distributed import DistContext, distributed, main_first
@@ -191,19 +192,13 @@ def train(model_name: str, mode: str, data: str | Path | SampleSet,
     """
     config = config or preset()
     stage_model(model_name, mode)  # validate before any work
-    threads = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
     # under torchrun, SIGTERM unwinds every rank as Ctrl-C would (see distributed())
-    try:
-        with distributed(config.device) as ctx:
-            samples = load_samples(data)
-            digest_ = ctx.broadcast(data_hash(samples, config.workers) if ctx.is_main else None)
-            run = _Run(model_name, samples, digest_, config, _out_dir(out_dir, cache_dir), ctx,
-                       resume, on_epoch_end, None if cache_dir is None else Path(cache_dir))
-            return _train_stage(run, mode)
-    finally:
-        torch.set_num_threads(threads)
+    with cpu_threads(config.threads), distributed(config.device) as ctx:
+        samples = load_samples(data)
+        digest_ = ctx.broadcast(data_hash(samples, config.workers) if ctx.is_main else None)
+        run = _Run(model_name, samples, digest_, config, _out_dir(out_dir, cache_dir), ctx,
+                   resume, on_epoch_end, None if cache_dir is None else Path(cache_dir))
+        return _train_stage(run, mode)
 
 
 def _train_stage(run: _Run, mode: str) -> TrainResult:

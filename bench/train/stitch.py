@@ -9,9 +9,7 @@ target; SGD trains only ``R``. Thousands of iterations on a (P, 256) tensor take
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +17,7 @@ import torch.nn.functional as F
 
 from ..errors import DataError
 from ..models import DreamBlock, FaceModel
+from ..threads import cpu_threads
 from .config import StitchConfig
 from .data import TrainData, mix_seed
 
@@ -112,21 +111,10 @@ def train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed: 
                 ) -> StitchOutcome:
     """SGD on the block's residual branch alone (``cfg.iterations`` steps of MSE)."""
     device = pairs.mids.device
-    with _one_cpu_thread(device):
+    # (B, 256) matrices are too small to share: on a busy CPU, OpenMP threads spend more
+    # time waiting for each other than computing (2.4 ms vs 56 ms a step measured on 2 cores)
+    with cpu_threads(1 if device.type == "cpu" else None):
         return _train_block(block, pairs, cfg, seed, device)
-
-
-@contextlib.contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """(B, 256) matrices are too small to share: on a busy CPU, OpenMP threads spend more
-    time waiting for each other than computing (2.4 ms vs 56 ms a step measured on 2 cores)."""
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed: int,
