@@ -182,6 +182,19 @@ def duplicate_pairs(a, b) -> np.ndarray:
     return pd.Series(lo * (int(codes.max(initial=0)) + 1) + hi).duplicated().to_numpy()
 
 
+def box_text(box) -> str:
+    """A sample's box as files write it ("x y w h", numbers in %g; "" for none), from its
+    numbers or from such a text read back (kept as written when not numbers, so that it
+    matches nothing by accident)."""
+    if box is None or (isinstance(box, str) and not box.strip()):
+        return ""
+    values = box.split() if isinstance(box, str) else np.asarray(box).ravel()
+    try:
+        return " ".join(f"{float(v):g}" for v in values)
+    except ValueError:
+        return str(box)
+
+
 def unique_images(samples: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Distinct (path, box) crops and, per samples row, the index of its crop.
 
@@ -189,7 +202,7 @@ def unique_images(samples: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     ``row_features = crop_features[inverse]``. Templates sharing an image (IJB-A, or one
     image in several splits) then cost one forward pass.
     """
-    box_key = samples["box"].map(lambda b: "" if b is None else ",".join(f"{v:g}" for v in b))
+    box_key = samples["box"].map(box_text)
     keys = pd.MultiIndex.from_arrays([samples["path"].to_numpy(), box_key.to_numpy()])
     codes, uniques = pd.factorize(keys)
     first = pd.Series(np.arange(len(samples))).groupby(codes).first().to_numpy()

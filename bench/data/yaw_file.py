@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import DataError
 from ..fileio import sha256_file
 from .delimited import LINE, TEXT, read_angle_table
-from .samples import YAW_UNKNOWN, SampleSet
+from .samples import YAW_UNKNOWN, SampleSet, box_text
 from .skipped import SkippedRows
 
 
@@ -34,19 +34,8 @@ def _normalise(paths, base: Path) -> np.ndarray:
                      for p in absolute], dtype=object)
 
 
-def _box_text(box) -> str:
-    """A box as bench yaw writes it ("x y w h", numbers in %g), from its text or numbers."""
-    if box is None or (isinstance(box, str) and not box.strip()):
-        return ""
-    values = box.split() if isinstance(box, str) else np.asarray(box).ravel()
-    try:
-        return " ".join(f"{float(v):g}" for v in values)
-    except ValueError:  # not numbers: kept as written, so it matches nothing by accident
-        return str(box)
-
-
 def _with_box(paths: np.ndarray, boxes) -> np.ndarray:
-    return np.array([f"{p} [{_box_text(b)}]" for p, b in zip(paths, boxes, strict=True)],
+    return np.array([f"{p} [{box_text(b)}]" for p, b in zip(paths, boxes, strict=True)],
                     dtype=object)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..align.schemes import canonical_landmarks
-from ..data.samples import YAW_METADATA, YAW_UNKNOWN, unique_images
+from ..data.samples import YAW_METADATA, YAW_UNKNOWN, box_text, unique_images
 from ..detect.backends import DEFAULT_DETECTOR, DETECTORS, create_detector
 from ..detect.faces import choose_face
 from ..detect.stage import (
@@ -70,8 +70,7 @@ def estimate_yaw(samples: pd.DataFrame, *, sources: Sequence[str] = SOURCES,
         steps[source](crops, todo, result, backend=backend, detector_model=detector_model,
                       focal_factor=focal_factor, cache_dir=cache_dir, progress=progress)
     if crops["box"].map(lambda b: b is not None).any():
-        result["box"] = crops["box"].map(
-            lambda b: "" if b is None else " ".join(f"{v:g}" for v in b)).to_numpy()
+        result["box"] = crops["box"].map(box_text).to_numpy()
     return result
 
 

@@ -321,9 +321,9 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
         cache_dir=cache, progress=cfg.progress)
     echo(detection.summary())
     timer.mark("detect")
+    detected_by = {"detector": detection.detector, "mode": detection.mode}
     fkey = feature_key(model_info["checkpoint_sha256"], digest, model.preprocess.to_dict(),
-                       flip, len(samples), device.type,
-                       detection={"detector": detection.detector, "mode": detection.mode},
+                       flip, len(samples), device.type, detection=detected_by,
                        inputs=alignment_key(samples, model.preprocess.template))
     feats, finfo = extract_features(
         model, samples, ExtractOptions(device=str(device), batch_size=extract_batch(cfg, device),
@@ -362,8 +362,7 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     protocol_hash = _digest({k: v for k, v in protocol_def.items() if k != "source"})
     run_id = run_id_for(protocol.name, cfg, mode, protocol_hash, digest,
                         model_info["checkpoint_sha256"], flip,
-                        detection=({"detector": detection.detector, "mode": detection.mode}
-                                   if detection.n_samples else None))
+                        detection=detected_by if detection.n_samples else None)
     result = RunResult(
         schema_version=SCHEMA_VERSION,
         run_id=run_id,
