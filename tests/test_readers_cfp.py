@@ -162,3 +162,25 @@ def test_folds_none_counts_the_split_folders(cfp_root):
     (root / "Protocol/Split/FP/04").mkdir()
     with pytest.raises(DataError, match="CFP FP split 03 is missing but 04 exists"):
         cfp.read(root, folds=None)
+
+
+def test_a_corrupt_image_and_a_fallback_are_named_at_their_pair_list_line(cfp_root):
+    """CFP lists each image on a line of Pair_list_F/P.txt: an image that does not decode is
+    reported there (not only by path), and a sample that falls back to its box or the
+    whole image is listed with that line, so the user can find the row to fix."""
+    from bench.align import align_samples
+
+    root, _ = cfp_root
+    (root / "Data/Images/002/frontal/01.jpg").write_bytes(b"not a jpeg")  # F4, line 4
+    samples = cfp.read(root, folds=2).samples.samples
+    with pytest.raises(DataError) as err:
+        align_samples(samples, "arcface112", "cpu")
+    assert (err.value.path, err.value.line) == (str(root / "Protocol/Pair_list_F.txt"), 4)
+    assert "002/frontal/01.jpg" in str(err.value)
+
+    readable = samples[samples["template"] != "F4"].assign(landmarks=None)
+    report = align_samples(readable, "arcface112", "cpu").report
+    listed = report.to_dict()["fallbacks"]
+    assert {r["listed_at"] for r in listed} >= {f"{root / 'Protocol/Pair_list_P.txt'}:1"}
+    assert all(r["listed_at"].rsplit(":", 1)[0].endswith(("Pair_list_F.txt", "Pair_list_P.txt"))
+               for r in listed)

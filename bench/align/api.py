@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.samples import at_listing
+from ..data.samples import LISTED_AT, at_listing
 from ..detect.stage import DETECTION, PRE_ALIGNED, landmark_sources
 from ..errors import DataError
 from .cache import CacheEntry, CropCache, cache_key
@@ -193,11 +193,13 @@ def plan_samples(samples, template: str | Template,
     return SampleInputs.from_frame(_frame(samples)).plan(template, options)
 
 
-def _report(plan: AlignPlan, paths: pd.Series, cache: Path | None,
+def _report(plan: AlignPlan, frame: pd.DataFrame, cache: Path | None,
             sources: np.ndarray) -> AlignReport:
     rows = np.flatnonzero(plan.fallback_mask())
-    fallbacks = pd.DataFrame({"row": rows, "path": paths.to_numpy()[rows],
+    fallbacks = pd.DataFrame({"row": rows, "path": frame["path"].to_numpy()[rows],
                               "method": plan.method[rows], "reason": plan.reason[rows]})
+    if LISTED_AT in frame:  # the list line to fix; ``row`` is only a position in the table
+        fallbacks[LISTED_AT] = frame[LISTED_AT].to_numpy()[rows]
     return AlignReport(plan.template.name, plan.method.copy(), fallbacks,
                        None if cache is None else str(cache), sources)
 
@@ -289,7 +291,7 @@ def align_batches(samples, template: str | Template = "arcface112",
         cached = cache.load(plan.template, key)
         if cached is not None:
             plan.transforms[:] = cached.transforms
-    report = _report(plan, frame["path"], None if cached is None else cached.path,
+    report = _report(plan, frame, None if cached is None else cached.path,
                      inputs.sources)
     if warn and len(report.fallbacks):
         log.warning(report.summary())

@@ -36,7 +36,14 @@ from ..data.delimited import (
     require_file,
 )
 from ..data.evalset import EvalSet
-from ..data.samples import YAW_METADATA, YAW_UNKNOWN, SampleSet, new_comparisons, new_samples
+from ..data.samples import (
+    LISTED_AT,
+    YAW_METADATA,
+    YAW_UNKNOWN,
+    SampleSet,
+    new_comparisons,
+    new_samples,
+)
 from ..data.skipped import SkippedRows
 from ..errors import ConfigError, DataError
 from ..face3d import LANDMARK_NAMES
@@ -105,7 +112,7 @@ def _read_images(root: Path, lists: tuple[str, ...], skipped: SkippedRows
         images["path"], images["subject"], template=images["template"],
         yaw=yaw[:, 0], pitch=yaw[:, 1], roll=yaw[:, 2],
         yaw_source=np.where(np.isfinite(yaw[:, 0]), YAW_METADATA, YAW_UNKNOWN),
-        landmarks=landmarks)
+        landmarks=landmarks, **{LISTED_AT: images[LISTED_AT]})
     counts = {len(lm) for lm in landmarks if lm is not None}
     scheme = ",".join(LANDMARK_SCHEMES.get(k, f"{k} points") for k in sorted(counts)) or None
     provenance = {"format": "cfp", "landmark_scheme": scheme,
@@ -133,8 +140,9 @@ def _read_pair_list(path: Path, kind: str, skipped: SkippedRows) -> pd.DataFrame
             continue
         seen.add(index)
         # <id>/<frontal|profile>/NN.jpg: the identity is the folder above the pose folder.
-        rows.append((f"{kind}{index}", str(image), image.parent.parent.name))
-    return pd.DataFrame(rows, columns=["template", "path", "subject"])
+        rows.append((f"{kind}{index}", str(image), image.parent.parent.name,
+                     f"{path}:{line_no}"))
+    return pd.DataFrame(rows, columns=["template", "path", "subject", LISTED_AT])
 
 
 def _fiducial_dir(root: Path) -> Path | None:
