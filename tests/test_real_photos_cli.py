@@ -67,6 +67,19 @@ def test_lenient_run_says_it_skipped_rows(photos, env):
     assert "1 bad row skipped" in res.output and f"{manifest}:{len(lines)}" in res.output
 
 
+def test_run_says_which_photos_the_yaw_split_left_out(photos, env):
+    """Photos without a yaw cannot be binned, so the yaw-bins split leaves them out: the run
+    must say so on the console, not only in result.json."""
+    images = sorted(photos.glob("*/*.jpg"))
+    lines = ["path,subject,yaw"] + [f"{p},{p.parent.name},{'' if i == 3 else 10 * (i % 2)}"
+                                    for i, p in enumerate(images)]
+    manifest = env / "list.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    res = _run("-p", env / "photos.toml", "--data", manifest, "--out", env / "out")
+    assert res.exit_code == 0, res.output
+    assert "1 image with unknown yaw left out" in res.output, res.output
+
+
 def test_yaw_file_of_a_group_photo_gives_each_face_its_own_yaw(env):
     """A manifest listing t1.jpg once per face (a template and a box each): ``bench yaw``
     writes one row per (path, box), and ``--yaw-file`` must read those rows back per face,

@@ -72,6 +72,15 @@ class ValidationReport:
             lines += ["", "notes:"] + [f"  {n}" for n in self.notes]
         return "\n".join(lines)
 
+    def notes_line(self, shown: int = 3) -> str | None:
+        """The first notes on one line (None when none): ``bench run`` prints it below the
+        headline, as notes say what the data left out or how it was read."""
+        if not self.notes:
+            return None
+        more = len(self.notes) - shown
+        return ("notes: " + "; ".join(self.notes[:shown])
+                + (f"; and {more} more (result.json data.validation.notes)" if more > 0 else ""))
+
     def _headline(self) -> str:
         """The first line; ``bench run`` prints it alone, so it names the skipped rows, which
         would otherwise go unnoticed outside result.json."""

@@ -123,7 +123,8 @@ def build_split(samples: pd.DataFrame, *, folds: int = 10,
     usable = np.flatnonzero(bins >= 0)
     notes = []
     if usable.size < len(samples):
-        notes.append(f"{len(samples) - usable.size} images with unknown yaw left out")
+        n = len(samples) - usable.size
+        notes.append(f"{n} image{'s' * (n != 1)} with unknown yaw left out")
     subject_code, subjects = pd.factorize(samples["subject"].to_numpy()[usable], sort=True)
     if len(subjects) < 2 * folds:
         # no yaw at all is the usual state of a folder of photos, and a small set of one's

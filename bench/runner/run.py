@@ -301,6 +301,8 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
                                          cache_dir=reader_cache(cfg.cache_dir),
                                          yaw_file=cfg.yaw_file)
     echo(report.format().splitlines()[0])
+    if (notes := report.notes_line()) is not None:
+        echo(notes)
     digest = evalset_digest(eval_set)
     timer.mark("data")
 
