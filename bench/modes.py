@@ -14,6 +14,9 @@ RUN_MODES = (*MODES, PRETRAINED)
 #: Modes that train a DREAM block (compare them with the naive stem on the same pairs).
 DREAM_MODES = ("stitch", "end2end", "retrain")
 DREAM_SUFFIX = "-dream"
+#: The modes of a stem trained elsewhere (a packaged model, an ONNX file): the stem as it is
+#: (naive) and a DREAM block stitched onto it; end2end and retrain would train the stem.
+FROZEN_STEM_MODES = ("naive", "stitch")
 
 
 def is_dream(model: str) -> bool:

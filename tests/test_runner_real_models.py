@@ -67,7 +67,8 @@ def test_data_without_yaw_says_how_to_get_the_breakdown(sface_available, tiny_sy
 @pytest.mark.parametrize("args, message", [
     (["-m", "onnx"], "needs its model file"),
     (["-m", "sface", "--mode", "naive"], "drop --mode"),
-    (["-m", "sface-dream"], "not supported yet"),
+    (["-m", "sface-dream", "--mode", "end2end"], "--mode stitch"),
+    (["-m", "onnx-dream"], "--weights FILE.onnx"),
 ])
 def test_wrong_model_combinations_say_the_right_command(tiny_synth, tmp_path, args, message):
     res = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "--data", str(tiny_synth), "--out",

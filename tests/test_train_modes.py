@@ -10,6 +10,7 @@ import torch
 from click.testing import CliRunner
 from train_helpers import TINY, make_manifest, tiny_config
 
+from bench.errors import ConfigError
 from bench.models import DreamBlock, create_model
 from bench.models.weights import read_checkpoint
 from bench.train import find_finished, train
@@ -163,6 +164,19 @@ def test_train_block_closes_a_learnable_pose_gap():
     # frontal faces (gate about 0 at |yaw| 0) stay where they were
     with torch.no_grad():
         assert torch.allclose(block(identity, torch.zeros(40)), identity, atol=1e-3)
+
+
+def test_a_diverging_stitch_says_which_step_to_take(tmp_path):
+    """Features of a far larger scale than the preset's (an untrained ONNX stem gave norms of
+    1e8) made SGD diverge, and the NaN block surfaced only at evaluation as 'the model
+    produced NaN/inf features'. The stitch itself must say what happened and the fix."""
+    torch.manual_seed(0)
+    identity = torch.randn(40, 8) * 1e7
+    pairs = StitchPairs(identity - 1e7, torch.full((40,), 75.0), identity, identities=40,
+                        frontal=40)
+    with pytest.raises(ConfigError, match=r"diverged .* mean norm of .*stitch\.lr="):
+        train_block(DreamBlock(8), pairs, StitchConfig(iterations=50, batch_size=20, lr=0.01),
+                    seed=0)
 
 
 def test_lr_schedule_warms_up_and_decays():

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..modes import dream_name
+from ..modes import dream_name, stem_name
 from ..registry import Registry
 from .face_model import FaceModel
 from .gates import DEFAULT_GATE
@@ -73,6 +73,13 @@ def register_pair(arch: str, build: Callable[..., FaceModel], *, options: dict[s
                    description=f"{description} + DREAM block")(dream)
 
 
+def frozen_stem(name: str) -> bool:
+    """Whether the stem of ``name`` (a stem or its ``-dream`` model) is trained elsewhere and
+    only run here (a packaged model, a user's ONNX file): nothing can train it, so its DREAM
+    block can only be stitched onto it."""
+    return MODELS.meta(stem_name(name)).get("weights", "trained") != "trained"
+
+
 def factory_options(name: str) -> dict[str, Any]:
     """The keyword options a model's factory accepts, with their defaults."""
     sig = inspect.signature(MODELS.get(name))
@@ -114,6 +121,19 @@ def create_model(name: str, weights: str | Path | None = None,
     if state is not None:
         from .weights import load_state
 
+        _same_frozen_stem(model, state.config or {}, weights)
         load_state(model, state)
         model.config["weights"] = str(weights)
     return model
+
+
+def _same_frozen_stem(model: FaceModel, saved: dict[str, Any], weights: str | Path) -> None:
+    """A block stitched onto one model file maps that file's features only: loading it onto
+    another file (a new SFace release, another ONNX file at the same path) would run a
+    mapping learnt for different features without a word."""
+    was, now = saved.get("onnx_sha256"), model.config.get("onnx_sha256")
+    if was and now and was != now:
+        raise ConfigError(f"{weights}: its DREAM block was stitched onto the model file "
+                          f"{saved.get('onnx_path')} (sha256 {was[:12]}), but "
+                          f"{model.config.get('onnx_path')} is another file (sha256 {now[:12]}): "
+                          "stitch the block again on this file")

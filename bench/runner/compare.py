@@ -22,8 +22,8 @@ from ..errors import ConfigError
 from ..evaluation import EvalPlan
 from ..fileio import atomic_write, dump_json, prepare_output_dir, safe_name, staged_dir
 from ..metric_specs import MetricSpec
-from ..models import MODELS
-from ..modes import MODES, is_dream, model_for_mode, stem_name
+from ..models import MODELS, frozen_stem
+from ..modes import FROZEN_STEM_MODES, MODES, PRETRAINED, is_dream, model_for_mode, stem_name
 from ..protocols import load_protocol
 from ..report import plots
 from ..train.distributed import distributed
@@ -145,21 +145,38 @@ def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path],
     return "\n".join(lines)
 
 
-def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None = None,
+def stem_modes(stem: str) -> tuple[str, ...]:
+    """The modes ``stem`` can be compared in: all four, or naive and stitch for a stem that
+    is not trained here (packaged, an ONNX file), which runs as it is as the baseline."""
+    return FROZEN_STEM_MODES if frozen_stem(stem) else MODES
+
+
+def compare_modes(protocol: str, stem: str, modes=None, base: RunConfig | None = None,
                   echo=print) -> CompareOutcome | None:
-    """Run (or reuse) every mode and write ``<out>/compare/<protocol>__<stem>/``
-    (under torchrun: on rank 0, which returns the outcome; the other ranks return None)."""
-    modes = list(dict.fromkeys(modes))
+    """Run (or reuse) every mode (None: every mode the stem has, :func:`stem_modes`) and
+    write ``<out>/compare/<protocol>__<stem>/`` (under torchrun: on rank 0, which returns
+    the outcome; the other ranks return None)."""
+    if is_dream(stem):
+        raise ConfigError(f"--stem takes the plain stem name, e.g. {stem_name(stem)!r}")
+    MODELS.get(stem)  # an unknown name fails here, with did-you-mean
+    modes = list(dict.fromkeys(stem_modes(stem) if modes is None else modes))
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise ConfigError(f"unknown modes {unknown}; modes: {', '.join(MODES)}")
+    frozen = frozen_stem(stem)
+    untrainable = [m for m in modes if m not in stem_modes(stem)]
+    if untrainable:
+        raise ConfigError(f"{stem!r} is a pretrained model whose weights are not trained here: "
+                          f"{', '.join(untrainable)} would train it. Compare it with the DREAM "
+                          f"block stitched onto it: `bench compare --stem {stem} --modes stitch`")
     if BASELINE not in modes:
         modes.insert(0, BASELINE)
     if len(modes) < 2:
         raise ConfigError("compare needs at least one mode besides naive")
-    if is_dream(stem):
-        raise ConfigError(f"--stem takes the plain stem name, e.g. {stem_name(stem)!r}")
     base = base or RunConfig(protocol=protocol, model=stem)
+    if base.weights is not None and not frozen:
+        raise ConfigError(f"--weights gives the model file of a stem not trained here (e.g. "
+                          f"--stem onnx --weights FILE.onnx); compare trains {stem!r} itself")
     for mode in modes:  # unknown names fail before any mode runs
         MODELS.get(model_for_mode(stem, mode))
     resolved = load_protocol(protocol)
@@ -171,8 +188,11 @@ def compare_modes(protocol: str, stem: str, modes=MODES, base: RunConfig | None 
     # under torchrun every mode's run shares its extraction between the ranks, in one group
     with distributed(resolve_device(base.device).type) as ctx:
         for mode in modes:
+            # a frozen stem's baseline is the stem as it is, its stitch run trains the block
+            # on that same file (--weights)
+            run_mode = PRETRAINED if frozen and mode == BASELINE else mode
             cfg = dataclasses.replace(base, protocol=protocol, model=model_for_mode(stem, mode),
-                                      mode=mode, weights=None, update_leaderboard=False)
+                                      mode=run_mode, update_leaderboard=False)
             if ctx.is_main:
                 echo(f"== {mode}: {cfg.model}")
             outcome = run_benchmark(cfg, echo=echo)

@@ -36,8 +36,8 @@ from ..detect import DetectOptions
 from ..errors import ConfigError, DataError
 from ..evaluation import EvalPlan, evaluate_scores
 from ..fileio import dump_json, prepare_output_dir, safe_name, sha256_file, staged_dir
-from ..models import MODELS, create_model, factory_options
-from ..modes import MODES, PRETRAINED, RUN_MODES, default_mode, is_dream, stem_name
+from ..models import MODELS, create_model, factory_options, frozen_stem
+from ..modes import MODES, PRETRAINED, RUN_MODES, default_mode, is_dream
 from ..protocols import DATA_ENV, load_eval_set, load_protocol
 from ..report import plots
 from ..scores import write_scores
@@ -87,7 +87,10 @@ class RunConfig:
             if self.mode not in RUN_MODES:
                 raise ConfigError(f"unknown mode {self.mode!r}; modes: {', '.join(MODES)}")
             return self.mode
-        if self.weights or MODELS.meta(self.model).get("weights") in ("packaged", "file"):
+        if stitched_onto_frozen(self.model):
+            # its block is trained here (stitched, cached) unless a stitched checkpoint is given
+            return PRETRAINED if self.weights and not _is_onnx(self.weights) else "stitch"
+        if self.weights or frozen_stem(self.model):
             return PRETRAINED
         return default_mode(self.model)
 
@@ -153,11 +156,23 @@ class _Timer:
         return {**self.marks, "total": round(time.perf_counter() - self.t0, 3)}
 
 
+def stitched_onto_frozen(model: str) -> bool:
+    """A DREAM model whose stem is not trained here (``sface-dream``, ``onnx-dream``): its
+    block is stitched onto the stem as it is, the one mode such a model has."""
+    return is_dream(model) and frozen_stem(model)
+
+
+def _is_onnx(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".onnx"
+
+
 def _pretrained_model(cfg: RunConfig, mode: str) -> tuple[torch.nn.Module, dict] | None:
     """A model that needs no training: a checkpoint or model file given with --weights,
     or weights a package ships. None when the model must be trained."""
     source = MODELS.meta(cfg.model).get("weights", "trained")
     takes_file = "path" in factory_options(cfg.model)
+    if stitched_onto_frozen(cfg.model):
+        return _frozen_stem_dream(cfg, mode)
     if (cfg.weights or source != "trained") and mode != "pretrained":
         # said before the model is built (an ONNX load and a hash of its file)
         raise ConfigError(f"--mode {mode} trains a model, but {cfg.model!r} "
@@ -183,15 +198,35 @@ def _pretrained_model(cfg: RunConfig, mode: str) -> tuple[torch.nn.Module, dict]
         raise ConfigError(f"model {cfg.model!r} needs its model file: "
                           f"`bench run -m {cfg.model} --weights FILE.onnx`")
     if source == "packaged":
-        if is_dream(cfg.model):
-            raise ConfigError(f"{cfg.model!r} adds a DREAM block to a frozen packaged stem, and "
-                              "training that block on a packaged stem is not supported yet: "
-                              f"evaluate the stem with -m {stem_name(cfg.model)}, "
-                              "or give a trained checkpoint with --weights")
         model = create_model(cfg.model)
         return model, _model_info(cfg, Path(model.config.get("onnx_path")
                                             or model.config.get("weights_path")), model)
     return None
+
+
+def _frozen_stem_dream(cfg: RunConfig, mode: str) -> tuple[torch.nn.Module, dict] | None:
+    """``sface-dream`` / ``onnx-dream``: None to stitch its block (``--weights``, if given,
+    is the stem's model file), or the stitched checkpoint given with ``--weights``."""
+    from ..train.modes import check_trainable
+
+    check_trainable(cfg.model, "stitch" if mode == PRETRAINED else mode)
+    path = None if cfg.weights is None else Path(cfg.weights)
+    if path is not None and not path.is_file():
+        raise DataError("weights file not found", path)
+    if mode == "stitch":
+        if MODELS.meta(cfg.model).get("weights") == "file" and path is None:
+            raise ConfigError(f"model {cfg.model!r} stitches its block onto a model file: "
+                              f"`bench run -m {cfg.model} --weights FILE.onnx`")
+        if path is not None and not _is_onnx(path):
+            raise ConfigError(f"--mode stitch trains the block of {cfg.model!r} on an ONNX "
+                              f"stem, and {path.name} is not one (a stitched checkpoint runs "
+                              "without --mode)")
+        return None
+    if path is None or _is_onnx(path):
+        raise ConfigError(f"{cfg.model!r} runs as 'pretrained' from a stitched checkpoint "
+                          "only (--weights CKPT.pt): drop --mode to stitch its block here")
+    model = create_model(cfg.model, weights=path)
+    return model, _model_info(cfg, path, model)
 
 
 def _model_info(cfg: RunConfig, path: Path, model) -> dict:
@@ -216,6 +251,9 @@ def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path 
                           "--train-data MANIFEST, or use the embedded synthetic default")
     changes = cfg.train_changes if cfg.threads is None else {"threads": cfg.threads,
                                                              **cfg.train_changes}
+    if cfg.weights is not None:  # the frozen stem's model file (_frozen_stem_dream)
+        changes = {**changes, "model_options": {**changes.get("model_options", {}),
+                                                "path": str(Path(cfg.weights).absolute())}}
     tcfg = preset(cfg.train_preset, device=device.type, seed=cfg.seed, **changes)
     echo(f"training {cfg.model} ({mode}, {tcfg.preset or 'custom'} preset on {device.type}) "
          f"on {train_root} (reused when already trained)")

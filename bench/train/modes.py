@@ -2,7 +2,8 @@
 
 ==========  ====================================================================
 naive       the stem alone (``resnet18``), identification loss
-stitch      a naive stem, frozen; the DREAM block trained on its features
+stitch      a naive stem, frozen; the DREAM block trained on its features (a pretrained
+            stem, packaged or an ONNX file, is its own naive stage: the only mode it has)
 end2end     stem + DREAM block (``resnet18-dream``) with the identification loss
 retrain     end2end, then its block trained further as in stitch
 ==========  ====================================================================
@@ -20,6 +21,7 @@ finished run with the same key is reused instead of retrained, and stitch/retrai
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import platform
 import time
@@ -35,7 +37,7 @@ from ..data.cache import cache_root
 from ..data.samples import SampleSet
 from ..errors import ConfigError
 from ..fileio import dump_json, sha256_file
-from ..models import MODELS, FaceModel, create_model, factory_options
+from ..models import MODELS, FaceModel, create_model, factory_options, frozen_stem
 from ..models.weights import save_checkpoint
 from ..modes import MODES, dream_name, stem_name
 from ..threads import cpu_threads
@@ -100,9 +102,43 @@ def stage_model(model_name: str, mode: str) -> str:
     return stem if mode == "naive" else dream
 
 
+def check_trainable(model_name: str, mode: str) -> None:
+    """A stem trained elsewhere (packaged, a user's ONNX file) has no weights to train here:
+    of the four modes only stitch, which trains the DREAM block on its features, applies."""
+    stage_model(model_name, mode)
+    if frozen_stem(model_name) and mode != "stitch":
+        stem = stem_name(model_name)
+        raise ConfigError(f"{stem!r} is a pretrained model whose weights are not trained here, "
+                          f"so --mode {mode} cannot run on it: stitch a DREAM block onto it "
+                          f"(model {dream_name(stem)!r}, --mode stitch), or evaluate it as it "
+                          f"is with `bench run -m {stem}`")
+
+
+def frozen_stem_identity(model_name: str, config: TrainConfig) -> dict[str, Any]:
+    """The frozen stem a stitch run starts from: its name and model file with the file's
+    sha256 (what a trained naive stage's key is for a stem trained here)."""
+    stem = stem_name(model_name)
+    options = {k: v for k, v in config.model_options.items() if k in factory_options(stem)}
+    return dict(_stem_file(stem, tuple(sorted(options.items()))))
+
+
+@functools.lru_cache(maxsize=8)
+def _stem_file(stem: str, options: tuple) -> tuple[tuple[str, str], ...]:
+    # building the stem resolves its packaged file and hashes it (an ONNX session, ~1 s)
+    config = create_model(stem, **dict(options)).config
+    path = config.get("onnx_path") or config.get("weights_path")
+    sha = config.get("onnx_sha256") or config.get("weights_sha256") or sha256_file(path)
+    return (("model", stem), ("file", str(path)), ("sha256", sha))
+
+
 def run_key(model_name: str, mode: str, config: TrainConfig, data_digest: str) -> str:
     """The cache key of a run (recursively includes the upstream stage's key)."""
     name = stage_model(model_name, mode)
+    if mode in UPSTREAM and frozen_stem(model_name):
+        below = digest({"frozen_stem": frozen_stem_identity(model_name, config),
+                        "data": data_digest})
+        return digest({"mode": mode, "model": name, **config.hashed_part("stitch"),
+                       "upstream": below})
     if mode in UPSTREAM:
         below = run_key(model_name, UPSTREAM[mode], config, data_digest)
         return digest({"mode": mode, "model": name, **config.hashed_part("stitch"),
@@ -138,7 +174,7 @@ def find_finished(model_name: str, mode: str, config: TrainConfig, data_digest: 
         integrity.warn_rebuild(ckpt, reason, "training this run again")
         return None
     upstream = None
-    if mode in UPSTREAM:
+    if mode in UPSTREAM and not frozen_stem(model_name):
         upstream = find_finished(model_name, UPSTREAM[mode], config, data_digest, out_dir)
     return TrainResult(stage_model(model_name, mode), mode, ckpt, log_path,
                        entry.get("metrics", {}), key, data_digest, True, upstream)
@@ -191,7 +227,7 @@ def train(model_name: str, mode: str, data: str | Path | SampleSet,
     ``on_epoch_end(mode, record)`` is called after each classification epoch.
     """
     config = config or preset()
-    stage_model(model_name, mode)  # validate before any work
+    check_trainable(model_name, mode)  # validate before any work
     # under torchrun, SIGTERM unwinds every rank as Ctrl-C would (see distributed())
     with cpu_threads(config.threads), distributed(config.device) as ctx:
         samples = load_samples(data)
@@ -206,15 +242,16 @@ def _train_stage(run: _Run, mode: str) -> TrainResult:
     if found is not None:
         log.info("reusing finished %s run %s", mode, found.checkpoint)
         return found
-    upstream = _train_stage(run, UPSTREAM[mode]) if mode in UPSTREAM else None
+    frozen = frozen_stem(run.model_name)
+    upstream = _train_stage(run, UPSTREAM[mode]) if mode in UPSTREAM and not frozen else None
     key = run_key(run.model_name, mode, run.config, run.data_digest)
     name = stage_model(run.model_name, mode)
     folder = run_dir(run.out_dir, run.model_name, mode, key)
     entry = _log_entry(run, mode, name, key, upstream)
-    if upstream is None:
-        metrics = _classify(run, mode, name, folder, entry)
-    else:
+    if mode in UPSTREAM:
         metrics = _stitch(run, mode, name, folder, entry, upstream)
+    else:
+        metrics = _classify(run, mode, name, folder, entry)
     ckpt = folder / CHECKPOINT_NAME
     run.ctx.barrier()
     return TrainResult(name, mode, ckpt, folder / LOG_NAME, metrics, key, run.data_digest,
@@ -228,8 +265,9 @@ def _build(run: _Run, name: str, weights: Path | None = None) -> FaceModel:
         raise ConfigError(f"unknown model option(s) {unknown}; options: {sorted(allowed)}")
     options = factory_options(name)
     cfg = {k: v for k, v in run.config.model_options.items() if k in options}
+    # a frozen stem runs at the size its file was trained for, whatever the preset trains at
     changes = ({"input_size": list(run.config.input_size)}
-               if run.config.input_size is not None else None)
+               if run.config.input_size is not None and not frozen_stem(name) else None)
     torch.manual_seed(run.config.seed)  # identical initial weights on every rank and run
     model = create_model(name, weights=weights, preprocess=changes, **cfg)
     for key in ("weights", "weights_not_loaded"):  # about the starting point, not the result
@@ -266,16 +304,18 @@ def _classify(run: _Run, mode: str, name: str, folder: Path, entry: dict) -> dic
 
 
 def _stitch(run: _Run, mode: str, name: str, folder: Path, entry: dict,
-            upstream: TrainResult) -> dict[str, Any]:
+            upstream: TrainResult | None) -> dict[str, Any]:
+    """``upstream`` None: the stem is frozen (packaged, a model file) and is its own start."""
     metrics: dict[str, Any] = {}
     if run.ctx.is_main:  # seconds of work on cached features: one rank does it
         # retrain continues from the end2end block; stitch starts a fresh block on the
         # naive stem (create_model loads a stem-only checkpoint into a -dream model)
-        model = _build(run, name, weights=upstream.checkpoint)
+        model = _build(run, name, weights=None if upstream is None else upstream.checkpoint)
         data = run.train_data(model, collective=False)
         entry["data"] = data.describe()
         outcome = stitch_model(model, data, run.config.stitch, run.config.seed)
-        metrics = {**outcome.metrics(), "upstream": upstream.metrics}
+        metrics = {**outcome.metrics(),
+                   "upstream": None if upstream is None else upstream.metrics}
         _finish(model.cpu(), folder, entry, metrics, mode)
     return run.ctx.broadcast(metrics)
 
@@ -285,6 +325,8 @@ def _log_entry(run: _Run, mode: str, name: str, key: str, upstream: TrainResult 
     return {"format": LOG_FORMAT, "version": 1, "key": key, "finished": False,
             "model": name, "mode": mode, "config": run.config.to_dict(),
             "data_hash": run.data_digest, "data": None,
+            "frozen_stem": (frozen_stem_identity(run.model_name, run.config)
+                            if frozen_stem(run.model_name) else None),
             "upstream": None if upstream is None else {
                 "mode": upstream.mode, "key": upstream.key,
                 "checkpoint": str(upstream.checkpoint),

@@ -9,13 +9,14 @@ target; SGD trains only ``R``. Thousands of iterations on a (P, 256) tensor take
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..models import DreamBlock, FaceModel
 from ..threads import cpu_threads
 from .config import StitchConfig
@@ -138,6 +139,15 @@ def _train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed:
         loss.backward()
         optimizer.step()
     after = mean_distance(block, pairs)  # waits for the last step
+    if not math.isfinite(after):
+        # SGD's step grows with the square of the features' scale: a stem whose features
+        # are far larger than the preset's were fitted to (norms ~10) makes it diverge
+        norm = float(pairs.mids.norm(dim=1).mean())
+        raise ConfigError(f"stitching diverged after {cfg.iterations} steps at lr {cfg.lr:g}: "
+                          f"the stem's features have a mean norm of {norm:.3g}. Train the "
+                          "block with a smaller step, e.g. `bench train --model MODEL --mode "
+                          f"stitch --data TRAIN --set stitch.lr={cfg.lr / 100:g}`, and run "
+                          "the checkpoint it writes with --weights")
     block.eval()
     return StitchOutcome(len(pairs), pairs.identities, pairs.frontal, cfg.iterations,
                          mean_distance(None, pairs), before, after, time.perf_counter() - t0)

@@ -1,0 +1,123 @@
+"""DREAM stitched onto a frozen pretrained stem (the packaged SFace, any ONNX file): the
+paper's stitch experiment on real models, from the library, ``bench run`` and ``compare``.
+Skipped without onnxruntime or SFace (extras ``onnx``, ``sface``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bench.cli import main
+from bench.errors import ConfigError
+from bench.models import create_model
+from bench.runner.compare import compare_modes
+from bench.runner.run import RunConfig, run_benchmark
+from bench.train import preset, train
+
+pytest.importorskip("onnxruntime")
+
+QUICK = {"stitch.iterations": 50}
+
+
+@pytest.fixture(scope="module")
+def sface_available():
+    try:
+        create_model("sface")
+    except ConfigError as exc:
+        pytest.skip(str(exc))
+
+
+def _config(**changes):
+    return preset("cpu", "cpu", progress=False, workers=1, **{**QUICK, **changes})
+
+
+def test_stitch_trains_the_block_on_the_frozen_packaged_stem(sface_available, tiny_synth,
+                                                             tmp_path):
+    kw = {"out_dir": tmp_path / "train", "config": _config(), "cache_dir": tmp_path / "cache"}
+    result = train("sface-dream", "stitch", tiny_synth / "train", **kw)
+    assert result.mode == "stitch" and result.upstream is None and not result.reused
+    m = result.metrics
+    assert m["pairs"] > 0 and m["distance_after"] < m["distance_before"]
+    log = json.loads(result.log.read_text())
+    assert log["frozen_stem"]["model"] == "sface" and len(log["frozen_stem"]["sha256"]) == 64
+    model, sface = result.load(), create_model("sface")
+    # SFace's own 112x112 input, although the CPU preset trains its stems at 64x64
+    assert model.preprocess.input_size == sface.preprocess.input_size == (112, 112)
+    x = torch.rand(3, 3, 112, 112) * 255
+    assert torch.equal(model.stem(x), sface.stem(x))  # the stem is the packaged one, as is
+    assert train("sface-dream", "stitch", tiny_synth / "train", **kw).reused
+
+
+@pytest.mark.parametrize("mode", ["naive", "end2end", "retrain"])
+def test_modes_that_would_train_a_frozen_stem_are_refused(tiny_synth, tmp_path, mode):
+    with pytest.raises(ConfigError, match="--mode stitch"):
+        train("sface-dream", mode, tiny_synth / "train", out_dir=tmp_path, config=_config())
+
+
+def test_a_block_stitched_on_one_model_file_refuses_another(sface_available, tiny_synth,
+                                                           tmp_path):
+    import onnx
+
+    from bench.models.weights import save_checkpoint
+
+    model = create_model("sface-dream")
+    ckpt = save_checkpoint(model, tmp_path / "block.pt")
+    other = tmp_path / "other.onnx"
+    proto = onnx.load(model.config["onnx_path"])
+    onnx.save(proto, str(other))  # the same file under another name loads fine ...
+    assert create_model("sface-dream", weights=ckpt, path=str(other)).dream is not None
+    proto.doc_string = "another release"  # ... another file does not
+    onnx.save(proto, str(other))
+    with pytest.raises(ConfigError, match="stitch the block again"):
+        create_model("sface-dream", weights=ckpt, path=str(other))
+
+
+def _cfg(tiny_synth, tmp_path, **kw) -> RunConfig:
+    return RunConfig(**{"protocol": "cfp-fp", "model": "sface-dream", "data": str(tiny_synth),
+                        "device": "cpu", "out": str(tmp_path / "results"), "n_boot": 20,
+                        "cache_dir": str(tmp_path / "cache"), "progress": False,
+                        "train_changes": {**QUICK, "workers": 1}, **kw})
+
+
+def test_bench_run_stitches_a_packaged_dream_model_by_default(sface_available, tiny_synth,
+                                                              tmp_path):
+    outcome = run_benchmark(_cfg(tiny_synth, tmp_path), echo=lambda s: None)
+    model = outcome.result["model"]
+    assert model["mode"] == "stitch" and model["training"]["upstream"] is None
+    assert model["training"]["metrics"]["distance_after"] < \
+        model["training"]["metrics"]["distance_before"]
+
+
+def test_compare_a_packaged_stem_with_its_stitched_block(sface_available, tiny_synth, tmp_path):
+    base = _cfg(tiny_synth, tmp_path, model="sface")
+    outcome = compare_modes("cfp-fp", "sface", None, base, echo=lambda s: None)
+    assert set(outcome.runs) == {"naive", "stitch"}  # every mode a frozen stem has
+    naive = json.loads((outcome.runs["naive"] / "result.json").read_text())
+    assert naive["model"]["name"] == "sface" and naive["model"]["mode"] == "pretrained"
+    assert set(outcome.table["mode"]) == {"naive", "stitch"}
+    with pytest.raises(ConfigError, match="--modes stitch"):
+        compare_modes("cfp-fp", "sface", ["end2end"], base, echo=lambda s: None)
+
+
+def test_any_onnx_file_gets_a_stitched_block_from_the_cli(sface_available, tiny_synth,
+                                                         tmp_path):
+    import shutil
+
+    # a real embedding model as a user's own ONNX file (an untrained network's features
+    # are of no scale a stitch recipe is made for)
+    path = tmp_path / "my_model.onnx"
+    shutil.copy(create_model("sface").config["onnx_path"], path)
+    res = CliRunner().invoke(main, [
+        "compare", "-p", "cfp-fp", "--stem", "onnx", "--weights", str(path), "--data",
+        str(tiny_synth), "--device", "cpu", "--out", str(tmp_path / "results"), "--n-boot",
+        "20", "--quiet"],
+        env={"BENCH_CACHE": str(tmp_path / "cache")})
+    assert res.exit_code == 0, res.output
+    report = json.loads(next((tmp_path / "results/compare").glob("*/compare.json")).read_text())
+    assert report["modes"] == ["naive", "stitch"]
+    stitched = json.loads((tmp_path / "results/runs" / report["runs"]["stitch"].split("/")[-1]
+                           / "result.json").read_text())
+    assert stitched["model"]["config"]["onnx_path"] == str(path)
