@@ -313,7 +313,8 @@ def _stitch(run: _Run, mode: str, name: str, folder: Path, entry: dict,
         model = _build(run, name, weights=None if upstream is None else upstream.checkpoint)
         data = run.train_data(model, collective=False)
         entry["data"] = data.describe()
-        outcome = stitch_model(model, data, run.config.stitch, run.config.seed)
+        outcome = stitch_model(model, data, run.config.stitch, run.config.seed,
+                               progress=run.config.progress)
         metrics = {**outcome.metrics(),
                    "upstream": None if upstream is None else upstream.metrics}
         _finish(model.cpu(), folder, entry, metrics, mode)

@@ -54,13 +54,18 @@ class StitchOutcome:
 
 
 @torch.no_grad()
-def extract_features(model: FaceModel, data: TrainData, batch_size: int = 256) -> torch.Tensor:
+def extract_features(model: FaceModel, data: TrainData, batch_size: int = 256,
+                     progress: bool = False) -> torch.Tensor:
     """(N, D) float32 stem features of every training image, in eval mode, no flip."""
+    from ..progress import progress_bar
+
     was_training = model.training
     model.eval()
     device = data.device
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     out = torch.empty((len(data), model.feature_dim), dtype=torch.float32, device=device)
+    # minutes for a pretrained stem on the CPU (SFace: 3,600 images), so it shows a bar
+    bar = progress_bar(total=len(data), enabled=progress, desc="stem features", leave=False)
     for start in range(0, len(data), batch_size):
         crops = data.images[start:start + batch_size]
         crops = torch.as_tensor(crops).to(device, non_blocking=True)
@@ -69,6 +74,8 @@ def extract_features(model: FaceModel, data: TrainData, batch_size: int = 256) -
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast:
             out[start:start + batch_size] = model.stem(x).float()
+        bar.update(len(crops))
+    bar.close()
     model.train(was_training)
     return out
 
@@ -153,14 +160,14 @@ def _train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed:
                          mean_distance(None, pairs), before, after, time.perf_counter() - t0)
 
 
-def stitch_model(model: FaceModel, data: TrainData, cfg: StitchConfig, seed: int
-                 ) -> StitchOutcome:
+def stitch_model(model: FaceModel, data: TrainData, cfg: StitchConfig, seed: int,
+                 progress: bool = False) -> StitchOutcome:
     """Freeze ``model.stem`` and train ``model.dream`` on its cached features, in place."""
     if model.dream is None:
         raise DataError(f"model {model.config.get('name', '?')!r} has no DREAM block to stitch")
     for p in model.stem.parameters():
         p.requires_grad_(False)
-    features = extract_features(model, data)
+    features = extract_features(model, data, progress=progress)
     pairs = stitch_pairs(features, data.labels, data.yaw, cfg, data.source or None)
     outcome = train_block(model.dream, pairs, cfg, seed)
     for p in model.stem.parameters():
