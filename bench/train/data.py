@@ -29,6 +29,7 @@ import torch
 
 from ..data.cache import cache_root
 from ..data.samples import SampleSet
+from ..detect.stage import DetectOptions
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
 from ..models.preprocess import resize_crops
@@ -84,6 +85,8 @@ class TrainData:
     device: torch.device
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    #: the detection stage's report (bench.detect.DetectionReport.to_dict), None if none ran
+    detection: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -107,15 +110,20 @@ class TrainData:
         return {"source": self.source, "images": len(self), "identities": self.num_classes,
                 "data_hash": self.data_hash, "template": self.template,
                 "input_size": list(self.input_size), "resident": self.resident,
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "detection": self.detection}
 
 
 def load_train_data(data: str | Path | SampleSet, template: str, input_size: tuple[int, int],
                     device: str | torch.device = "cpu", *, cache_dir: str | Path | None = None,
-                    workers: int = 4, digest: str | None = None) -> TrainData:
+                    workers: int = 4, digest: str | None = None,
+                    detect: DetectOptions | None = None) -> TrainData:
     """Read, align (cached on disk under ``cache_dir``/``$BENCH_CACHE``) and resize a
-    training set; labels are subjects in sorted order."""
+    training set; labels are subjects in sorted order. Samples without usable landmarks
+    are detected first, as an evaluation set's are (``detect``: the detector, default
+    YuNet; its detections are cached too)."""
     from ..align import align_samples
+    from ..align.templates import get_template
+    from ..detect import complete_landmarks
 
     device = torch.device(device)
     samples = load_samples(data)
@@ -127,9 +135,24 @@ def load_train_data(data: str | Path | SampleSet, template: str, input_size: tup
         raise DataError(f"training needs at least 2 identities, found {len(subjects)}",
                         samples.root)
     labels = np.searchsorted(np.asarray(subjects, dtype=object), frame["subject"].to_numpy())
+    notes = []
+    # the crops a model trains on must be cut as the ones it is evaluated on
+    try:
+        frame, detection = complete_landmarks(
+            frame, uses_landmarks=get_template(template).uses_landmarks,
+            options=detect or DetectOptions(), cache_dir=cache_root(cache_dir))
+    except ConfigError as exc:  # the default detector's package is not installed
+        if detect is not None:
+            raise
+        # training sets were cut from boxes/whole images before they were detected, and
+        # a base install has no detector: keep training, say what is lost and the fix
+        log.warning("training set not detected: %s", exc)
+        notes.append(f"samples without landmarks cut from their box or the whole image, "
+                     f"not detected: {exc}")
+        detection = None
     align_cache = Path(cache_root(cache_dir)) / "align"
-    aligned = align_samples(samples, template, device, cache_dir=align_cache, workers=workers)
-    notes = [aligned.report.summary()] if len(aligned.report.fallbacks) else []
+    aligned = align_samples(frame, template, device, cache_dir=align_cache, workers=workers)
+    notes += [aligned.report.summary()] if len(aligned.report.fallbacks) else []
     images = _place(aligned.crops, tuple(input_size), device)
     source = str(samples.provenance.get("source", samples.root))
     return TrainData(
@@ -138,7 +161,8 @@ def load_train_data(data: str | Path | SampleSet, template: str, input_size: tup
         yaw=torch.as_tensor(frame["yaw"].to_numpy(np.float32)).to(device),
         subjects=subjects, data_hash=digest or data_hash(samples, workers), template=template,
         input_size=(int(input_size[0]), int(input_size[1])), device=device, source=source,
-        notes=notes)
+        notes=notes,
+        detection=detection.to_dict() if detection is not None and detection.n_samples else None)
 
 
 def _budget(device: torch.device) -> int:
