@@ -121,3 +121,35 @@ def test_any_onnx_file_gets_a_stitched_block_from_the_cli(sface_available, tiny_
     stitched = json.loads((tmp_path / "results/runs" / report["runs"]["stitch"].split("/")[-1]
                            / "result.json").read_text())
     assert stitched["model"]["config"]["onnx_path"] == str(path)
+
+
+def test_stitch_a_folder_of_photos_with_the_yaw_file_bench_yaw_writes(sface_available,
+                                                                       tiny_synth, tmp_path):
+    """Real training data is a folder of photos without yaw: `bench yaw` writes a yaw file,
+    and training (bench train, and the training set of run/compare) takes it, as
+    evaluation does, instead of asking for a hand-merged manifest."""
+    import cv2
+    from packaged_files import sample_photo
+
+    image = cv2.imread(str(sample_photo()))
+    rows = ["path,yaw"]
+    for i, (x, y, w, h) in enumerate([(61, 269, 106, 128), (267, 152, 105, 126),
+                                      (466, 267, 102, 145)]):
+        crop = image[max(0, y - h // 2):y + 3 * h // 2, max(0, x - w // 2):x + 3 * w // 2]
+        (tmp_path / "photos" / f"p{i}").mkdir(parents=True)
+        for j, view in enumerate((crop, crop[:, ::-1], cv2.flip(crop, 0))):
+            cv2.imwrite(str(tmp_path / "photos" / f"p{i}" / f"{j}.jpg"), view)
+            rows.append(f"photos/p{i}/{j}.jpg,{(0, 5, 80)[j]}")  # made-up poses
+    (tmp_path / "yaw.csv").write_text("\n".join(rows) + "\n")
+    res = CliRunner().invoke(main, [
+        "train", "--model", "sface-dream", "--mode", "stitch", "--data",
+        str(tmp_path / "photos"), "--yaw-file", str(tmp_path / "yaw.csv"), "--device", "cpu",
+        "--no-progress", "--set", "stitch.iterations=20", "--json"],
+        env={"BENCH_CACHE": str(tmp_path / "cache")})
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output[res.output.index("{"):])
+    assert out["metrics"]["pairs"] == 3 and out["metrics"]["identities"] == 3
+    outcome = run_benchmark(_cfg(tiny_synth, tmp_path, train_data=str(tmp_path / "photos"),
+                                 train_yaw_file=str(tmp_path / "yaw.csv")), echo=lambda s: None)
+    training = outcome.result["model"]["training"]
+    assert training["metrics"]["pairs"] == 3 and training["data_hash"] != ""

@@ -35,6 +35,9 @@ def _parse_set(items: tuple[str, ...]) -> dict:
                    "together; retrain: end2end, then its block as in stitch.")
 @click.option("--data", required=True, type=click.Path(path_type=Path),
               help="Training set: manifest CSV, folder with metadata.csv, or identity folders.")
+@click.option("--yaw-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Head pose per image (the CSV `bench yaw` writes) for training data "
+                   "without a yaw of its own, e.g. identity folders of photos.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Runs folder [default: $BENCH_CACHE/train].")
 @click.option("--resume", is_flag=True,
@@ -52,7 +55,7 @@ def _parse_set(items: tuple[str, ...]) -> dict:
                    "1 can be several times faster than 2 (no OpenMP contention).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def train(model, mode, data, out, resume, device, preset_name, epochs, overrides, threads,
+def train(model, mode, data, yaw_file, out, resume, device, preset_name, epochs, overrides, threads,
           progress, as_json):
     """Train MODEL in MODE on DATA, or reuse the finished run with the same config and data.
 
@@ -66,7 +69,7 @@ def train(model, mode, data, out, resume, device, preset_name, epochs, overrides
     from ..train.distributed import env_world_size
 
     if out is not None:
-        prepare_output_dir(out, inputs=(data,))
+        prepare_output_dir(out, inputs=(data, yaw_file))
     changes = _parse_set(overrides)
     if epochs is not None:
         changes["classify.epochs"] = epochs
@@ -80,7 +83,7 @@ def train(model, mode, data, out, resume, device, preset_name, epochs, overrides
         world = env_world_size()
         click.echo(f"training {model} ({mode}) on {data} with the {config.preset} preset on "
                    f"{config.device}" + (f" x {world} processes" if world > 1 else ""), err=True)
-    result = run_training(model, mode, data, out, config, resume=resume)
+    result = run_training(model, mode, data, out, config, resume=resume, yaw_file=yaw_file)
     if not main:
         return
     if as_json:

@@ -181,7 +181,8 @@ def compare_modes(protocol: str, stem: str, modes=None, base: RunConfig | None =
         MODELS.get(model_for_mode(stem, mode))
     resolved = load_protocol(protocol)
     plan = EvalPlan.from_protocol(resolved, n_boot=base.n_boot, seed=base.seed)
-    prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file),
+    prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file,
+                                         base.train_yaw_file, base.weights),
                        owned=(*leaderboard.OWNED, "compare"))
     report_name = safe_name(f"{resolved.name}__{stem}", "report name")
     tables, runs, results = {}, {}, {}

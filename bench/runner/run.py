@@ -64,6 +64,7 @@ class RunConfig:
     data: str | None = None
     train_data: str | None = None
     yaw_file: str | None = None      # ``bench yaw`` output for data without a yaw of its own
+    train_yaw_file: str | None = None  # the same for the training data (DREAM modes need yaw)
     device: str | None = None
     out: str = "results"
     flip: bool | None = None
@@ -257,7 +258,8 @@ def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path 
     tcfg = preset(cfg.train_preset, device=device.type, seed=cfg.seed, **changes)
     echo(f"training {cfg.model} ({mode}, {tcfg.preset or 'custom'} preset on {device.type}) "
          f"on {train_root} (reused when already trained)")
-    result = train(cfg.model, mode, train_root, config=tcfg, cache_dir=cfg.cache_dir)
+    result = train(cfg.model, mode, train_root, config=tcfg, cache_dir=cfg.cache_dir,
+                   yaw_file=cfg.train_yaw_file)
     model = result.load("cpu")
     info = result.to_dict()
     return model, {"name": cfg.model, "mode": mode, "checkpoint": info["checkpoint"],
@@ -320,7 +322,8 @@ def _silent(*_args, **_kwargs) -> None:
 def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     timer = _Timer()
     # before any work: an --out that is a file, read-only or an input fails now, not at the end
-    prepare_output_dir(cfg.out, inputs=(cfg.data, cfg.train_data, cfg.yaw_file, cfg.weights),
+    prepare_output_dir(cfg.out, inputs=(cfg.data, cfg.train_data, cfg.yaw_file,
+                                        cfg.train_yaw_file, cfg.weights),
                        owned=leaderboard.OWNED)
     MODELS.get(cfg.model)  # an unknown name fails now, not after reading the data
     mode = cfg.resolved_mode()

@@ -15,6 +15,8 @@ three numbers, and a resumed run sees exactly the batches an uninterrupted one w
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import logging
 import os
@@ -40,13 +42,26 @@ log = logging.getLogger(__name__)
 RESIDENT_SHARE = 0.4
 
 
-def load_samples(data: str | Path | SampleSet) -> SampleSet:
-    """A SampleSet as is, or a manifest CSV / folder with ``metadata.csv`` / identity folders."""
+def load_samples(data: str | Path | SampleSet,
+                 yaw_file: str | Path | None = None) -> SampleSet:
+    """A SampleSet as is, or a manifest CSV / folder with ``metadata.csv`` / identity folders;
+    with ``yaw_file`` (``bench yaw``'s CSV) the head pose of the images it lists replaced,
+    in a copy."""
     if isinstance(data, SampleSet):
-        return data
-    from ..readers.manifest import read_samples
+        samples = data
+    else:
+        from ..readers.manifest import read_samples
 
-    return read_samples(data)
+        samples = read_samples(data)
+    if yaw_file is None:
+        return samples
+    from ..data.skipped import SkippedRows
+    from ..data.yaw_file import apply_listed_yaw_file
+
+    samples = dataclasses.replace(samples, samples=samples.samples.copy(),
+                                  provenance=copy.deepcopy(samples.provenance))
+    apply_listed_yaw_file(samples, yaw_file, SkippedRows(), samples.root)
+    return samples
 
 
 def data_hash(samples: SampleSet, workers: int = 8) -> str:

@@ -217,7 +217,8 @@ class _Run:
 def train(model_name: str, mode: str, data: str | Path | SampleSet,
           out_dir: str | Path | None = None, config: TrainConfig | None = None, *,
           resume: bool = True, cache_dir: str | Path | None = None,
-          on_epoch_end: Callable[[str, EpochRecord], None] | None = None) -> TrainResult:
+          on_epoch_end: Callable[[str, EpochRecord], None] | None = None,
+          yaw_file: str | Path | None = None) -> TrainResult:
     """Train ``model_name`` (stem or ``-dream`` name) in ``mode`` on ``data`` (manifest
     CSV, folder, or SampleSet), or reuse the finished run with the same key.
 
@@ -225,12 +226,14 @@ def train(model_name: str, mode: str, data: str | Path | SampleSet,
     interrupted run from its last epoch checkpoint (False: start that stage again).
     Under ``torchrun`` every rank calls this; rank 0 writes the files.
     ``on_epoch_end(mode, record)`` is called after each classification epoch.
+    ``yaw_file``: a ``path,yaw,...`` CSV (``bench yaw``) whose head pose replaces the
+    training images' own for the images it lists (it enters the data hash).
     """
     config = config or preset()
     check_trainable(model_name, mode)  # validate before any work
     # under torchrun, SIGTERM unwinds every rank as Ctrl-C would (see distributed())
     with cpu_threads(config.threads), distributed(config.device) as ctx:
-        samples = load_samples(data)
+        samples = load_samples(data, yaw_file)
         digest_ = ctx.broadcast(data_hash(samples, config.workers) if ctx.is_main else None)
         run = _Run(model_name, samples, digest_, config, _out_dir(out_dir, cache_dir), ctx,
                    resume, on_epoch_end, None if cache_dir is None else Path(cache_dir))
