@@ -105,6 +105,7 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
 
     faces, _ = read_columns(tid_path, "face list", ("image", "template", "media"),
                             skipped=skipped)
+    listed = set(faces["template"])
     faces = _reject_missing_images(faces, crops, tid_path, skipped)
     points = _read_points(five_path, skipped)
 
@@ -115,7 +116,7 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
         files[_rel(pair_path, root)] = sha256_file(pair_path)
         pairs = _read_pairs(pair_path, set(faces["template"]), skipped)
     else:
-        roles, role_files = _read_search(root, release, skipped)
+        roles, role_files = _read_search(root, release, listed, tid_path, skipped)
         files.update({_rel(p, root): sha256_file(p) for p in role_files})
     subject_of, how = _subjects(root, release, faces, pairs if task == "verify" else None,
                                 roles, skipped)
@@ -172,28 +173,39 @@ def _read_pairs(path: Path, known: set, skipped: SkippedRows) -> pd.DataFrame:
                             line_text=lambda line: line_text(data, line))
 
 
-def _read_search(root: Path, release: str, skipped: SkippedRows
-                 ) -> tuple[pd.DataFrame, list[Path]]:
-    """(template, subject, role, fold) rows of both galleries and the mixed probes."""
+def _read_search(root: Path, release: str, known: set, face_list: Path,
+                 skipped: SkippedRows) -> tuple[pd.DataFrame, list[Path]]:
+    """(template, subject, role, fold) rows of both galleries and the mixed probes;
+    ``known``: the templates of ``face_list``."""
     paths, out = [], []
     probe_path = require_file(meta_file(root, release, "1N_probe_mixed.csv"), "1:N probe list")
-    probes = _template_subjects(probe_path, skipped)
+    probes = _template_subjects(probe_path, skipped, known, face_list)
     paths.append(probe_path)
     for fold, gallery in enumerate(RELEASES[release], 1):
         path = require_file(meta_file(root, release, f"1N_gallery_{gallery}.csv"),
                             f"1:N gallery {gallery}")
         paths.append(path)
-        g = _template_subjects(path, skipped)
+        g = _template_subjects(path, skipped, known, face_list)
         out.append(g.assign(role="gallery", fold=fold))
         out.append(probes[~probes["template"].isin(set(g["template"]))]
                    .assign(role="probe", fold=fold))
     return pd.concat(out, ignore_index=True), paths
 
 
-def _template_subjects(path: Path, skipped: SkippedRows) -> pd.DataFrame:
-    """One row per template of a 1:N list (which lists a row per image)."""
+def _template_subjects(path: Path, skipped: SkippedRows, known: set | None = None,
+                       face_list: Path | None = None) -> pd.DataFrame:
+    """One row per template of a 1:N list (which lists a row per image). With ``known``,
+    a template that has no crop in ``face_list`` is rejected at its line: searching
+    without it would change the gallery or the probe set in silence."""
     rows = read_table(path, "1:N template list", required=("TEMPLATE_ID", "SUBJECT_ID"),
                       skipped=skipped)
+    if known is not None:
+        unknown = ~rows["TEMPLATE_ID"].isin(known).to_numpy()
+        for i in np.flatnonzero(unknown):
+            skipped.reject(DataError(f"template {rows['TEMPLATE_ID'].iat[i]} has no crop in "
+                                     f"{face_list}", path, int(rows[LINE].iat[i]),
+                                     rows[TEXT].iat[i]))
+        rows = keep_rows(rows, ~unknown)
     first = rows.groupby("TEMPLATE_ID", sort=False)["SUBJECT_ID"].transform("first")
     conflict = (rows["SUBJECT_ID"] != first).to_numpy()
     for i in np.flatnonzero(conflict):
