@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from test_readers_fixtures import write_ijbc
+from test_readers_fixtures import write_ijba, write_ijbc
 
 from bench.data import SkippedRows
 from bench.errors import DataError
-from bench.readers import ijbc
+from bench.readers import ijba, ijbc
 
 
 def test_a_search_list_template_without_crops_is_named_by_its_line(tmp_path):
@@ -29,3 +29,52 @@ def test_a_search_list_template_without_crops_is_named_by_its_line(tmp_path):
         [(n_lines + 1, "999,9,img/999.jpg")]
     # the 1:1 set only takes subjects from these lists: nothing to reject there
     assert len(ijbc.read(root, cache_dir=tmp_path / "cache").comparisons) > 0
+
+
+def _corrupt(path):
+    path.write_bytes(path.read_bytes()[:40])  # a truncated download
+
+
+def test_a_corrupt_ijba_image_is_named_with_its_metadata_line(tmp_path):
+    """A file that does not decode was named alone: which metadata row to drop was left to
+    a search through 20 CSV files."""
+    from bench.align import align_samples
+
+    root = tmp_path / "ijba"
+    write_ijba(root)
+    _corrupt(root / "images" / "frame" / "1111_2.png")  # template 111 of split 1: line 7
+    samples = ijba.read(root, folds=2).samples.samples
+    with pytest.raises(DataError) as err:
+        align_samples(samples, "arcface112", "cpu")
+    meta = root / "IJB-A_11_sets" / "split1" / "verify_metadata_1.csv"
+    assert (err.value.path, err.value.line) == (str(meta), 7), str(err.value)
+    assert "frame/1111_2.png" in str(err.value) and "cannot decode" in str(err.value)
+
+
+def test_a_corrupt_ijbc_crop_is_named_with_its_face_list_line(tmp_path):
+    from bench.align import align_samples
+
+    root = tmp_path / "IJBC"
+    write_ijbc(root)
+    _corrupt(root / "loose_crop" / "6.jpg")
+    samples = ijbc.read(root, cache_dir=tmp_path / "cache").samples.samples
+    with pytest.raises(DataError) as err:
+        align_samples(samples, "arcface112", "cpu")
+    face_list = root / "meta" / "ijbc_face_tid_mid.txt"
+    assert (err.value.path, err.value.line) == (str(face_list), 6), str(err.value)
+    assert "6.jpg" in str(err.value)
+
+
+def test_validate_names_a_corrupt_image_with_its_list_line(tmp_path):
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    root = tmp_path / "IJBC"
+    write_ijbc(root)
+    _corrupt(root / "loose_crop" / "6.jpg")
+    result = CliRunner().invoke(main, ["protocols", "validate", "ijbc-verify", "--data",
+                                       str(root), "--lenient", "--cache-dir",
+                                       str(tmp_path / "cache")])
+    assert result.exit_code != 0
+    assert f"{root / 'meta' / 'ijbc_face_tid_mid.txt'}:6" in result.output, result.output

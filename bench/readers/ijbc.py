@@ -50,6 +50,7 @@ from ..data.delimited import (
 from ..data.evalset import EvalSet
 from ..data.samples import (
     LANDMARK_SOURCE,
+    LISTED_AT,
     SampleSet,
     new_comparisons,
     new_samples,
@@ -121,7 +122,7 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
     subject_of, how = _subjects(root, release, faces, pairs if task == "verify" else None,
                                 roles, skipped)
     pose = _pose(points, files[_rel(five_path, root)], cache_dir)
-    samples, pose_note = _samples(faces, points, pose, crops, subject_of)
+    samples, pose_note = _samples(faces, points, pose, crops, subject_of, tid_path)
     notes.append(pose_note)
     provenance = {"format": "ijbc", "release": release, "task": task, "files": files,
                   "landmark_scheme": "five", "subjects": how,
@@ -283,7 +284,7 @@ def _pose(points: pd.DataFrame, sha: str, cache_dir) -> pd.DataFrame:
 
 
 def _samples(faces: pd.DataFrame, points: pd.DataFrame, pose: pd.DataFrame, crops: Path,
-             subject_of: pd.Series) -> tuple[pd.DataFrame, str]:
+             subject_of: pd.Series, face_list: Path) -> tuple[pd.DataFrame, str]:
     from ..pose.sources import LANDMARKS
 
     five = points.reindex(faces["image"])
@@ -297,7 +298,8 @@ def _samples(faces: pd.DataFrame, points: pd.DataFrame, pose: pd.DataFrame, crop
         template=faces["template"], media=faces["media"], yaw=yaw,
         yaw_source=np.where(np.isfinite(yaw), LANDMARKS, "none"), landmarks=landmarks,
         faceness=five["faceness"].to_numpy(), pose_rms_px=rms,
-        **{LANDMARK_SOURCE: np.where(has, DETECTION, "")})
+        **{LANDMARK_SOURCE: np.where(has, DETECTION, ""),
+           LISTED_AT: f"{face_list}:" + faces[LINE].astype(str).to_numpy(dtype=object)})
     fitted = np.isfinite(rms)
     note = (f"yaw fitted to the five points of {int(fitted.sum())} of {len(faces)} crops "
             f"(median RMS reprojection error {np.median(rms[fitted]) if fitted.any() else 0:.2f}"
