@@ -7,6 +7,7 @@ from test_readers_fixtures import write_ijba, write_ijbc
 
 from bench.data import SkippedRows
 from bench.errors import DataError
+from bench.protocols import load_eval_set
 from bench.readers import ijba, ijbc
 
 
@@ -78,3 +79,22 @@ def test_validate_names_a_corrupt_image_with_its_list_line(tmp_path):
                                        str(tmp_path / "cache")])
     assert result.exit_code != 0
     assert f"{root / 'meta' / 'ijbc_face_tid_mid.txt'}:6" in result.output, result.output
+
+
+def test_the_retina_five_points_variant_is_named_and_can_be_chosen(tmp_path):
+    """Copies that carry only ``*_name_5pts_score_retina.txt`` failed with "missing five
+    points" and no way to read the variant they hold."""
+    root = tmp_path / "IJBC"
+    write_ijbc(root)
+    meta = root / "meta"
+    retina = meta / "ijbc_name_5pts_score_retina.txt"
+    (meta / "ijbc_name_5pts_score.txt").rename(retina)
+    with pytest.raises(DataError, match=r"ijbc_name_5pts_score_retina.txt.*"
+                                        r"five_points = \"name_5pts_score_retina\""):
+        ijbc.read(root, cache_dir=tmp_path / "cache")
+    protocol = tmp_path / "ijbc-retina.toml"
+    protocol.write_text('name = "ijbc-retina"\nextends = "ijbc-verify"\nstrict_counts = false\n'
+                        '[reader]\nfive_points = "name_5pts_score_retina"\n')
+    ev, _ = load_eval_set(str(protocol), root, cache_dir=tmp_path / "cache")
+    assert "meta/ijbc_name_5pts_score_retina.txt" in ev.samples.provenance["files"]
+    assert ev.samples.samples["landmarks"].notna().all()

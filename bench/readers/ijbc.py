@@ -5,6 +5,7 @@
     ROOT/loose_crop/<n>.jpg                         one loosely cropped face per file
     ROOT/meta/ijbc_face_tid_mid.txt                 "<n>.jpg <template> <media>"
     ROOT/meta/ijbc_name_5pts_score.txt              "<n>.jpg x1 y1 ... x5 y5 <faceness>"
+                                                    (or ..._retina.txt: ``five_points``)
     ROOT/meta/ijbc_template_pair_label.txt          "<template a> <template b> <label>"
     ROOT/meta/ijbc_1N_gallery_G1.csv, ..._G2.csv, ijbc_1N_probe_mixed.csv   (1:N)
                                                     header; TEMPLATE_ID, SUBJECT_ID, ...
@@ -81,10 +82,13 @@ def detect_release(root: Path) -> str:
 
 
 def read(root: str | Path, *, task: str = "verify", release: str = "auto",
-         skipped: SkippedRows | None = None, cache_dir: str | Path | None = None) -> EvalSet:
+         five_points: str = "name_5pts_score", skipped: SkippedRows | None = None,
+         cache_dir: str | Path | None = None) -> EvalSet:
     """The 1:1 (``task="verify"``) or 1:N (``"search"``) protocol of the release in ``root``.
 
-    ``release``: ``ijbc``, ``ijbb`` or ``auto`` (from the meta file names). The yaw fitted
+    ``release``: ``ijbc``, ``ijbb`` or ``auto`` (from the meta file names).
+    ``five_points``: the points file ``meta/<release>_<five_points>.txt``; some copies also
+    carry ``name_5pts_score_retina`` (same columns, another detector's). The yaw fitted
     to the five points is cached under ``cache_dir`` (default ``$BENCH_CACHE``) by the five
     points file's sha256: IJB-C's 469,375 fits take minutes, a reread seconds.
     """
@@ -100,7 +104,7 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
                           f"{release!r}")
     crops = require_dir(root / "loose_crop", "IJB-B/C loose_crop folder")
     tid_path = require_file(meta_file(root, release, "face_tid_mid.txt"), "face list")
-    five_path = require_file(meta_file(root, release, "name_5pts_score.txt"), "five points")
+    five_path = _five_points_file(root, release, five_points)
     files = {_rel(p, root): sha256_file(p) for p in (tid_path, five_path)}
     notes: list[str] = []
 
@@ -139,6 +143,18 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
     known = set(samples["template"])
     return EvalSet(samples=sample_set,
                    search=roles[roles["template"].isin(known)].reset_index(drop=True))
+
+
+def _five_points_file(root: Path, release: str, name: str) -> Path:
+    path = meta_file(root, release, f"{name}.txt")
+    others = sorted(p.stem.removeprefix(f"{release}_") for p in
+                    (root / "meta").glob(f"{release}_name_5pts_score*.txt"))
+    if path.is_file() or not others:
+        return require_file(path, "five points")
+    found = ", ".join(f'{release}_{o}.txt (five_points = "{o}")' for o in others)
+    raise DataError(f"missing five points: expected a file here; this copy has {found}: "
+                    "to read it, set that option under [reader] in a protocol file that "
+                    "extends this protocol", path)
 
 
 def _read_points(path: Path, skipped: SkippedRows) -> pd.DataFrame:
