@@ -98,3 +98,15 @@ def test_the_retina_five_points_variant_is_named_and_can_be_chosen(tmp_path):
     ev, _ = load_eval_set(str(protocol), root, cache_dir=tmp_path / "cache")
     assert "meta/ijbc_name_5pts_score_retina.txt" in ev.samples.provenance["files"]
     assert ev.samples.samples["landmarks"].notna().all()
+
+
+def test_images_of_an_ijba_root_count_split_folders_not_names(tmp_path):
+    """``bench yaw/detect/align`` counted ``split*`` entries, so an archive left beside the
+    folders (split1.zip) asked for a split that never existed."""
+    from bench.readers import read_images_of
+
+    root = tmp_path / "ijba"
+    info = write_ijba(root)
+    (root / "IJB-A_11_sets" / "split1.zip").write_bytes(b"PK")
+    images = read_images_of(root, skipped=SkippedRows())
+    assert len(images.samples) == 2 * info["rows_per_split"]
