@@ -110,3 +110,21 @@ def test_images_of_an_ijba_root_count_split_folders_not_names(tmp_path):
     (root / "IJB-A_11_sets" / "split1.zip").write_bytes(b"PK")
     images = read_images_of(root, skipped=SkippedRows())
     assert len(images.samples) == 2 * info["rows_per_split"]
+
+
+def test_spaces_at_line_ends_and_lines_of_spaces_in_the_ijbc_meta_files(tmp_path):
+    """A line holding only spaces or a tab (a trailing "   " line left by an editor), or a
+    space at a line's end, made a malformed line, so a strict read of the whole release
+    failed on an invisible difference (the CSV lists skip blank lines, and insightface's
+    readers take trailing spaces)."""
+    root = tmp_path / "IJBC"
+    info = write_ijbc(root)
+    pairs = root / "meta" / "ijbc_template_pair_label.txt"
+    lines = pairs.read_text().splitlines()
+    pairs.write_text("\n".join([lines[0] + " ", "  \t", *lines[1:]]) + "\n   \n\t\n")
+    ev = ijbc.read(root, cache_dir=tmp_path / "cache")
+    assert len(ev.comparisons) == info["pairs"]
+    with open(pairs, "a") as f:
+        f.write("10 11 7\n")  # still named at its own line
+    with pytest.raises(DataError, match=rf"ijbc_template_pair_label.txt:{len(lines) + 4}: label 7"):
+        ijbc.read(root, cache_dir=tmp_path / "cache")
