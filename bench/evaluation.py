@@ -138,8 +138,9 @@ def evaluate_scores(df: pd.DataFrame, plan: EvalPlan | None = None) -> dict:
     """Summarise a validated score table (see :mod:`bench.scores`).
 
     Keys: ``n_pairs``, ``n_genuine``, ``auc``, ``eer``, ``tar_at_far`` (keyed by the FAR as
-    written), ``ci``, ``accuracy`` (``mean``, ``std``, ``folds``; None without a fold
-    column) and ``by_yaw`` (None without yaw columns): per pair bin and per bin-by-bin cell.
+    written; one ROC over every pair), ``ci``, ``accuracy`` (``mean``, ``std``, ``folds``;
+    None without a fold column), ``tar_at_far_folds`` (TAR@FAR per fold's own ROC,
+    ``mean``, ``std`` over folds; None without a fold column) and ``by_yaw`` (None without yaw columns): per pair bin and per bin-by-bin cell.
     """
     plan = plan or EvalPlan()
     correct = None
@@ -155,11 +156,32 @@ def evaluate_scores(df: pd.DataFrame, plan: EvalPlan | None = None) -> dict:
     result = metrics_block(df, plan, correct)
     result.pop("accuracy", None)
     result["accuracy"] = accuracy
+    result["tar_at_far_folds"] = _tar_by_fold(df, plan) if accuracy is not None else None
     result["config"] = plan.to_dict()
     result["by_yaw"] = None
     if {"yaw_a", "yaw_b"} <= set(df.columns):
         result["by_yaw"] = _by_yaw(df, plan, correct)
     return result
+
+
+def _tar_by_fold(df: pd.DataFrame, plan: EvalPlan) -> dict:
+    """TAR@FAR of each fold's own ROC, then mean and std over folds: how IJB-A's splits are
+    published (each split a protocol of its own), unlike the pooled ROC's one threshold.
+    A fold with a single class is NaN and left out of the mean."""
+    folds = []
+    for fold, block in df.groupby("fold", sort=True):
+        labels = block["label"].to_numpy().astype(bool)
+        tar = [float("nan")] * len(plan.far) if labels.all() or not labels.any() else \
+            M.roc_summary(block["score"].to_numpy(np.float64), labels,
+                          plan.far_values)["tar_at_far"]
+        folds.append({"fold": _plain(fold), "tar_at_far": dict(zip(plan.far, tar, strict=True))})
+    values = np.array([list(f["tar_at_far"].values()) for f in folds], dtype=np.float64)
+    with warnings.catch_warnings():  # an all-NaN column is NaN, as it should be
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    return {"mean": dict(zip(plan.far, mean.tolist(), strict=True)),
+            "std": dict(zip(plan.far, std.tolist(), strict=True)),
+            "std_kind": "population (ddof=0) over folds", "folds": folds}
 
 
 def _plain(v):

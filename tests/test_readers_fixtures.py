@@ -195,3 +195,39 @@ def test_py2_pickle_needs_bytes_encoding():
         raise AssertionError("a py2 str pickle of JPEG bytes must not load as ASCII")
     got_blobs, got_same = pickle.loads(raw, encoding="bytes")
     assert got_blobs == blobs and got_same == [True]
+
+
+# --------------------------------------------------------------------------- IJB-B / IJB-C
+
+def write_ijbc(root: Path, prefix: str = "ijbc", galleries: tuple[str, str] = ("G1", "G2"),
+               subjects: int = 4) -> dict:
+    """insightface's release layout (``loose_crop/``, ``meta/<prefix>_*``). Subject s has
+    templates 10s and 10s+1, each of two media of two crops; template 10s is in gallery
+    ``galleries[(s-1) % 2]`` except for the last subject (left out: open set), every other
+    template is a mixed probe. Every template pair is listed (genuine iff same subject)."""
+    faces, five, templates = [], [], []
+    for s in range(1, subjects + 1):
+        for tid in (10 * s, 10 * s + 1):
+            templates.append((tid, s))
+            for media in (100 * tid, 100 * tid + 1):
+                for _ in range(2):
+                    name = f"{len(faces) + 1}.jpg"
+                    _write(root / "loose_crop" / name, tiny_image(len(faces), size=16))
+                    faces.append(f"{name} {tid} {media}")
+                    five.append(f"{name} 5.1 6 10.9 6 8 8.5 5.5 11 10.5 11 0.9")
+    pairs = [f"{a} {b} {int(sa == sb)}" for i, (a, sa) in enumerate(templates)
+             for b, sb in templates[i + 1:]]
+    meta = root / "meta"
+    for name, lines in (("face_tid_mid.txt", faces), ("name_5pts_score.txt", five),
+                        ("template_pair_label.txt", pairs)):
+        _write(meta / f"{prefix}_{name}", "\n".join(lines) + "\n")
+    roles: dict[str, list] = {f"gallery_{g}": [] for g in galleries} | {"probe_mixed": []}
+    for tid, s in templates:
+        gallery = tid % 10 == 0 and s < subjects
+        roles[f"gallery_{galleries[(s - 1) % 2]}" if gallery else "probe_mixed"].append((tid, s))
+    for role, rows in roles.items():
+        _write(meta / f"{prefix}_1N_{role}.csv", "\n".join(
+            ["TEMPLATE_ID,SUBJECT_ID,FILENAME"] + [f"{t},{s},img/{t}.jpg" for t, s in rows])
+            + "\n")
+    return {"images": len(faces), "templates": len(templates), "subjects": subjects,
+            "pairs": len(pairs), "genuine": subjects}

@@ -85,7 +85,8 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
     if decode:
         from ..data.decode_check import require_decodable
 
-        count = require_decodable(evalset.samples.samples["path"])
+        samples = evalset.samples.samples
+        count = require_decodable(samples["path"], samples=samples)
         click.echo(f"decoded all {count} images", err=True)
     click.echo(report.format())
     if json_path:

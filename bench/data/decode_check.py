@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pandas as pd
+
 from ..errors import DataError
 
 
@@ -34,10 +36,16 @@ def undecodable(paths: Sequence[str | Path], workers: int = 4,
     return bad
 
 
-def require_decodable(paths: Sequence[str | Path], workers: int = 4, shown: int = 5) -> int:
-    """Decode every image; a DataError naming the first bad ones if any fails. Returns the
-    number of distinct images checked."""
+def require_decodable(paths: Sequence[str | Path], workers: int = 4, shown: int = 5,
+                      samples: pd.DataFrame | None = None) -> int:
+    """Decode every image; a DataError naming the first bad ones if any fails, each at the
+    list row that names it when ``samples`` records one. Returns the number of distinct
+    images checked."""
     bad = undecodable(paths, workers)
+    if samples is not None:
+        from .samples import at_listing
+
+        bad = [at_listing(e, samples) for e in bad]
     if bad:
         listed = "\n  ".join(str(e) for e in bad[:shown])
         more = f"\n  ... and {len(bad) - shown} more" if len(bad) > shown else ""

@@ -17,6 +17,7 @@ import codecs
 import csv
 import gzip
 import io
+import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -191,7 +192,7 @@ def check_angles(frame: pd.DataFrame, column: str, values: np.ndarray, path: Pat
 
 def read_text_bytes(path: Path) -> bytes:
     """The file's bytes (gunzipped when ``.gz``), checked to be UTF-8, without a byte-order
-    mark and with line ends normalised to ``\\n``."""
+    mark, with line ends normalised to ``\\n`` and spaces or tabs at a line's end removed."""
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
@@ -209,6 +210,10 @@ def read_text_bytes(path: Path) -> bytes:
     data = data.removeprefix(codecs.BOM_UTF8)
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if b" \n" in data or b"\t\n" in data or data.endswith((b" ", b"\t")):
+        # spaces at a line's end are invisible and not a field (insightface's own readers
+        # take such lines); a line of spaces alone is then empty, and skipped as blank
+        data = re.sub(rb"(?m)[ \t]+$", b"", data)
     return data
 
 

@@ -4,8 +4,9 @@ The shipped files live in the repository's ``protocols/`` folder, reached from t
 installed package as ``bench/protocol_files`` (a link to it, packaged as data). A file may
 ``extends = "other-name"`` (a shipped name, or a ``.toml`` path relative to the file):
 its keys replace the parent's and its tables merge into the parent's key by key, except
-``[reader]`` and ``[counts]``, which are inherited only when ``format`` is unchanged
-(another reader takes other options and counts its data differently).
+``[reader]``, inherited only when ``format`` is unchanged (another reader takes other
+options), and ``[counts]``, inherited only when ``format`` and ``task`` are (a search set
+counts galleries and probes, not the pairs of the 1:1 set it extends).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def merge(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]
     out = {k: v for k, v in parent.items() if k not in ("name", "extends")}
     if child.get("format", parent.get("format")) != parent.get("format"):
         out.pop("reader", None)
+        out.pop("counts", None)
+    if child.get("task", parent.get("task")) != parent.get("task"):
         out.pop("counts", None)
     for key, value in child.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):

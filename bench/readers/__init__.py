@@ -65,7 +65,7 @@ def read_images_of(path, fmt: str = "auto", *, skipped, cache_dir=None):
         from .yaw_split import read_source
 
         return read_source(path, fmt, skipped)
-    options = {"task": "verify"} if fmt == "ijbc" else {}
-    if fmt == "ijba":
-        options = {"task": "verify", "folds": len(list((path / "IJB-A_11_sets").glob("split*")))}
+    options = {"task": "verify"} if fmt in ("ijba", "ijbc") else {}
+    if fmt == "ijba":  # the reader counts split folders: a split1.zip beside them is none
+        options["folds"] = None
     return read_dataset(fmt, path, skipped=skipped, cache_dir=cache_dir, **options).samples

@@ -34,7 +34,7 @@ from ..data.delimited import (
     require_dir,
 )
 from ..data.evalset import EvalSet
-from ..data.samples import SampleSet, new_comparisons, new_samples
+from ..data.samples import LISTED_AT, SampleSet, new_comparisons, new_samples
 from ..data.skipped import SkippedRows
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
@@ -203,7 +203,8 @@ def _samples(meta: pd.DataFrame, image_dir: Path) -> pd.DataFrame:
         [str(image_dir / f) for f in meta["FILE"]], meta["SUBJECT_ID"],
         template=meta["template"], media=meta["MEDIA_ID"], yaw=meta["FACE_YAW"],
         box=[b if ok else None for b, ok in zip(box, has_box, strict=True)],
-        landmarks=[p if ok else None for p, ok in zip(points, has_points, strict=True)], **extra)
+        landmarks=[p if ok else None for p, ok in zip(points, has_points, strict=True)],
+        **{LISTED_AT: meta["_file"] + ":" + meta[LINE].astype(str)}, **extra)
 
 
 def _is_number(text: str) -> bool:

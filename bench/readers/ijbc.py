@@ -5,6 +5,7 @@
     ROOT/loose_crop/<n>.jpg                         one loosely cropped face per file
     ROOT/meta/ijbc_face_tid_mid.txt                 "<n>.jpg <template> <media>"
     ROOT/meta/ijbc_name_5pts_score.txt              "<n>.jpg x1 y1 ... x5 y5 <faceness>"
+                                                    (or ..._retina.txt: ``five_points``)
     ROOT/meta/ijbc_template_pair_label.txt          "<template a> <template b> <label>"
     ROOT/meta/ijbc_1N_gallery_G1.csv, ..._G2.csv, ijbc_1N_probe_mixed.csv   (1:N)
                                                     header; TEMPLATE_ID, SUBJECT_ID, ...
@@ -50,6 +51,7 @@ from ..data.delimited import (
 from ..data.evalset import EvalSet
 from ..data.samples import (
     LANDMARK_SOURCE,
+    LISTED_AT,
     SampleSet,
     new_comparisons,
     new_samples,
@@ -80,10 +82,13 @@ def detect_release(root: Path) -> str:
 
 
 def read(root: str | Path, *, task: str = "verify", release: str = "auto",
-         skipped: SkippedRows | None = None, cache_dir: str | Path | None = None) -> EvalSet:
+         five_points: str = "name_5pts_score", skipped: SkippedRows | None = None,
+         cache_dir: str | Path | None = None) -> EvalSet:
     """The 1:1 (``task="verify"``) or 1:N (``"search"``) protocol of the release in ``root``.
 
-    ``release``: ``ijbc``, ``ijbb`` or ``auto`` (from the meta file names). The yaw fitted
+    ``release``: ``ijbc``, ``ijbb`` or ``auto`` (from the meta file names).
+    ``five_points``: the points file ``meta/<release>_<five_points>.txt``; some copies also
+    carry ``name_5pts_score_retina`` (same columns, another detector's). The yaw fitted
     to the five points is cached under ``cache_dir`` (default ``$BENCH_CACHE``) by the five
     points file's sha256: IJB-C's 469,375 fits take minutes, a reread seconds.
     """
@@ -99,12 +104,13 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
                           f"{release!r}")
     crops = require_dir(root / "loose_crop", "IJB-B/C loose_crop folder")
     tid_path = require_file(meta_file(root, release, "face_tid_mid.txt"), "face list")
-    five_path = require_file(meta_file(root, release, "name_5pts_score.txt"), "five points")
+    five_path = _five_points_file(root, release, five_points)
     files = {_rel(p, root): sha256_file(p) for p in (tid_path, five_path)}
     notes: list[str] = []
 
     faces, _ = read_columns(tid_path, "face list", ("image", "template", "media"),
                             skipped=skipped)
+    listed = set(faces["template"])
     faces = _reject_missing_images(faces, crops, tid_path, skipped)
     points = _read_points(five_path, skipped)
 
@@ -115,12 +121,12 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
         files[_rel(pair_path, root)] = sha256_file(pair_path)
         pairs = _read_pairs(pair_path, set(faces["template"]), skipped)
     else:
-        roles, role_files = _read_search(root, release, skipped)
+        roles, role_files = _read_search(root, release, listed, tid_path, skipped)
         files.update({_rel(p, root): sha256_file(p) for p in role_files})
     subject_of, how = _subjects(root, release, faces, pairs if task == "verify" else None,
                                 roles, skipped)
     pose = _pose(points, files[_rel(five_path, root)], cache_dir)
-    samples, pose_note = _samples(faces, points, pose, crops, subject_of)
+    samples, pose_note = _samples(faces, points, pose, crops, subject_of, tid_path)
     notes.append(pose_note)
     provenance = {"format": "ijbc", "release": release, "task": task, "files": files,
                   "landmark_scheme": "five", "subjects": how,
@@ -137,6 +143,18 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
     known = set(samples["template"])
     return EvalSet(samples=sample_set,
                    search=roles[roles["template"].isin(known)].reset_index(drop=True))
+
+
+def _five_points_file(root: Path, release: str, name: str) -> Path:
+    path = meta_file(root, release, f"{name}.txt")
+    others = sorted(p.stem.removeprefix(f"{release}_") for p in
+                    (root / "meta").glob(f"{release}_name_5pts_score*.txt"))
+    if path.is_file() or not others:
+        return require_file(path, "five points")
+    found = ", ".join(f'{release}_{o}.txt (five_points = "{o}")' for o in others)
+    raise DataError(f"missing five points: expected a file here; this copy has {found}: "
+                    "to read it, set that option under [reader] in a protocol file that "
+                    "extends this protocol", path)
 
 
 def _read_points(path: Path, skipped: SkippedRows) -> pd.DataFrame:
@@ -172,28 +190,39 @@ def _read_pairs(path: Path, known: set, skipped: SkippedRows) -> pd.DataFrame:
                             line_text=lambda line: line_text(data, line))
 
 
-def _read_search(root: Path, release: str, skipped: SkippedRows
-                 ) -> tuple[pd.DataFrame, list[Path]]:
-    """(template, subject, role, fold) rows of both galleries and the mixed probes."""
+def _read_search(root: Path, release: str, known: set, face_list: Path,
+                 skipped: SkippedRows) -> tuple[pd.DataFrame, list[Path]]:
+    """(template, subject, role, fold) rows of both galleries and the mixed probes;
+    ``known``: the templates of ``face_list``."""
     paths, out = [], []
     probe_path = require_file(meta_file(root, release, "1N_probe_mixed.csv"), "1:N probe list")
-    probes = _template_subjects(probe_path, skipped)
+    probes = _template_subjects(probe_path, skipped, known, face_list)
     paths.append(probe_path)
     for fold, gallery in enumerate(RELEASES[release], 1):
         path = require_file(meta_file(root, release, f"1N_gallery_{gallery}.csv"),
                             f"1:N gallery {gallery}")
         paths.append(path)
-        g = _template_subjects(path, skipped)
+        g = _template_subjects(path, skipped, known, face_list)
         out.append(g.assign(role="gallery", fold=fold))
         out.append(probes[~probes["template"].isin(set(g["template"]))]
                    .assign(role="probe", fold=fold))
     return pd.concat(out, ignore_index=True), paths
 
 
-def _template_subjects(path: Path, skipped: SkippedRows) -> pd.DataFrame:
-    """One row per template of a 1:N list (which lists a row per image)."""
+def _template_subjects(path: Path, skipped: SkippedRows, known: set | None = None,
+                       face_list: Path | None = None) -> pd.DataFrame:
+    """One row per template of a 1:N list (which lists a row per image). With ``known``,
+    a template that has no crop in ``face_list`` is rejected at its line: searching
+    without it would change the gallery or the probe set in silence."""
     rows = read_table(path, "1:N template list", required=("TEMPLATE_ID", "SUBJECT_ID"),
                       skipped=skipped)
+    if known is not None:
+        unknown = ~rows["TEMPLATE_ID"].isin(known).to_numpy()
+        for i in np.flatnonzero(unknown):
+            skipped.reject(DataError(f"template {rows['TEMPLATE_ID'].iat[i]} has no crop in "
+                                     f"{face_list}", path, int(rows[LINE].iat[i]),
+                                     rows[TEXT].iat[i]))
+        rows = keep_rows(rows, ~unknown)
     first = rows.groupby("TEMPLATE_ID", sort=False)["SUBJECT_ID"].transform("first")
     conflict = (rows["SUBJECT_ID"] != first).to_numpy()
     for i in np.flatnonzero(conflict):
@@ -271,7 +300,7 @@ def _pose(points: pd.DataFrame, sha: str, cache_dir) -> pd.DataFrame:
 
 
 def _samples(faces: pd.DataFrame, points: pd.DataFrame, pose: pd.DataFrame, crops: Path,
-             subject_of: pd.Series) -> tuple[pd.DataFrame, str]:
+             subject_of: pd.Series, face_list: Path) -> tuple[pd.DataFrame, str]:
     from ..pose.sources import LANDMARKS
 
     five = points.reindex(faces["image"])
@@ -285,7 +314,8 @@ def _samples(faces: pd.DataFrame, points: pd.DataFrame, pose: pd.DataFrame, crop
         template=faces["template"], media=faces["media"], yaw=yaw,
         yaw_source=np.where(np.isfinite(yaw), LANDMARKS, "none"), landmarks=landmarks,
         faceness=five["faceness"].to_numpy(), pose_rms_px=rms,
-        **{LANDMARK_SOURCE: np.where(has, DETECTION, "")})
+        **{LANDMARK_SOURCE: np.where(has, DETECTION, ""),
+           LISTED_AT: f"{face_list}:" + faces[LINE].astype(str).to_numpy(dtype=object)})
     fitted = np.isfinite(rms)
     note = (f"yaw fitted to the five points of {int(fitted.sum())} of {len(faces)} crops "
             f"(median RMS reprojection error {np.median(rms[fitted]) if fitted.any() else 0:.2f}"
