@@ -47,7 +47,7 @@ class RunResult:
     pooling: dict = _key(dict, "template pooling options applied")
     main_score: dict = _key(dict, "name and value of the protocol's main score, with its CI")
     metrics: dict = _key(dict, "overall metrics: evaluate_scores output (auc, eer, tar_at_far, "
-                               "accuracy, ci, by_yaw)")
+                               "accuracy, tar_at_far_folds, ci, by_yaw)")
     identification: dict | None = _key((dict, NONE), "1:N metrics per split and mean/std, null "
                                                      "for 1:1")
     timings: dict = _key(dict, "seconds per stage: data, train, extract, score, metrics, total")
