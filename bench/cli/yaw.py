@@ -15,9 +15,10 @@ from .params import POSITIVE_FLOAT, NameList
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="CSV to write: path,yaw,pitch,roll,source,rms_px (one row per image).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="Dataset layout; auto: an insightface .bin file, CFP when DATA/Protocol "
-                   "exists, else a manifest CSV, a folder with metadata.csv, or identity "
-                   "folders.")
+              help="Dataset layout; auto: an insightface .bin file, an IJB-A root "
+                   "(IJB-A_11_sets/), an IJB-B/C folder (meta/ and loose_crop/), CFP when "
+                   "DATA/Protocol exists, else a manifest CSV, a folder with metadata.csv, or "
+                   "identity folders.")
 @click.option("--sources", type=NameList("bench.pose.sources:SOURCES"),
               default="metadata,landmarks,image", show_default=True,
               help="Sources in order of preference; e.g. 'landmarks' alone re-estimates "
