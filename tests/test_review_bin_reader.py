@@ -1,0 +1,33 @@
+"""insightface .bin files as researchers build them: entries of other sizes, other blob types."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+from test_readers_fixtures import tiny_image
+
+from bench.readers import insightface_bin
+
+
+def test_each_image_carries_the_template_points_of_its_own_size(tmp_path):
+    # a .bin mixing 112x112 crops with a 160x120 one: the first image's points on every
+    # image put the larger crop's eyes where a 112x112 one has them
+    blobs = [tiny_image(i, size=112) for i in range(3)] + [_image(160, 120, seed=3)]
+    path = tmp_path / "mixed.bin"
+    path.write_bytes(pickle.dumps((blobs, [True, False]), protocol=4))
+    ev = insightface_bin.read(path, folds=2, cache_dir=tmp_path / "c")
+    points = ev.samples.samples["landmarks"]
+    assert np.allclose(points[0], insightface_bin.aligned_points([112, 112]))
+    assert np.allclose(points[3], insightface_bin.aligned_points([160, 120]))
+    assert ev.samples.provenance["image_size"] == [112, 112]
+    assert any("160x120" in note for note in ev.samples.provenance["notes"])
+
+
+def _image(h: int, w: int, seed: int) -> bytes:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    ok, buf = cv2.imencode(".jpg", rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+    assert ok
+    return buf.tobytes()
