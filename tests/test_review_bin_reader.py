@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import pytest
 from test_readers_fixtures import tiny_image
 
 from bench.readers import insightface_bin
@@ -31,3 +32,15 @@ def _image(h: int, w: int, seed: int) -> bytes:
     ok, buf = cv2.imencode(".jpg", rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
     assert ok
     return buf.tobytes()
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_bytearray_blobs_are_read_at_every_pickle_protocol(tmp_path, protocol):
+    # _as_bytes takes bytearrays, but below protocol 5 a pickle rebuilds them through the
+    # builtins.bytearray global, which the restricted unpickler refused
+    blobs = [tiny_image(i) for i in range(4)]
+    path = tmp_path / "ba.bin"
+    path.write_bytes(pickle.dumps(([bytearray(b) for b in blobs], [True, False]),
+                                  protocol=protocol))
+    got, same = insightface_bin.load_bin(path)
+    assert got == blobs and same.tolist() == [True, False]
