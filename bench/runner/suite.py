@@ -77,11 +77,13 @@ def run_suite(name: str, cfg, echo=print) -> SuiteOutcome:
     if name not in PROTOCOL_SUITES:
         raise ConfigError(f"unknown suite {name!r}; suites: {', '.join(PROTOCOL_SUITES)}")
     outcome = SuiteOutcome(name)
-    default, mode, other_rank = None, None, False
-    for member in PROTOCOL_SUITES[name]:
-        protocol = load_protocol(member)
-        if default is None and uses_default_data(cfg.data, protocol):
-            default = synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
+    members = {member: load_protocol(member) for member in PROTOCOL_SUITES[name]}
+    mode, other_rank = None, False
+    # the synthetic default stands in for the whole suite or for none of it: sets found
+    # through their own variables must not share a table with synthetic ones
+    default = (synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
+               if all(uses_default_data(cfg.data, p) for p in members.values()) else None)
+    for member, protocol in members.items():
         if member_data(protocol, cfg.data, default) is None:
             outcome.missing.append(f"{member}: no {protocol.data} found")
             continue
