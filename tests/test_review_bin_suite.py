@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.runner.run import RunConfig
-from bench.runner.suite import run_suite
+from bench.runner.suite import log_lines, run_suite
 
 
 class _Run:
@@ -37,3 +37,18 @@ def test_real_sets_found_by_their_variables_are_not_joined_by_synthetic_ones(
     assert ran == ["lfw-bin"]
     assert [m.split(":")[0] for m in outcome.missing] == [
         "cfp-ff-bin", "cfp-fp-bin", "agedb-30-bin", "calfw-bin", "cplfw-bin"]
+
+
+def test_the_log_says_flip_only_for_runs_with_the_flip_test(tmp_path, monkeypatch):
+    # insightface's "Accuracy-Flip" names its flip test; bench's default is no flip test,
+    # and every line said "Accuracy-Flip" whatever the run did
+    for name in ("lfw.bin", "cfp_ff.bin"):
+        (tmp_path / name).write_bytes(b"")
+    flips = {"lfw-bin": False, "cfp-ff-bin": True}
+    monkeypatch.setattr("bench.runner.run.run_benchmark",
+                        lambda cfg, echo=None: _Run(flip=flips[cfg.protocol]))
+    cfg = RunConfig(protocol="bin-suite", model="sface", data=str(tmp_path),
+                    out=str(tmp_path / "out"))
+    lines = log_lines(run_suite("bin-suite", cfg, echo=lambda s: None))
+    assert lines[0].startswith("[lfw]Accuracy: 0.99000+-0.01000")
+    assert lines[1].startswith("[cfp-ff]Accuracy-Flip: 0.99000+-0.01000")
