@@ -1,0 +1,33 @@
+"""Leaderboards holding runs on .bin files (no subject ids) and runs from protocol files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.runner import leaderboard as lb
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def _store(out: Path, run_id: str, protocol: str, ci: str) -> None:
+    data = json.loads(next(RESULTS.glob("runs/cfp-fp__*/result.json")).read_text())
+    data["run_id"], data["protocol"]["name"] = run_id, protocol
+    data["main_score"]["ci"] = ci
+    folder = out / "runs" / run_id
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps(data))
+
+
+def test_the_board_says_what_each_ci_resamples(tmp_path):
+    # the board called every CI a subject bootstrap; a .bin has no subject ids, so its
+    # runs resample pairs, and their result.json says so
+    _store(tmp_path, "cfp-fp__m__naive__1", "cfp-fp", "95% bootstrap over subjects")
+    _store(tmp_path, "lfw-bin__m__naive__2", "lfw-bin", "95% bootstrap over pairs")
+    csv_path, md_path = lb.update(tmp_path)
+    board = pd.read_csv(csv_path).set_index("protocol")
+    assert board.loc["lfw-bin", "ci"] == "95% bootstrap over pairs"
+    assert board.loc["cfp-fp", "ci"] == "95% bootstrap over subjects"
+    assert "subject-bootstrap" not in md_path.read_text()
