@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from click.testing import CliRunner
 
+from bench.cli import main
 from bench.runner import leaderboard as lb
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -31,3 +33,18 @@ def test_the_board_says_what_each_ci_resamples(tmp_path):
     assert board.loc["lfw-bin", "ci"] == "95% bootstrap over pairs"
     assert board.loc["cfp-fp", "ci"] == "95% bootstrap over subjects"
     assert "subject-bootstrap" not in md_path.read_text()
+
+
+def test_a_protocol_file_s_runs_have_their_own_board(tmp_path):
+    # bench run -p mini-lfw.toml names its runs mini-lfw, a name no registry holds:
+    # bench leaderboard --protocol mini-lfw refused it as an unknown protocol
+    _store(tmp_path, "mini-lfw__m__naive__1", "mini-lfw", "95% bootstrap over pairs")
+    _store(tmp_path, "cfp-fp__m__naive__2", "cfp-fp", "95% bootstrap over subjects")
+    result = CliRunner().invoke(main, ["leaderboard", "--out", str(tmp_path),
+                                       "--protocol", "mini-lfw", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "leaderboard-mini-lfw.csv")["protocol"].tolist() == ["mini-lfw"]
+    result = CliRunner().invoke(main, ["leaderboard", "--out", str(tmp_path),
+                                       "--protocol", "mini-lwf"])
+    assert result.exit_code == 2 and "unknown protocol 'mini-lwf'" in result.output
+    assert not (tmp_path / "leaderboard-mini-lwf.csv").exists()

@@ -118,14 +118,16 @@ def to_markdown(df: pd.DataFrame) -> str:
             "runs/*/result.json.\n\n" + text + "\n")
 
 
-def check_protocol(protocol: str | None) -> str | None:
-    """A protocol name that is registered (and so safe in a file name), or None."""
+def check_protocol(protocol: str | None, has_runs: bool = False) -> str | None:
+    """A protocol name safe in a file name that is registered or names stored runs (those
+    of a protocol file, ``-p mine.toml``, carry a name no registry holds), or None."""
     if protocol is None:
         return None
     from ..protocols import PROTOCOLS
 
     safe_name(protocol, "protocol")
-    PROTOCOLS.get(protocol)  # unknown: ConfigError with did-you-mean and the known names
+    if not has_runs:
+        PROTOCOLS.get(protocol)  # unknown: ConfigError with did-you-mean and the known names
     return protocol
 
 
@@ -139,10 +141,11 @@ def update(out_dir: str | Path, protocol: str | None = None, *, strict: bool = F
     import warnings
 
     out_dir = Path(out_dir)
-    check_protocol(protocol)
+    check_protocol(protocol, has_runs=True)
     with file_lock(out_dir / LOCK):
         clean_stale_temps(out_dir)  # a board being written when its writer was killed
         df, bad = collect_runs(out_dir, protocol)
+        check_protocol(protocol, has_runs=not df.empty)
         if bad and strict:
             raise ConfigError(f"{len(bad)} unreadable run file(s) under {out_dir / 'runs'}: "
                               + "; ".join(map(str, bad)))
@@ -172,7 +175,7 @@ def rebuild(out_dir: str | Path, protocol: str | None = None, *, strict: bool = 
     """``bench leaderboard``: like :func:`update`, but ``out_dir`` must already hold runs
     (a mistyped ``--out`` is an error, not an empty board)."""
     out_dir = Path(out_dir)
-    check_protocol(protocol)
+    check_protocol(protocol, has_runs=True)  # a name unknown to both: update refuses it
     if not (out_dir / "runs").is_dir():
         what = "does not exist" if not out_dir.exists() else "holds no runs/ folder"
         raise ConfigError(f"--out {out_dir} {what}: nothing to build a leaderboard from "
