@@ -14,9 +14,10 @@ from bench.runner import leaderboard as lb
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
-def _store(out: Path, run_id: str, protocol: str, ci: str) -> None:
+def _store(out: Path, run_id: str, protocol: str, ci: str, flip: bool = False) -> None:
     data = json.loads(next(RESULTS.glob("runs/cfp-fp__*/result.json")).read_text())
     data["run_id"], data["protocol"]["name"] = run_id, protocol
+    data["preprocessing"]["flip_test"] = flip
     data["main_score"]["ci"] = ci
     folder = out / "runs" / run_id
     folder.mkdir(parents=True)
@@ -48,3 +49,15 @@ def test_a_protocol_file_s_runs_have_their_own_board(tmp_path):
                                        "--protocol", "mini-lwf"])
     assert result.exit_code == 2 and "unknown protocol 'mini-lwf'" in result.output
     assert not (tmp_path / "leaderboard-mini-lwf.csv").exists()
+
+
+def test_runs_with_and_without_the_flip_test_are_told_apart(tmp_path):
+    # insightface's .bin numbers are flip-test numbers: two rows of one model, one run
+    # with --flip, looked the same but for their values
+    _store(tmp_path, "lfw-bin__m__pretrained__1", "lfw-bin", "95% bootstrap over pairs")
+    _store(tmp_path, "lfw-bin__m__pretrained__2", "lfw-bin", "95% bootstrap over pairs",
+           flip=True)
+    board = pd.read_csv(lb.update(tmp_path)[0]).set_index("run_id")
+    assert board.loc["lfw-bin__m__pretrained__2", "flip"]
+    assert not board.loc["lfw-bin__m__pretrained__1", "flip"]
+    assert list(board.columns[:4]) == ["protocol", "model", "mode", "flip"]
