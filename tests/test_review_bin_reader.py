@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from test_readers_fixtures import tiny_image
 
+from bench.data import SkippedRows
 from bench.readers import insightface_bin
 
 
@@ -44,3 +45,18 @@ def test_bytearray_blobs_are_read_at_every_pickle_protocol(tmp_path, protocol):
                                   protocol=protocol))
     got, same = insightface_bin.load_bin(path)
     assert got == blobs and same.tolist() == [True, False]
+
+
+def test_a_skipped_pair_s_images_leave_the_samples_too(tmp_path):
+    # --lenient dropped the pair of an undecodable blob but kept the blob among the
+    # samples, so bench run and validate then failed decoding the image no pair uses
+    blobs = [tiny_image(i) for i in range(6)]
+    blobs[3] = b"garbage"
+    path = tmp_path / "b.bin"
+    path.write_bytes(pickle.dumps((blobs, [True, False, True])))
+    ev = insightface_bin.read(path, folds=3, cache_dir=tmp_path / "c",
+                              skipped=SkippedRows(lenient=True))
+    samples = ev.samples.samples
+    assert samples["template"].tolist() == ["0", "1", "4", "5"]
+    assert all(p.endswith(".jpg") for p in samples["path"])
+    assert set(ev.comparisons["a"]) | set(ev.comparisons["b"]) == set(samples["template"])

@@ -120,9 +120,11 @@ def read(path: str | Path, *, folds: int = 10, cache_dir: str | Path | None = No
     size = next((s for s in sizes if s is not None), None)
     # a crop of another size (160x160) holds the template scaled to its own size
     points = {s: aligned_points(s and list(s)) for s in set(sizes)}
-    frame = new_samples([str(image_dir / n) for n in names], [""] * len(blobs), template=ids,
-                        landmarks=[points[s] for s in sizes],
-                        landmark_source=[PRE_ALIGNED] * len(blobs))
+    # a skipped pair's images go too: no comparison uses them and one does not decode
+    used = np.flatnonzero(np.repeat(keep, 2))
+    frame = new_samples([str(image_dir / names[i]) for i in used], [""] * len(used),
+                        template=ids[used], landmarks=[points[sizes[i]] for i in used],
+                        landmark_source=[PRE_ALIGNED] * len(used))
     provenance = {
         "format": "insightface_bin",
         "files": {path.name: digest},
