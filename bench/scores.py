@@ -69,14 +69,21 @@ def _check_shape(data: bytes, path: Path) -> np.ndarray:
     return starts[1:]
 
 
+def _read_csv(data: bytes, dtype: dict) -> pd.DataFrame:
+    """pandas' reader on the header's names stripped as the shape check strips them
+    (``np.savetxt(delimiter=", ")`` writes ``score, label``)."""
+    names = [str(name).strip() for name in pd.read_csv(io.BytesIO(data), nrows=0).columns]
+    return pd.read_csv(io.BytesIO(data), header=0, names=names, dtype=dtype,
+                       keep_default_na=True)
+
+
 def _parse_fast(data: bytes) -> pd.DataFrame | None:
     """The frame with numeric columns parsed by pandas' C reader, or None when any value is
     not what a valid file holds; the checked parser then names the first bad line. Both
     parsers give the same float64 values (tested), so the fast one changes no number."""
     numeric = {c: np.float64 for c in (*NUMERIC, "label")}
     try:
-        df = pd.read_csv(io.BytesIO(data), dtype={**numeric, "subject_a": str, "subject_b": str},
-                         keep_default_na=True)
+        df = _read_csv(data, {**numeric, "subject_a": str, "subject_b": str})
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
     if any(c not in df.columns for c in REQUIRED) or df.empty:
@@ -104,7 +111,7 @@ def _parse_checked(data: bytes, row_lines: np.ndarray, path: Path) -> pd.DataFra
 
     as_text = {c: str for c in ("subject_a", "subject_b", *NUMERIC, "label")}
     try:
-        df = pd.read_csv(io.BytesIO(data), dtype=as_text, keep_default_na=True)
+        df = _read_csv(data, as_text)
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"cannot parse as CSV: {exc}", path) from None
     except pd.errors.EmptyDataError:

@@ -58,12 +58,12 @@ def test_leaderboard_columns_have_a_fixed_order_whatever_the_runs(tmp_path):
         (folder / "result.json").write_text(json.dumps(_result(run_id, bins, value)))
     lb.update(tmp_path)
     columns = list(pd.read_csv(tmp_path / "leaderboard.csv").columns)
-    assert columns[:9] == ["protocol", "model", "mode", "main_score", "value", "ci_low",
-                           "ci_high", "auc", "eer"]
-    assert columns[9:13] == ["tar@far=0.1", "tar@far=0.01", "tar@far=0.001", "accuracy"]
-    assert columns[13:19] == ["eer|yaw [0,30)", "acc|yaw [0,30)", "eer|yaw [30,60)",
+    assert columns[:11] == ["protocol", "model", "mode", "flip", "main_score", "value",
+                            "ci_low", "ci_high", "ci", "auc", "eer"]
+    assert columns[11:15] == ["tar@far=0.1", "tar@far=0.01", "tar@far=0.001", "accuracy"]
+    assert columns[15:21] == ["eer|yaw [0,30)", "acc|yaw [0,30)", "eer|yaw [30,60)",
                               "acc|yaw [30,60)", "eer|yaw [60,90]", "acc|yaw [60,90]"]
-    assert columns[19:] == ["data", "date", "commit", "run_id"]
+    assert columns[21:] == ["data", "date", "commit", "run_id"]
 
 
 def test_committed_leaderboard_is_what_bench_leaderboard_builds(tmp_path):

@@ -36,7 +36,7 @@ def test_suite_runs_the_present_bins_and_names_the_absent_ones(tiny_synth, tmp_p
     assert {m.split(":")[0] for m in outcome.missing} == {"lfw-bin", "agedb-30-bin",
                                                          "calfw-bin", "cplfw-bin"}
     lines = log_lines(outcome)
-    assert re.fullmatch(r"\[cfp-fp\]Accuracy-Flip: 0\.\d{5}\+-0\.\d{5}  EER .*AUC .*95% CI .*",
+    assert re.fullmatch(r"\[cfp-fp\]Accuracy: 0\.\d{5}\+-0\.\d{5}  EER .*AUC .*95% CI .*",
                         lines[1])
     assert lines[-1].startswith("not run: cplfw-bin")
     table = pd.read_csv(outcome.table_path)

@@ -68,6 +68,7 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
 
     Every image is also decoded (as a run would), unless --no-decode.
     """
+    from ..data.cache import reader_cache
     from ..fileio import dump_json
     from ..protocols import load_eval_set, load_protocol
     from ..runner.data_source import synthetic_root, uses_default_data
@@ -80,8 +81,10 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
     default = None
     if uses_default_data(data, protocol):  # the same data `bench run` would use
         default = synthetic_root(cache_dir=cache_dir, echo=lambda m: click.echo(m, err=True))
+    # the readers' part of the cache, as bench run and bench yaw name it: a yaw file
+    # written for a .bin lists its images there
     evalset, report = load_eval_set(protocol, data, lenient=lenient, default=default,
-                                    cache_dir=cache_dir, yaw_file=yaw_file)
+                                    cache_dir=reader_cache(cache_dir), yaw_file=yaw_file)
     if decode:
         from ..data.decode_check import require_decodable
 

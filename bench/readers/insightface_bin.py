@@ -14,9 +14,11 @@ file was built split by split, which provenance says.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import shutil
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,9 +35,11 @@ from ..fileio import atomic_write, clean_stale_temps, dump_json, make_temp_dir, 
 
 MAGIC = {b"\xff\xd8\xff": ".jpg", b"\x89PNG": ".png"}
 #: Globals a verification .bin may reference: numpy arrays (issame saved as an array, blobs
-#: as uint8 arrays) and the codec call Python 3 uses for bytes at pickle protocol < 3.
+#: as uint8 arrays), the codec call Python 3 uses for bytes at pickle protocol < 3, and
+#: bytearray blobs, rebuilt by a call below protocol 5 (spelt ``__builtin__`` by Python 2
+#: and by Python 3 at protocol < 3).
 SAFE_GLOBALS = {
-    ("_codecs", "encode"),
+    ("_codecs", "encode"), ("builtins", "bytearray"), ("__builtin__", "bytearray"),
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
@@ -112,10 +116,15 @@ def read(path: str | Path, *, folds: int = 10, cache_dir: str | Path | None = No
     ids = np.arange(2 * n_pairs).astype(str)
     comparisons = new_comparisons(ids[0::2][keep], ids[1::2][keep], issame[keep].astype(int),
                                   fold[keep])
-    size = _image_size(blobs)
-    frame = new_samples([str(image_dir / n) for n in names], [""] * len(blobs), template=ids,
-                        landmarks=[aligned_points(size)] * len(blobs),
-                        landmark_source=[PRE_ALIGNED] * len(blobs))
+    sizes = _image_sizes(blobs)
+    size = next((s for s in sizes if s is not None), None)
+    # a crop of another size (160x160) holds the template scaled to its own size
+    points = {s: aligned_points(s and list(s)) for s in set(sizes)}
+    # a skipped pair's images go too: no comparison uses them and one does not decode
+    used = np.flatnonzero(np.repeat(keep, 2))
+    frame = new_samples([str(image_dir / names[i]) for i in used], [""] * len(used),
+                        template=ids[used], landmarks=[points[sizes[i]] for i in used],
+                        landmark_source=[PRE_ALIGNED] * len(used))
     provenance = {
         "format": "insightface_bin",
         "files": {path.name: digest},
@@ -123,7 +132,7 @@ def read(path: str | Path, *, folds: int = 10, cache_dir: str | Path | None = No
         "bytes": path.stat().st_size,
         "pickle_protocol": _pickle_protocol(path),
         "image_cache": str(image_dir),
-        "image_size": size,
+        "image_size": size and list(size),
         "pre_aligned": True,
         "landmark_scheme": "five",
         "alignment": (f"crops already aligned to {ALIGNED_TEMPLATE}: each carries that "
@@ -133,7 +142,7 @@ def read(path: str | Path, *, folds: int = 10, cache_dir: str | Path | None = No
         "folds": (f"{folds} contiguous blocks of pairs in file order (insightface KFold("
                   f"{folds}, shuffle=False)); equal to the dataset's official splits only "
                   f"if the file was built split by split"),
-        "notes": ["subjects unknown: a .bin stores only pair labels"],
+        "notes": ["subjects unknown: a .bin stores only pair labels", *_size_notes(sizes)],
     }
     return EvalSet(samples=SampleSet(root=path.parent, samples=frame, provenance=provenance),
                    comparisons=comparisons)
@@ -168,15 +177,27 @@ def _pickle_protocol(path: Path) -> int:
     return head[1] if head[:1] == pickle.PROTO else 0  # protocols 0/1 have no PROTO opcode
 
 
-def _image_size(blobs: list[bytes]) -> list[int] | None:
-    """(height, width) of the first image, so a reader of provenance knows the crop size."""
-    import cv2  # deferred: listing protocols must not import OpenCV
+def _image_sizes(blobs: list[bytes]) -> list[tuple[int, int] | None]:
+    """(height, width) of every image from its header (no decoding), None where unreadable."""
+    from PIL import Image
 
-    for blob in blobs[:1]:
-        image = cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_UNCHANGED)
-        if image is not None:
-            return [int(image.shape[0]), int(image.shape[1])]
-    return None
+    sizes: list[tuple[int, int] | None] = []
+    for blob in blobs:
+        try:
+            with Image.open(io.BytesIO(blob)) as image:
+                sizes.append((image.height, image.width))
+        except Exception:  # a header PIL cannot parse: the decoder judges the image later
+            sizes.append(None)
+    return sizes
+
+
+def _size_notes(sizes: list[tuple[int, int] | None]) -> list[str]:
+    counts = Counter(f"{h}x{w}" for h, w in (s for s in sizes if s is not None))
+    if len(counts) < 2:
+        return []
+    listed = ", ".join(f"{n} of {size}" for size, n in counts.most_common())
+    return [f"images of several sizes ({listed}): each carries the template's points "
+            "scaled to its own size"]
 
 
 def _cache_images(blobs: list[bytes], suffixes: list[str], digest: str,

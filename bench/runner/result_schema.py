@@ -73,9 +73,12 @@ class RunResult:
         m, main = self.metrics, self.main_score
         row: dict[str, Any] = {
             "protocol": self.protocol["name"], "model": self.model["name"],
-            "mode": self.model.get("mode"), "main_score": main["name"],
+            "mode": self.model.get("mode"),
+            # a flip-test number is another number (insightface's .bin results are)
+            "flip": bool((self.preprocessing or {}).get("flip_test")),
+            "main_score": main["name"],
             "value": main.get("value"), "ci_low": main.get("low"), "ci_high": main.get("high"),
-            "auc": m.get("auc"), "eer": m.get("eer")}
+            "ci": main.get("ci"), "auc": m.get("auc"), "eer": m.get("eer")}
         order = {name: (0, i) for i, name in enumerate(row)}
         for far, v in (m.get("tar_at_far") or {}).items():
             row[f"tar@far={far}"] = v

@@ -5,8 +5,8 @@ The insightface verification sets (``lfw.bin``, ``cfp_ff.bin``, ``cfp_fp.bin``,
 usually all of them found in one folder. A suite runs every member whose data is present
 (each as its own ``bench run``, with its run folder and leaderboard row) and prints one
 table in the familiar layout of insightface's verification log, ``[lfw]Accuracy-Flip:
-0.99650+-0.00279``, beside EER, AUC and the 95 % CI, and per |yaw| bin for the sets a
-``--yaw-file`` covers (``bench yaw`` over the folder). Members whose data is absent are
+0.99650+-0.00279`` (``Accuracy`` for a run without the flip test), beside EER, AUC and
+the 95 % CI, and per |yaw| bin for the sets a ``--yaw-file`` covers (``bench yaw`` over the folder). Members whose data is absent are
 listed as such, never silently left out.
 """
 
@@ -62,6 +62,7 @@ def _row(protocol: str, result: dict) -> dict:
             "accuracy": acc.get("mean"), "accuracy_std": acc.get("std"),
             "accuracy_low": ci.get("low"), "accuracy_high": ci.get("high"),
             "eer": m.get("eer"), "auc": m.get("auc"),
+            "flip": bool((result.get("preprocessing") or {}).get("flip_test")),
             **{f"accuracy|yaw {b}": block.get("accuracy")
                for b, block in (by_yaw.get("by_bin") or {}).items()},
             "run_id": result["run_id"]}
@@ -77,11 +78,13 @@ def run_suite(name: str, cfg, echo=print) -> SuiteOutcome:
     if name not in PROTOCOL_SUITES:
         raise ConfigError(f"unknown suite {name!r}; suites: {', '.join(PROTOCOL_SUITES)}")
     outcome = SuiteOutcome(name)
-    default, mode, other_rank = None, None, False
-    for member in PROTOCOL_SUITES[name]:
-        protocol = load_protocol(member)
-        if default is None and uses_default_data(cfg.data, protocol):
-            default = synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
+    members = {member: load_protocol(member) for member in PROTOCOL_SUITES[name]}
+    mode, other_rank = None, False
+    # the synthetic default stands in for the whole suite or for none of it: sets found
+    # through their own variables must not share a table with synthetic ones
+    default = (synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
+               if all(uses_default_data(cfg.data, p) for p in members.values()) else None)
+    for member, protocol in members.items():
         if member_data(protocol, cfg.data, default) is None:
             outcome.missing.append(f"{member}: no {protocol.data} found")
             continue
@@ -114,13 +117,14 @@ def log_lines(outcome: SuiteOutcome) -> list[str]:
     """insightface's verification-log lines, then what is missing."""
     lines = []
     for r in outcome.rows:
+        # insightface's "-Flip" names its flip test: said only of runs that had one
+        name = f"[{r['set']}]Accuracy{'-Flip' if r['flip'] else ''}"
         if r["accuracy"] is None:
-            lines.append(f"[{r['set']}]Accuracy-Flip: n/a (no folds)  EER {r['eer']:.5f}  "
-                         f"AUC {r['auc']:.5f}")
+            lines.append(f"{name}: n/a (no folds)  EER {r['eer']:.5f}  AUC {r['auc']:.5f}")
             continue
         ci = ("" if r["accuracy_low"] is None else
               f"  95% CI [{r['accuracy_low']:.5f}, {r['accuracy_high']:.5f}]")
-        lines.append(f"[{r['set']}]Accuracy-Flip: {r['accuracy']:.5f}+-{r['accuracy_std']:.5f}"
+        lines.append(f"{name}: {r['accuracy']:.5f}+-{r['accuracy_std']:.5f}"
                      f"  EER {r['eer']:.5f}  AUC {r['auc']:.5f}{ci}")
     lines += [f"not run: {m}" for m in outcome.missing]
     return lines + [f"note: {n}" for n in outcome.notes]
