@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.errors import ConfigError
+from bench.errors import ConfigError, DataError
 from bench.models import create_model
 from bench.runner.compare import compare_modes
 from bench.runner.run import RunConfig, run_benchmark
@@ -153,3 +153,24 @@ def test_stitch_a_folder_of_photos_with_the_yaw_file_bench_yaw_writes(sface_avai
                                  train_yaw_file=str(tmp_path / "yaw.csv")), echo=lambda s: None)
     training = outcome.result["model"]["training"]
     assert training["metrics"]["pairs"] == 3 and training["data_hash"] != ""
+
+
+def test_missing_yaw_fails_before_any_training(sface_available, tiny_synth, tmp_path):
+    """A DREAM model on data without yaw failed only after its block was trained (and, in
+    compare, after the naive stem was trained and scored); with a yaw file given, it still
+    said to pass one."""
+    from test_runner_real_models import _unknown_scheme_copy
+
+    data = _unknown_scheme_copy(tiny_synth / "cfp", tmp_path / "data" / "cfp")
+    (data / "Data/pose.csv").unlink()
+    cfg = _cfg(tmp_path / "data", tmp_path, train_data=str(tiny_synth / "train"))
+    with pytest.raises(DataError, match="bench yaw") as err:
+        run_benchmark(cfg, echo=lambda s: None)
+    assert not (tmp_path / "cache" / "train").exists()  # nothing was trained
+    first = sorted((data / "Protocol").glob("Pair_list_F.txt"))[0].read_text().split()[1]
+    yaw_file = tmp_path / "yaw.csv"
+    yaw_file.write_text(f"path,yaw\n{(data / 'Protocol' / first).resolve()},0\n")
+    with pytest.raises(DataError, match="yaw.csv gives no yaw for") as err:
+        run_benchmark(_cfg(tmp_path / "data", tmp_path, yaw_file=str(yaw_file),
+                           train_data=str(tiny_synth / "train")), echo=lambda s: None)
+    assert "pass --yaw-file" not in str(err.value)

@@ -16,7 +16,9 @@ def run_options(fn):
                      help="Data root (or the dataset itself). Default: $BENCH_DATA, else the "
                           "embedded synthetic dataset."),
         click.option("--train-data", default=None, type=click.Path(),
-                     help="Training manifest/folder (default: the synthetic train/ part)."),
+                     help="Training manifest/folder (default: the data root's train/ part "
+                          "when it has one, as the synthetic dataset does; real data needs "
+                          "it for every mode that trains)."),
         click.option("--yaw-file", default=None, type=click.Path(dir_okay=False),
                      help="Head pose per image (the CSV `bench yaw` writes) for data without "
                           "its own yaw, e.g. real CFP or a .bin; needed by DREAM models and "

@@ -77,6 +77,22 @@ def _embed(model, x: torch.Tensor, yaw: torch.Tensor | None, device: torch.devic
     return model(x, yaw)
 
 
+def require_yaw(samples: pd.DataFrame, yaw_file: str | Path | None = None) -> None:
+    """A DREAM block gates on yaw: a DataError naming the first image without one, and how
+    to get it (or, when ``yaw_file`` was given, that it does not cover every image)."""
+    missing = np.isnan(samples["yaw"].to_numpy(np.float64))
+    if not missing.any():
+        return
+    n, first = int(missing.sum()), samples["path"].to_numpy()[missing][0]
+    if yaw_file is not None:
+        raise DataError(f"{yaw_file} gives no yaw for {n} images the DREAM model needs it for "
+                        "(bench yaw found no face in them, or the file was written for other "
+                        "images): run `bench yaw` on this dataset, or use the stem alone",
+                        first)
+    raise DataError(f"{n} images have no yaw and the model has a DREAM block: estimate it "
+                    "with `bench yaw DATA --out yaw.csv` and pass --yaw-file yaw.csv", first)
+
+
 def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = ExtractOptions(),
                      cache_dir: str | Path | None = None, cache_key: str | None = None,
                      crop_cache: str | Path | None = None,
@@ -102,13 +118,9 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
         return feats, {**integrity.array_meta(cached), "cache": str(cached), "cache_hit": True,
                        "flip": flip}
     crops, inverse = unique_images(samples)
-    needs_yaw = model.dream is not None
+    if model.dream is not None:
+        require_yaw(crops)
     yaw_all = crops["yaw"].to_numpy(np.float64)
-    if needs_yaw and np.isnan(yaw_all).any():
-        first = crops["path"].to_numpy()[np.isnan(yaw_all)][0]
-        raise DataError(f"{int(np.isnan(yaw_all).sum())} images have no yaw and the model has a "
-                        "DREAM block: estimate it with `bench yaw DATA --out yaw.csv` and pass "
-                        "--yaw-file yaw.csv", first)
     device = resolve_device(opts.device)
     block = shard_rows(len(crops), opts.batch_size, ctx.rank, ctx.world_size)
     mine = block.stop > block.start or ctx.is_main  # a rank may be left without a batch

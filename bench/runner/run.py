@@ -45,7 +45,13 @@ from ..threads import cpu_threads
 from ..train.distributed import DistContext, distributed, main_first
 from . import leaderboard
 from .data_source import synth_summary, synthetic_root, uses_default_data
-from .features import ExtractOptions, extract_features, feature_key, resolve_device
+from .features import (
+    ExtractOptions,
+    extract_features,
+    feature_key,
+    require_yaw,
+    resolve_device,
+)
 from .pooling import PoolingConfig, pool_templates, template_table
 from .result_schema import SCHEMA_VERSION, RunResult, validate_result
 from .scoring import identification, score_comparisons, search_score_table, split_scores
@@ -345,6 +351,8 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     if (notes := report.notes_line()) is not None:
         echo(notes)
     digest = evalset_digest(eval_set)
+    if is_dream(cfg.model):  # said before any training, not after it
+        require_yaw(eval_set.samples.samples, cfg.yaw_file)
     timer.mark("data")
 
     train_root = Path(cfg.train_data) if cfg.train_data else _default_train(
