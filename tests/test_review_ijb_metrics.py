@@ -34,6 +34,12 @@ def test_tar_at_far_has_a_mean_and_std_over_splits():
         assert result["tar_at_far"][far] == _tar_at_far(df["score"], df["label"], float(far))
     assert result["tar_at_far"]["0.01"] != splits["mean"]["0.01"]
     assert splits["std_kind"] == "population (ddof=0) over folds"
+    # and the run's console table says it (IJB-A's published form), not only result.json
+    from bench.report.tables import summary_table
+
+    text = summary_table(result)
+    m, sd = splits["mean"]["0.01"], splits["std"]["0.01"]
+    assert f"0.01: {100 * m:.2f} +- {100 * sd:.2f}" in text and "per fold's own ROC" in text
 
 
 def test_a_split_with_one_class_gives_nan_not_an_error():

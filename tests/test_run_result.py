@@ -73,3 +73,21 @@ def test_committed_leaderboard_is_what_bench_leaderboard_builds(tmp_path):
     lb.update(tmp_path)
     for name in ("leaderboard.csv", "leaderboard.md"):
         assert (tmp_path / name).read_text() == (RESULTS / name).read_text()
+
+
+def test_search_runs_report_their_identification_metrics():
+    """A 1:N run printed and ranked only verification metrics of its probe x gallery pairs
+    (not an IJB metric) beside rank-1: its CMC and TPIR@FPIR, mean and std over splits,
+    are what a search protocol publishes, on the console and on the board."""
+    from bench.report.tables import identification_table
+
+    path = next(RESULTS.glob("runs/ijbc-search*/result.json"))
+    result = json.loads(path.read_text())
+    summary = result["identification"]["summary"]
+    row, order = RunResult.from_dict(result).leaderboard_row()
+    assert row["rank1"] == summary["rank1"]["mean"]
+    assert row["tpir@fpir=0.01"] == summary["tpir@fpir=0.01"]["mean"]
+    text = identification_table(result["identification"])
+    r1 = summary["rank1"]
+    assert f"{100 * r1['mean']:.2f} +- {100 * r1['std']:.2f}" in text
+    assert "TPIR@FPIR=0.1" in text and f"{len(result['identification']['splits'])} splits" in text

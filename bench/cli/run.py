@@ -24,7 +24,7 @@ def run(model, mode, weights, **kw):
     ``-p bin-suite`` runs every insightface verification .bin found (lfw, cfp_ff, cfp_fp,
     agedb_30, calfw, cplfw) and prints one table in insightface's log layout.
     """
-    from ..report.tables import summary_table, yaw_table
+    from ..report.tables import identification_table, summary_table, yaw_table
     from ..runner.run import RunConfig, run_benchmark
     from ..runner.suite import PROTOCOL_SUITES, log_lines, run_suite
 
@@ -48,6 +48,11 @@ def run(model, mode, weights, **kw):
                f"{main['name']} = {_pct(main['value'])}"
                + (f" [{_pct(main['low'])}, {_pct(main['high'])}]" if main.get("low") is not None
                   else ""))
+    if res.get("identification"):
+        click.echo(identification_table(res["identification"]))
+        click.echo("")
+        click.echo("every probe x gallery pair scored as a 1:1 comparison (the per-yaw "
+                   "breakdown below is of these pairs):")
     click.echo(summary_table(res["metrics"]))
     by_yaw = res["metrics"].get("by_yaw")
     if by_yaw and by_yaw.get("n_unbinned", 0) >= res["metrics"]["n_pairs"]:

@@ -68,7 +68,31 @@ def summary_table(result: dict, fmt: str = "github") -> str:
     if acc:
         text += (f"\n{len(acc['folds'])}-fold accuracy: {100 * acc['mean']:.2f} +- "
                  f"{100 * acc['std']:.2f} % (std over folds, {acc['std_kind']})")
+    folds = result.get("tar_at_far_folds")
+    if folds:  # IJB-A publishes TAR this way: each split its own ROC
+        text += ("\nTAR@FAR per fold's own ROC, mean +- std over "
+                 f"{len(folds['folds'])} folds: " + ", ".join(
+                     f"{t}: {100 * folds['mean'][t]:.2f} +- {100 * folds['std'][t]:.2f}"
+                     for t in far if t in folds["mean"]) + " %")
     return text
+
+
+def identification_table(ident: dict, fmt: str = "github") -> str:
+    """A 1:N run's CMC and open-set TPIR@FPIR (:func:`bench.runner.scoring.identification`):
+    per split, then mean +- std over the splits, as search protocols publish them."""
+    keys = list(ident["summary"])
+
+    def label(key: str) -> str:
+        return key.replace("rank", "rank-").replace("tpir@fpir", "TPIR@FPIR") + " %"
+
+    rows = [[f"split {r['fold']}", r["n_gallery"], r["n_probes"],
+             *(pct(r[k]) for k in keys)] for r in ident["splits"]]
+    rows.append(["mean +- std", "", "", *(
+        f"{100 * ident['summary'][k]['mean']:.2f} +- {100 * ident['summary'][k]['std']:.2f}"
+        for k in keys)])
+    text = tabulate(rows, headers=["", "gallery", "probes", *map(label, keys)], tablefmt=fmt)
+    return (text + f"\nstd over {len(ident['splits'])} splits ({ident.get('std_kind', '')}); "
+            "a split without non-mated probes has no TPIR (n/a)")
 
 
 def yaw_table(result: dict, fmt: str = "github") -> str:

@@ -86,6 +86,11 @@ class RunResult:
         acc = m.get("accuracy")
         row["accuracy"] = acc["mean"] if acc else None
         order["accuracy"] = (2,)
+        # what a search protocol publishes: CMC and TPIR@FPIR, mean over its splits
+        for i, (key, value) in enumerate(((self.identification or {}).get("summary")
+                                          or {}).items()):
+            row[key] = value["mean"]
+            order[key] = (2, 1, i)
         by = m.get("by_yaw") or {}
         lower = dict(zip(by.get("bins") or [], by.get("edges") or [], strict=False))
         for name, block in (by.get("by_bin") or {}).items():
