@@ -290,7 +290,9 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     try:
         os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600 whatever the umask
         with os.fdopen(fd, "wb") as raw:
-            sink: IO = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.suffix == ".gz" else raw
+            # level 1: level 9 costs as much as formatting a score CSV, for 5 % less size
+            sink: IO = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=1) \
+                if path.suffix == ".gz" else raw
             out: IO = sink if "b" in mode else io.TextIOWrapper(sink, encoding=encoding, newline="")
             yield out
             out.flush()
