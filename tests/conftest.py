@@ -54,3 +54,17 @@ def tiny_synth(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny_synth") / "data"
     synth.generate(root, synth.preset("small", **TINY_SYNTH), workers=1)
     return root
+
+
+@pytest.fixture(scope="session")
+def sface_available():
+    """The packaged SFace (extra ``sface``, needs onnxruntime), or a skip saying what is
+    missing."""
+    pytest.importorskip("onnxruntime")
+    from bench.errors import ConfigError
+    from bench.models import create_model
+
+    try:
+        create_model("sface")
+    except ConfigError as exc:
+        pytest.skip(str(exc))

@@ -15,20 +15,9 @@ import torch
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.errors import ConfigError
 from bench.runner.run import RunConfig, run_benchmark
 
 pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture(scope="module")
-def sface_available():
-    from bench.models import create_model
-
-    try:
-        create_model("sface")
-    except ConfigError as exc:
-        pytest.skip(str(exc))
 
 
 def _cfg(data, tmp_path, **kw) -> RunConfig:

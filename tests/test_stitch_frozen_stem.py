@@ -22,14 +22,6 @@ pytest.importorskip("onnxruntime")
 QUICK = {"stitch.iterations": 50}
 
 
-@pytest.fixture(scope="module")
-def sface_available():
-    try:
-        create_model("sface")
-    except ConfigError as exc:
-        pytest.skip(str(exc))
-
-
 def _config(**changes):
     return preset("cpu", "cpu", progress=False, workers=1, **{**QUICK, **changes})
 
