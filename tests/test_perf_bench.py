@@ -113,3 +113,14 @@ def test_dream_bench_on_cuda_block_is_small_beside_the_stem():
     block = next(r for r in records if r["part"] == "dream_block")
     assert block["precision"] == "bf16" and block["flops_vs_stem"] < 1e-3
     assert block["time_vs_stem"] < 0.2
+
+
+def test_search_bench_times_every_stage_of_a_1n_run(tmp_path):
+    from bench.perf.search_bench import SearchBenchConfig, run
+
+    records = run(SearchBenchConfig(galleries=(5, 4), probes=12, subjects=10, dim=8,
+                                    n_boot=10), tmp_path)
+    assert [r["task"].split()[0] for r in records] == ["identification", "probe", "metrics",
+                                                       "write"]
+    assert all(r["score_rows"] == 9 * 12 and r["seconds"] >= 0 for r in records)
+    assert records[-1]["file_mb"] > 0 and records[-1]["peak_rss_gib_so_far"] > 0

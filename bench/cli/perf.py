@@ -103,6 +103,9 @@ def _single(name: str, doc: str):
 
 score_cmd = _single("score", "The whole `bench score` job (1,000-replicate CIs) from 10^4 pairs to "
                     "IJB-C's 15.7M, next to pandas read_csv + scikit-learn roc_curve/auc.")
+search_cmd = _single("search", "What a 1:N run does after extraction at IJB-C's size (69M probe x "
+                     "gallery scores): CMC/TPIR, the score table, its metrics with CIs, the "
+                     "score file; time and peak memory per stage.")
 extract_cmd = _single("extract", "Feature extraction from JPEG files end to end (images/s, "
                       "ResNet-18/50 at 112) next to decode-only and the bare model forward.")
 train_cmd = _single("train", "Training images/s per mode (naive: stem, end2end: stem + DREAM) "

@@ -119,8 +119,18 @@ def _synth(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], str,
     return run(SynthBenchConfig(changes=changes), work_dir), "cpu", "fp32"
 
 
-RUNNERS: dict[str, Callable] = {"metrics": _metrics, "score": _score, "extract": _extract, "train": _train,
-                                "dream": _dream, "synth": _synth}
+def _search(opts: SuiteOptions, device, work_dir: Path) -> tuple[list[dict], str, str]:
+    from .search_bench import SearchBenchConfig, run
+
+    # quick: a tenth of each side, a hundredth of the 69M score rows
+    cfg = SearchBenchConfig(galleries=(177, 176), probes=1_959) if opts.quick \
+        else SearchBenchConfig()
+    return run(cfg, work_dir), "cpu", "fp64"
+
+
+RUNNERS: dict[str, Callable] = {"metrics": _metrics, "score": _score, "search": _search,
+                                "extract": _extract, "train": _train, "dream": _dream,
+                                "synth": _synth}
 
 
 def run_suite(name: str, opts: SuiteOptions, out_dir: str | Path,
