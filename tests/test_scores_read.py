@@ -52,8 +52,8 @@ def test_bad_rows_are_named_by_line(tmp_path, text, line, what):
 
 def test_score_files_are_gzipped_at_the_fast_level(tmp_path):
     """gzip's default level 9 took as long as formatting the CSV itself (7 s per million
-    score rows on 2 cores), for 5 % smaller files than level 1 (1 s): an IJB-C 1:N run
-    writes 69 million rows, so the level is the fast one (gzip's header says which)."""
+    score rows on 2 cores), for files 5-15 % smaller than level 1's (1 s): an IJB-C 1:N
+    run writes 69 million rows, so the level is the fast one (gzip's header says which)."""
     import gzip
 
     from bench.scores import example_scores, read_scores, write_scores
