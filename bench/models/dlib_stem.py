@@ -22,8 +22,10 @@ from torch import nn
 
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
+from .dream import DreamBlock
 from .face_model import FaceModel
 from .factory import register_model
+from .gates import DEFAULT_GATE
 from .packaged import packaged_file
 from .preprocess import Preprocess
 
@@ -87,11 +89,22 @@ class DlibResNetStem(nn.Module):
         return f"path={str(self.path)!r}"
 
 
+def _dlib(path: str, gate: str | None) -> FaceModel:
+    weights = Path(path) if path else dlib_model_file(RESNET_FILE, "model 'dlib-resnet'")
+    stem = DlibResNetStem(weights)
+    return FaceModel(stem, 128, DLIB_PREPROCESS, None if gate is None else DreamBlock(128, gate),
+                     config={"family": "dlib", "weights_path": str(weights),
+                             "weights_sha256": sha256_file(weights)})
+
+
 @register_model("dlib-resnet", feature_dim=128, preprocess=DLIB_PREPROCESS, weights="packaged")
 def dlib_resnet(*, path: str = "") -> FaceModel:
     """dlib ResNet face descriptor (face-recognition-models package), 128-d, frozen."""
-    weights = Path(path) if path else dlib_model_file(RESNET_FILE, "model 'dlib-resnet'")
-    stem = DlibResNetStem(weights)
-    return FaceModel(stem, 128, DLIB_PREPROCESS,
-                     config={"family": "dlib", "weights_path": str(weights),
-                             "weights_sha256": sha256_file(weights)})
+    return _dlib(path, None)
+
+
+@register_model("dlib-resnet-dream", feature_dim=128, preprocess=DLIB_PREPROCESS,
+                weights="packaged")
+def dlib_resnet_dream(*, path: str = "", gate: str = DEFAULT_GATE) -> FaceModel:
+    """Frozen dlib descriptor with a trainable DREAM block (stitch training), 128-d."""
+    return _dlib(path, gate)

@@ -131,9 +131,10 @@ def _same_frozen_stem(model: FaceModel, saved: dict[str, Any], weights: str | Pa
     """A block stitched onto one model file maps that file's features only: loading it onto
     another file (a new SFace release, another ONNX file at the same path) would run a
     mapping learnt for different features without a word."""
-    was, now = saved.get("onnx_sha256"), model.config.get("onnx_sha256")
-    if was and now and was != now:
-        raise ConfigError(f"{weights}: its DREAM block was stitched onto the model file "
-                          f"{saved.get('onnx_path')} (sha256 {was[:12]}), but "
-                          f"{model.config.get('onnx_path')} is another file (sha256 {now[:12]}): "
-                          "stitch the block again on this file")
+    for kind in ("onnx", "weights"):  # an ONNX stem's file, a packaged one's (dlib)
+        was, now = saved.get(f"{kind}_sha256"), model.config.get(f"{kind}_sha256")
+        if was and now and was != now:
+            raise ConfigError(f"{weights}: its DREAM block was stitched onto the model file "
+                              f"{saved.get(f'{kind}_path')} (sha256 {was[:12]}), but "
+                              f"{model.config.get(f'{kind}_path')} is another file (sha256 "
+                              f"{now[:12]}): stitch the block again on this file")
