@@ -156,3 +156,16 @@ def test_tar_at_a_far_below_one_false_accept_is_marked(tmp_path):
     cells = [c.strip() for c in row.split("|")]
     assert cells[-2].endswith("*") and not cells[-3].endswith("*"), out.output  # 1e-3 only
     assert "TAR@FAR=0.001: under one false accept" in out.output
+
+
+def test_a_score_file_without_any_yaw_says_how_to_get_the_breakdown(tmp_path):
+    """A .bin run's scores have yaw columns with no value: `bench score` printed two empty
+    per-yaw tables, where `bench run` says how to get yaw. Both now say the same."""
+    path = tmp_path / "bin_scores.csv"
+    rows = [f"{s},{lab},{1 + i % 2},,"
+            for i, (s, lab) in enumerate([(0.9, 1), (0.2, 0), (0.8, 1), (0.4, 0)] * 5)]
+    path.write_text("score,label,fold,yaw_a,yaw_b\n" + "\n".join(rows) + "\n")
+    res = CliRunner().invoke(main, ["score", str(path), "--n-boot", "0"])
+    assert res.exit_code == 0, res.output
+    assert "no per-yaw breakdown" in res.output and "bench yaw" in res.output
+    assert "pair bin" not in res.output

@@ -24,7 +24,7 @@ def run(model, mode, weights, **kw):
     ``-p bin-suite`` runs every insightface verification .bin found (lfw, cfp_ff, cfp_fp,
     agedb_30, calfw, cplfw) and prints one table in insightface's log layout.
     """
-    from ..report.tables import identification_table, summary_table, yaw_table
+    from ..report.tables import identification_table, summary_table, yaw_section
     from ..runner.run import RunConfig, run_benchmark
     from ..runner.suite import PROTOCOL_SUITES, log_lines, run_suite
 
@@ -54,16 +54,9 @@ def run(model, mode, weights, **kw):
         click.echo("every probe x gallery pair scored as a 1:1 comparison (the per-yaw "
                    "breakdown below is of these pairs):")
     click.echo(summary_table(res["metrics"]))
-    by_yaw = res["metrics"].get("by_yaw")
-    if by_yaw and by_yaw.get("n_unbinned", 0) >= res["metrics"]["n_pairs"]:
-        # real CFP, a .bin: no yaw of their own, so a table of empty bins says nothing
+    if section := yaw_section(res["metrics"]):
         click.echo("")
-        click.echo("no yaw for these images, so no per-yaw breakdown: estimate it with "
-                   "`bench yaw DATA --out yaw.csv` (reuses the cached detections) and pass "
-                   "--yaw-file yaw.csv")
-    elif by_yaw:
-        click.echo("")
-        click.echo(yaw_table(res["metrics"]))
+        click.echo(section)
     click.echo("")
     click.echo(f"run folder: {outcome.run_dir}")
     for name, rel in res["files"].items():

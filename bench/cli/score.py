@@ -30,7 +30,7 @@ def score(file, bins, far, rule, n_boot, seed, as_json, example):
     """Metrics of a score file: AUC, EER, TAR@FAR, fold accuracy and per-yaw tables, with CIs."""
     from ..evaluation import EvalPlan, evaluate_scores
     from ..fileio import check_output_file, dump_json
-    from ..report.tables import summary_table, yaw_table
+    from ..report.tables import summary_table, yaw_section
     from ..scores import example_scores, read_scores, write_scores
     from ..yawbins import YawBinning
 
@@ -53,6 +53,6 @@ def score(file, bins, far, rule, n_boot, seed, as_json, example):
         return
     click.echo(f"{file}: {result['n_pairs']} pairs, {result['n_genuine']} genuine")
     click.echo(summary_table(result))
-    if result["by_yaw"]:
+    if section := yaw_section(result):
         click.echo("")
-        click.echo(yaw_table(result))
+        click.echo(section)

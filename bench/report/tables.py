@@ -95,6 +95,21 @@ def identification_table(ident: dict, fmt: str = "github") -> str:
             "a split without non-mated probes has no TPIR (n/a)")
 
 
+NO_YAW_HINT = ("no yaw for these images, so no per-yaw breakdown: estimate it with `bench yaw "
+               "DATA --out yaw.csv` (reuses the cached detections) and pass --yaw-file yaw.csv")
+
+
+def yaw_section(result: dict, fmt: str = "github") -> str:
+    """What a command prints about yaw: the per-yaw tables, or, when no pair has a bin (real
+    CFP, a .bin: no yaw of their own), how to get one; "" without yaw columns."""
+    by = result.get("by_yaw")
+    if not by:
+        return ""
+    if by.get("n_unbinned", 0) >= result["n_pairs"]:  # a table of empty bins says nothing
+        return NO_YAW_HINT
+    return yaw_table(result, fmt)
+
+
 def yaw_table(result: dict, fmt: str = "github") -> str:
     by = result.get("by_yaw")
     if not by:
