@@ -166,3 +166,24 @@ def test_missing_yaw_fails_before_any_training(sface_available, tiny_synth, tmp_
         run_benchmark(_cfg(tmp_path / "data", tmp_path, yaw_file=str(yaw_file),
                            train_data=str(tiny_synth / "train")), echo=lambda s: None)
     assert "pass --yaw-file" not in str(err.value)
+
+
+def test_two_stitched_checkpoints_are_two_models(sface_available, tiny_synth, tmp_path):
+    """A stitched checkpoint given with --weights was identified by its stem's ONNX file
+    (the hash the model's config carries), so two different blocks shared one
+    checkpoint_sha256: one feature cache entry, one run id, the second run served the
+    first one's features."""
+    from bench.fileio import sha256_file
+    from bench.models.weights import save_checkpoint
+
+    results = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        ckpt = save_checkpoint(create_model("sface-dream"), tmp_path / f"block{seed}.pt")
+        outcome = run_benchmark(_cfg(tiny_synth, tmp_path, weights=str(ckpt)),
+                                echo=lambda s: None)
+        assert outcome.result["model"]["mode"] == "pretrained"
+        assert outcome.result["model"]["checkpoint_sha256"] == sha256_file(ckpt)
+        results.append(outcome)
+    assert results[0].run_dir != results[1].run_dir
+    assert not results[1].scores["score"].equals(results[0].scores["score"])

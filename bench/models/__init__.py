@@ -11,10 +11,17 @@ from __future__ import annotations
 from . import dlib_stem, iresnet, onnx_stem, resnet  # noqa: F401  (each registers its factories)
 from .dream import DreamBlock
 from .face_model import FaceModel
-from .factory import MODELS, create_model, factory_options, frozen_stem, register_model
+from .factory import (
+    MODELS,
+    create_model,
+    factory_options,
+    frozen_stem,
+    model_file,
+    register_model,
+)
 from .gates import DEFAULT_GATE, GATES
 from .preprocess import Preprocess
 
 __all__ = ["MODELS", "create_model", "register_model", "factory_options", "frozen_stem",
-           "Preprocess",
+           "model_file", "Preprocess",
            "FaceModel", "DreamBlock", "GATES", "DEFAULT_GATE"]

@@ -80,6 +80,15 @@ def frozen_stem(name: str) -> bool:
     return MODELS.meta(stem_name(name)).get("weights", "trained") != "trained"
 
 
+def model_file(model: FaceModel) -> tuple[Path, str] | None:
+    """The file a pretrained model runs (an ONNX graph, dlib's weights) and the sha256 its
+    factory recorded; None for a model built here (its weights are a checkpoint's)."""
+    for kind in ("onnx", "weights"):
+        if model.config.get(f"{kind}_path"):
+            return Path(model.config[f"{kind}_path"]), model.config[f"{kind}_sha256"]
+    return None
+
+
 def factory_options(name: str) -> dict[str, Any]:
     """The keyword options a model's factory accepts, with their defaults."""
     sig = inspect.signature(MODELS.get(name))

@@ -36,7 +36,7 @@ from ..detect import DetectOptions
 from ..errors import ConfigError, DataError
 from ..evaluation import EvalPlan, evaluate_scores
 from ..fileio import dump_json, prepare_output_dir, safe_name, sha256_file, staged_dir
-from ..models import MODELS, create_model, factory_options, frozen_stem
+from ..models import MODELS, create_model, factory_options, frozen_stem, model_file
 from ..modes import MODES, PRETRAINED, RUN_MODES, default_mode, is_dream
 from ..protocols import DATA_ENV, load_eval_set, load_protocol
 from ..report import plots
@@ -176,10 +176,10 @@ def _is_onnx(path: str | Path) -> bool:
 def _pretrained_model(cfg: RunConfig, mode: str) -> tuple[torch.nn.Module, dict] | None:
     """A model that needs no training: a checkpoint or model file given with --weights,
     or weights a package ships. None when the model must be trained."""
-    source = MODELS.meta(cfg.model).get("weights", "trained")
-    takes_file = "path" in factory_options(cfg.model)
     if stitched_onto_frozen(cfg.model):
         return _frozen_stem_dream(cfg, mode)
+    source = MODELS.meta(cfg.model).get("weights", "trained")
+    takes_file = "path" in factory_options(cfg.model)
     if (cfg.weights or source != "trained") and mode != "pretrained":
         # said before the model is built (an ONNX load and a hash of its file)
         raise ConfigError(f"--mode {mode} trains a model, but {cfg.model!r} "
@@ -206,8 +206,7 @@ def _pretrained_model(cfg: RunConfig, mode: str) -> tuple[torch.nn.Module, dict]
                           f"`bench run -m {cfg.model} --weights FILE.onnx`")
     if source == "packaged":
         model = create_model(cfg.model)
-        return model, _model_info(cfg, Path(model.config.get("onnx_path")
-                                            or model.config.get("weights_path")), model)
+        return model, _model_info(cfg, model_file(model)[0], model)
     return None
 
 
@@ -237,8 +236,11 @@ def _frozen_stem_dream(cfg: RunConfig, mode: str) -> tuple[torch.nn.Module, dict
 
 
 def _model_info(cfg: RunConfig, path: Path, model) -> dict:
-    sha = model.config.get("onnx_sha256") or model.config.get("weights_sha256") \
-        or sha256_file(path)
+    # the file's hash names the model: the one the factory took when it runs ``path`` itself
+    # (an ONNX file), else ``path``'s own (a checkpoint: e.g. a block stitched onto SFace,
+    # whose config records the SFace file too)
+    own = model_file(model)
+    sha = own[1] if own is not None and own[0] == Path(path) else sha256_file(path)
     return {"name": cfg.model, "mode": "pretrained", "checkpoint": str(path),
             "checkpoint_sha256": sha, "training": None}
 

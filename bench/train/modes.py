@@ -37,7 +37,7 @@ from ..data.cache import cache_root
 from ..data.samples import SampleSet
 from ..errors import ConfigError
 from ..fileio import dump_json, sha256_file
-from ..models import MODELS, FaceModel, create_model, factory_options, frozen_stem
+from ..models import MODELS, FaceModel, create_model, factory_options, frozen_stem, model_file
 from ..models.weights import save_checkpoint
 from ..modes import MODES, dream_name, stem_name
 from ..threads import cpu_threads
@@ -125,22 +125,17 @@ def frozen_stem_identity(model_name: str, config: TrainConfig) -> dict[str, Any]
 @functools.lru_cache(maxsize=8)
 def _stem_file(stem: str, options: tuple) -> tuple[tuple[str, str], ...]:
     # building the stem resolves its packaged file and hashes it (an ONNX session, ~1 s)
-    config = create_model(stem, **dict(options)).config
-    path = config.get("onnx_path") or config.get("weights_path")
-    sha = config.get("onnx_sha256") or config.get("weights_sha256") or sha256_file(path)
+    path, sha = model_file(create_model(stem, **dict(options)))
     return (("model", stem), ("file", str(path)), ("sha256", sha))
 
 
 def run_key(model_name: str, mode: str, config: TrainConfig, data_digest: str) -> str:
     """The cache key of a run (recursively includes the upstream stage's key)."""
     name = stage_model(model_name, mode)
-    if mode in UPSTREAM and frozen_stem(model_name):
-        below = digest({"frozen_stem": frozen_stem_identity(model_name, config),
-                        "data": data_digest})
-        return digest({"mode": mode, "model": name, **config.hashed_part("stitch"),
-                       "upstream": below})
     if mode in UPSTREAM:
-        below = run_key(model_name, UPSTREAM[mode], config, data_digest)
+        below = (digest({"frozen_stem": frozen_stem_identity(model_name, config),
+                         "data": data_digest}) if frozen_stem(model_name)
+                 else run_key(model_name, UPSTREAM[mode], config, data_digest))
         return digest({"mode": mode, "model": name, **config.hashed_part("stitch"),
                        "upstream": below})
     return digest({"mode": mode, "model": name, **config.hashed_part("classify"),
