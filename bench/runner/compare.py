@@ -159,12 +159,13 @@ def compare_modes(protocol: str, stem: str, modes=None, base: RunConfig | None =
     if is_dream(stem):
         raise ConfigError(f"--stem takes the plain stem name, e.g. {stem_name(stem)!r}")
     MODELS.get(stem)  # an unknown name fails here, with did-you-mean
-    modes = list(dict.fromkeys(stem_modes(stem) if modes is None else modes))
+    allowed = stem_modes(stem)
+    modes = list(dict.fromkeys(allowed if modes is None else modes))
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise ConfigError(f"unknown modes {unknown}; modes: {', '.join(MODES)}")
     frozen = frozen_stem(stem)
-    untrainable = [m for m in modes if m not in stem_modes(stem)]
+    untrainable = [m for m in modes if m not in allowed]
     if untrainable:
         raise ConfigError(f"{stem!r} is a pretrained model whose weights are not trained here: "
                           f"{', '.join(untrainable)} would train it. Compare it with the DREAM "

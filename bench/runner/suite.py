@@ -6,8 +6,8 @@ usually all of them found in one folder. A suite runs every member whose data is
 (each as its own ``bench run``, with its run folder and leaderboard row) and prints one
 table in the familiar layout of insightface's verification log, ``[lfw]Accuracy-Flip:
 0.99650+-0.00279`` (``Accuracy`` for a run without the flip test), beside EER, AUC and
-the 95 % CI, and per |yaw| bin for the sets a ``--yaw-file`` covers (``bench yaw`` over the folder). Members whose data is absent are
-listed as such, never silently left out.
+the 95 % CI, and per |yaw| bin for the sets a ``--yaw-file`` covers (``bench yaw`` over
+the folder). Members whose data is absent are listed as such, never silently left out.
 """
 
 from __future__ import annotations
