@@ -103,3 +103,27 @@ def test_readme_documents_result_json_as_the_schema_describes_it():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert describe() in readme  # regenerate the README table from describe() when it fails
+
+
+def test_a_run_trains_on_faces_detected_as_its_test_faces(monkeypatch, tmp_path):
+    """Bug: `bench run --detector ...` detected the test set with that detector and the
+    training set with the default one."""
+    import torch
+
+    import bench.train.modes as modes
+    from bench.detect.stage import DetectOptions
+    from bench.runner.run import RunConfig, get_model
+
+    seen = {}
+
+    def fake_train(*args, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(modes, "train", fake_train)
+    cfg = RunConfig(protocol="cfp-fp", model="resnet18", device="cpu", detector="dlib",
+                    detect="always", out=str(tmp_path))
+    with pytest.raises(RuntimeError, match="stop here"):
+        get_model(cfg, "naive", torch.device("cpu"), tmp_path / "metadata.csv",
+                  echo=lambda s: None)
+    assert seen["detect"] == DetectOptions(detector="dlib", mode="always")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -260,3 +261,43 @@ def test_training_normaliser_matches_preprocess_bit_for_bit(order):
     crops = torch.randint(0, 256, (3, 3, 6, 5), dtype=torch.uint8)
     expected = pre.normalise(crops.permute(0, 2, 3, 1))
     assert torch.equal(Normaliser(pre, torch.device("cpu"))(crops), expected)
+
+
+def test_the_detector_reaches_training_and_its_key(cache, tmp_path):
+    """Bug: training detected its photos with the default detector whatever the run or
+    `bench train` asked for, and the training key did not name the detector, so a set
+    trained after detection with one backend was served for another."""
+    from bench.cli.train import train as train_cmd
+
+    manifest = make_manifest(tmp_path / "photos", identities=2, per_identity=4)
+    args = ["--model", TINY, "--mode", "naive", "--data", str(manifest), "--out",
+            str(tmp_path / "out"), "--device", "cpu", "--epochs", "1", "--no-progress",
+            "--json", "--set", "classify.batch_size=4", "--set", "classify.warmup_epochs=0",
+            "--set", "input_size=null", "--set", "workers=1"]
+    runs = {}
+    for mode in ("auto", "never"):
+        res = CliRunner().invoke(train_cmd, [*args, "--detect", mode])
+        assert res.exit_code == 0, res.output
+        runs[mode] = json.loads(res.stdout)
+        assert runs[mode]["reused"] is False  # "never" is not served auto's checkpoint
+    assert runs["auto"]["key"] != runs["never"]["key"]
+    log = json.loads(Path(runs["never"]["log"]).read_text())
+    assert log["data"]["detection"] is None  # nothing was detected under "never"
+
+
+def test_sets_with_landmarks_keep_their_training_key_whatever_the_detector(tmp_path):
+    """No sample of a set with landmarks of a known scheme is detected, so its key (and
+    every committed checkpoint's) stays the bare data hash."""
+    from bench.detect.stage import DetectOptions
+    from bench.train.data import data_hash, load_samples, training_digest
+
+    manifest = make_manifest(tmp_path / "set", identities=2, per_identity=2)
+    text = manifest.read_text().splitlines()
+    points = "10 10 14 10 12 13 10 16 14 16"  # five points, eyes to mouth corners
+    rows = [text[0] + ",landmarks"] + [f"{row},{points}" for row in text[1:]]
+    manifest.write_text("\n".join(rows) + "\n")
+    samples = load_samples(manifest)
+    bare = data_hash(samples, 1)
+    for options in (None, DetectOptions(mode="never"), DetectOptions(detector="dlib")):
+        assert training_digest(samples, options, workers=1) == bare
+    assert training_digest(samples, DetectOptions(mode="always"), workers=1) != bare

@@ -20,3 +20,9 @@ def detector_options(fn):
     for option in reversed(DETECTOR_OPTIONS):
         fn = option(fn)
     return fn
+
+#: ``--detect``: which samples the stage detects (bench.detect.stage.DETECT_MODES)
+DETECT_MODE_OPTION = click.option(
+    "--detect", "detect_mode", type=click.Choice(["auto", "always", "never"]), default="auto",
+    show_default=True, help="auto: detect samples without usable landmarks; always: every "
+                            "sample (dataset points ignored); never: fall back to boxes.")

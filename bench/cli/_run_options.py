@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigError
-from ._detect_options import DETECTOR_OPTIONS
+from ._detect_options import DETECT_MODE_OPTION, DETECTOR_OPTIONS
 from .params import COUNT, POSITIVE, SEED
 
 
@@ -44,10 +44,7 @@ def run_options(fn):
                      help="Feature extraction batch size (default: 256 on CUDA, 64 on the "
                           "CPU)."),
         *DETECTOR_OPTIONS,
-        click.option("--detect", "detect_mode", type=click.Choice(["auto", "always", "never"]),
-                     default="auto", show_default=True,
-                     help="auto: detect samples without usable landmarks; always: every "
-                          "sample (dataset points ignored); never: fall back to boxes."),
+        DETECT_MODE_OPTION,
         click.option("--threads", type=POSITIVE, default=None,
                      help="CPU threads of torch and ONNX Runtime [default: theirs, one per "
                           "core]. On a CPU shared with other jobs 1 can be several times "

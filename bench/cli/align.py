@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..align.plan import PROFILE_MODES
-from ._detect_options import detector_options
+from ._detect_options import DETECT_MODE_OPTION, detector_options
 from .params import POSITIVE
 
 
@@ -31,10 +31,7 @@ from .params import POSITIVE
               help="Keep the aligned crops in this cache too (reused by later runs).")
 @click.option("--lenient", is_flag=True, help="Skip bad metadata rows (each one listed).")
 @detector_options
-@click.option("--detect", "detect_mode", type=click.Choice(["auto", "always", "never"]),
-              default="auto", show_default=True,
-              help="auto: detect samples without usable landmarks; always: every sample "
-                   "(dataset points ignored); never: fall back to boxes.")
+@DETECT_MODE_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def align(data, template_name, out, preview, preview_count, profile, device, batch_size,
           image_format, cache_dir, lenient, detector, detector_model, detect_mode, quiet):

@@ -11,6 +11,7 @@ import click
 
 from ..errors import ConfigError
 from ..modes import MODES
+from ._detect_options import DETECT_MODE_OPTION, detector_options
 from .params import POSITIVE
 
 
@@ -53,16 +54,19 @@ def _parse_set(items: tuple[str, ...]) -> dict:
 @click.option("--threads", type=POSITIVE, default=None,
               help="CPU threads for torch [default: torch's]. On a CPU shared with other jobs "
                    "1 can be several times faster than 2 (no OpenMP contention).")
+@detector_options
+@DETECT_MODE_OPTION
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def train(model, mode, data, yaw_file, out, resume, device, preset_name, epochs, overrides, threads,
-          progress, as_json):
+          detector, detector_model, detect_mode, progress, as_json):
     """Train MODEL in MODE on DATA, or reuse the finished run with the same config and data.
 
     Writes OUT/<model>-<mode>-<key>/model.pt (load with --weights or create_model) and
     log.json beside it. Multi-GPU / multi-node: the same command under torchrun, e.g.
     ``torchrun --no-python --nproc-per-node 8 bench train ...``.
     """
+    from ..detect.stage import DetectOptions
     from ..fileio import prepare_output_dir
     from ..train import preset
     from ..train import train as run_training
@@ -83,7 +87,9 @@ def train(model, mode, data, yaw_file, out, resume, device, preset_name, epochs,
         world = env_world_size()
         click.echo(f"training {model} ({mode}) on {data} with the {config.preset} preset on "
                    f"{config.device}" + (f" x {world} processes" if world > 1 else ""), err=True)
-    result = run_training(model, mode, data, out, config, resume=resume, yaw_file=yaw_file)
+    detect = DetectOptions(detector=detector, model=detector_model, mode=detect_mode)
+    result = run_training(model, mode, data, out, config, resume=resume, yaw_file=yaw_file,
+                          detect=detect)
     if not main:
         return
     if as_json:

@@ -267,12 +267,18 @@ def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path 
     echo(f"training {cfg.model} ({mode}, {tcfg.preset or 'custom'} preset on {device.type}) "
          f"on {train_root} (reused when already trained)")
     result = train(cfg.model, mode, train_root, config=tcfg, cache_dir=cfg.cache_dir,
-                   yaw_file=cfg.train_yaw_file)
+                   yaw_file=cfg.train_yaw_file, detect=detect_options(cfg))
     model = result.load("cpu")
     info = result.to_dict()
     return model, {"name": cfg.model, "mode": mode, "checkpoint": info["checkpoint"],
                    "checkpoint_sha256": info["checkpoint_sha256"], "training": info,
                    "train_preset": tcfg.preset}
+
+
+def detect_options(cfg: RunConfig) -> DetectOptions:
+    """The run's detection stage, for its training set as for its evaluation set: a model
+    must train on faces cut as the ones it is tested on."""
+    return DetectOptions(detector=cfg.detector, model=cfg.detector_model, mode=cfg.detect)
 
 
 def _default_train(root) -> Path | None:
@@ -370,7 +376,7 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     samples, detection = complete_landmarks_on_ranks(
         ctx, eval_set.samples.samples,
         uses_landmarks=get_template(model.preprocess.template).uses_landmarks,
-        options=DetectOptions(detector=cfg.detector, model=cfg.detector_model, mode=cfg.detect),
+        options=detect_options(cfg),
         cache_dir=cache, progress=cfg.progress)
     echo(detection.summary())
     timer.mark("detect")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -31,7 +32,8 @@ import torch
 
 from ..data.cache import cache_root
 from ..data.samples import SampleSet
-from ..detect.stage import DetectOptions
+from ..detect.backends import DEFAULT_DETECTOR, create_detector
+from ..detect.stage import DetectOptions, needs_detection
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
 from ..models.preprocess import resize_crops
@@ -82,6 +84,41 @@ def data_hash(samples: SampleSet, workers: int = 8) -> str:
         pts = "" if points is None else np.asarray(points, np.float32).tobytes().hex()
         h.update(f"{rel}\0{subject}\0{float(yaw)!r}\0{pts}\0{digest}\n".encode())
     return h.hexdigest()
+
+
+def training_digest(samples: SampleSet, detect: DetectOptions | None = None,
+                    workers: int = 8) -> str:
+    """The training key's data part: :func:`data_hash`, and the detection stage's identity
+    when it detects any sample (crops cut from another detector's points are other data).
+    A set whose samples all carry landmarks of a known scheme keeps the bare hash whatever
+    the detector, so its cached checkpoints stay valid."""
+    bare = data_hash(samples, workers)
+    stage = _detection_identity(samples, detect)
+    if stage is None:
+        return bare
+    blob = json.dumps({"data": bare, "detection": stage}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _detection_identity(samples: SampleSet, detect: DetectOptions | None) -> dict | None:
+    options = detect or DetectOptions()
+    # conservative: a template without landmarks detects nothing, yet is keyed as if it did
+    if not needs_detection(samples.samples, True, options.mode).any():
+        return None
+    try:
+        detector = create_detector(options.detector, options.model).identity()
+    except ConfigError:
+        if not _may_fall_back(detect):
+            raise
+        detector = None  # not installed: the set is cut from boxes (load_train_data)
+    return {"mode": options.mode, "sides": [options.min_side, options.max_side],
+            "detector": detector}
+
+
+def _may_fall_back(detect: DetectOptions | None) -> bool:
+    """Only the default detector may be missing: training then cuts its photos from boxes,
+    as before training sets were detected; a detector the user chose must work."""
+    return detect is None or (detect.detector == DEFAULT_DETECTOR and detect.model is None)
 
 
 @dataclass
@@ -157,7 +194,7 @@ def load_train_data(data: str | Path | SampleSet, template: str, input_size: tup
             frame, uses_landmarks=get_template(template).uses_landmarks,
             options=detect or DetectOptions(), cache_dir=cache_root(cache_dir))
     except ConfigError as exc:  # the default detector's package is not installed
-        if detect is not None:
+        if not _may_fall_back(detect):
             raise
         # training sets were cut from boxes/whole images before they were detected, and
         # a base install has no detector: keep training, say what is lost and the fix

@@ -35,6 +35,7 @@ import torch
 from .. import integrity
 from ..data.cache import cache_root
 from ..data.samples import SampleSet
+from ..detect.stage import DetectOptions
 from ..errors import ConfigError
 from ..fileio import dump_json, sha256_file
 from ..models import MODELS, FaceModel, create_model, factory_options, frozen_stem, model_file
@@ -42,7 +43,7 @@ from ..models.weights import save_checkpoint
 from ..modes import MODES, dream_name, stem_name
 from ..threads import cpu_threads
 from .config import TrainConfig, digest, preset
-from .data import TrainData, data_hash, load_samples, load_train_data
+from .data import TrainData, load_samples, load_train_data, training_digest
 from .distributed import DistContext, distributed, main_first
 from .loop import EpochRecord, train_classifier
 from .stitch import stitch_model
@@ -192,6 +193,7 @@ class _Run:
     resume: bool
     on_epoch_end: Callable[[str, EpochRecord], None] | None
     cache_dir: Path | None
+    detect: DetectOptions | None = None
     data: dict[tuple, TrainData] = field(default_factory=dict)
 
     def train_data(self, model: FaceModel, collective: bool = True) -> TrainData:
@@ -205,7 +207,8 @@ class _Run:
             with main_first(self.ctx) if collective else contextlib.nullcontext():
                 self.data[(template, size)] = load_train_data(
                     self.samples, template, size, self.ctx.device, cache_dir=self.cache_dir,
-                    workers=self.config.workers, digest=self.data_digest)
+                    workers=self.config.workers, digest=self.data_digest,
+                    detect=self.detect)
         return self.data[(template, size)]
 
 
@@ -213,7 +216,8 @@ def train(model_name: str, mode: str, data: str | Path | SampleSet,
           out_dir: str | Path | None = None, config: TrainConfig | None = None, *,
           resume: bool = True, cache_dir: str | Path | None = None,
           on_epoch_end: Callable[[str, EpochRecord], None] | None = None,
-          yaw_file: str | Path | None = None) -> TrainResult:
+          yaw_file: str | Path | None = None,
+          detect: DetectOptions | None = None) -> TrainResult:
     """Train ``model_name`` (stem or ``-dream`` name) in ``mode`` on ``data`` (manifest
     CSV, folder, or SampleSet), or reuse the finished run with the same key.
 
@@ -223,15 +227,20 @@ def train(model_name: str, mode: str, data: str | Path | SampleSet,
     ``on_epoch_end(mode, record)`` is called after each classification epoch.
     ``yaw_file``: a ``path,yaw,...`` CSV (``bench yaw``) whose head pose replaces the
     training images' own for the images it lists (it enters the data hash).
+    ``detect``: the detection stage for samples without landmarks of a known scheme
+    (default: YuNet, or crops cut from boxes when it is not installed); it enters the key
+    when it detects any sample.
     """
     config = config or preset()
     check_trainable(model_name, mode)  # validate before any work
     # under torchrun, SIGTERM unwinds every rank as Ctrl-C would (see distributed())
     with cpu_threads(config.threads), distributed(config.device) as ctx:
         samples = load_samples(data, yaw_file)
-        digest_ = ctx.broadcast(data_hash(samples, config.workers) if ctx.is_main else None)
+        digest_ = ctx.broadcast(training_digest(samples, detect, config.workers)
+                                if ctx.is_main else None)
         run = _Run(model_name, samples, digest_, config, _out_dir(out_dir, cache_dir), ctx,
-                   resume, on_epoch_end, None if cache_dir is None else Path(cache_dir))
+                   resume, on_epoch_end, None if cache_dir is None else Path(cache_dir),
+                   detect)
         return _train_stage(run, mode)
 
 
