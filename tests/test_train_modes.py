@@ -161,7 +161,8 @@ def test_train_block_closes_a_learnable_pose_gap():
     outcome = train_block(block, pairs, StitchConfig(iterations=1500, batch_size=20, lr=0.05),
                           seed=0)
     assert outcome.distance_unmapped == pytest.approx(8.0)
-    assert outcome.distance_after < 0.25 * outcome.distance_unmapped  # a unit may stay dead
+    # the final ReLU leaves an output unit dead when it starts dead: two of eight may
+    assert outcome.distance_after < 0.3 * outcome.distance_unmapped
     # frontal faces (gate about 0 at |yaw| 0) stay where they were
     with torch.no_grad():
         assert torch.allclose(block(identity, torch.zeros(40)), identity, atol=1e-3)
@@ -176,8 +177,38 @@ def test_a_diverging_stitch_says_which_step_to_take(tmp_path):
     pairs = StitchPairs(identity - 1e7, torch.full((40,), 75.0), identity, identities=40,
                         frontal=40)
     with pytest.raises(ConfigError, match=r"diverged .* mean norm of .*stitch\.lr="):
-        train_block(DreamBlock(8), pairs, StitchConfig(iterations=50, batch_size=20, lr=0.01),
-                    seed=0)
+        train_block(DreamBlock(8), pairs, StitchConfig(iterations=50, batch_size=20, lr=0.01,
+                                                       feature_rms=None), seed=0)
+
+
+@pytest.mark.parametrize("scale", [1e-2, 1e3])
+def test_the_stitch_is_the_same_at_any_feature_scale(scale):
+    """Bug: SGD on raw features made the stitch depend on the stem's feature scale: dlib's
+    descriptors (norms ~0.5) barely moved the block (training distance 0.269 -> 0.258),
+    features of norms ~1e8 diverged. The block learns at one scale and is folded back to
+    the stem's, so a stem whose features are c times larger gets the block whose output
+    is c times larger."""
+    torch.manual_seed(0)
+    identity = torch.randn(40, 8)
+    pairs = StitchPairs(identity - 1.0, torch.full((40,), 75.0), identity, identities=40,
+                        frontal=40)
+    scaled = StitchPairs(pairs.mids * scale, pairs.yaw, pairs.targets * scale, 40, 40)
+    cfg = StitchConfig(iterations=300, batch_size=20, lr=0.05)
+    blocks, outcomes = [], []
+    for p in (pairs, scaled):
+        torch.manual_seed(1)
+        blocks.append(DreamBlock(8))
+        outcomes.append(train_block(blocks[-1], p, cfg, seed=0))
+    assert outcomes[1].distance_after == pytest.approx(outcomes[0].distance_after * scale ** 2,
+                                                       rel=1e-3)
+    assert outcomes[1].distance_before == pytest.approx(
+        outcomes[0].distance_before * scale ** 2, rel=1e-3)
+    assert outcomes[0].distance_after < 0.5 * outcomes[0].distance_unmapped
+    with torch.no_grad():
+        x = torch.randn(10, 8)
+        yaw = torch.full((10,), 80.0)
+        torch.testing.assert_close(blocks[1](x * scale, yaw), blocks[0](x, yaw) * scale,
+                                   rtol=1e-3, atol=1e-5 * scale)
 
 
 def test_lr_schedule_warms_up_and_decays():

@@ -100,8 +100,14 @@ class StitchConfig:
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 1e-4
+    #: the root mean square feature value SGD works at: the stem's features are scaled to
+    #: it and the trained block folded back (bench.train.stitch), so one step size fits
+    #: every stem (dlib's norms ~0.5, SFace's ~14, ours ~21); None trains on raw features
+    feature_rms: float | None = 1.0
 
     def __post_init__(self):
+        _check(self.feature_rms is None or self.feature_rms > 0,
+               f"stitch.feature_rms must be > 0 or null, got {self.feature_rms}")
         _check(0 <= self.frontal_max_yaw < self.profile_min_yaw <= 90,
                "stitch needs 0 <= frontal_max_yaw < profile_min_yaw <= 90, got "
                f"{self.frontal_max_yaw} and {self.profile_min_yaw}")

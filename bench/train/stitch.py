@@ -5,6 +5,14 @@ once; every profile image (|yaw| >= ``profile_min_yaw``) of an identity that als
 frontal images (|yaw| <= ``frontal_max_yaw``) is one sample, its target the mean of that
 identity's frontal features; the loss is the MSE between ``mid + Y(yaw) * R(mid)`` and the
 target; SGD trains only ``R``. Thousands of iterations on a (P, 256) tensor take seconds.
+
+SGD's step depends on the features' scale, which differs by orders of magnitude between
+stems (dlib's descriptors have norms of about 0.5, SFace's 14, an untrained ONNX export's
+1e8): one recipe barely moves the block on some and diverges on others. So the block
+trains on features divided by ``s`` (their RMS over ``stitch.feature_rms``) and is folded
+back: ``R`` is two fc+ReLU layers, positively homogeneous in its input and biases, so
+``s * R(x / s)`` is ``R`` with both biases multiplied by ``s``, exactly. The saved block is
+an ordinary one for the stem's own features.
 """
 
 from __future__ import annotations
@@ -125,10 +133,34 @@ def train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed: 
         return _train_block(block, pairs, cfg, seed, device)
 
 
+def feature_scale(pairs: StitchPairs, cfg: StitchConfig) -> float:
+    """``s``: the stitch trains on ``mids / s``, whose RMS is ``cfg.feature_rms``."""
+    if cfg.feature_rms is None:
+        return 1.0
+    rms = float(pairs.mids.double().pow(2).mean().sqrt())
+    if not math.isfinite(rms) or rms == 0:
+        raise DataError(f"the stem's profile features have RMS {rms:g}: nothing to stitch")
+    return rms / cfg.feature_rms
+
+
+def scale_block(block: DreamBlock, factor: float) -> None:
+    """In place, ``R`` becomes ``x -> factor * R(x / factor)`` (see the module doc)."""
+    layers = list(block.residual)
+    if not all(isinstance(m, (torch.nn.Linear, torch.nn.ReLU)) for m in layers):
+        raise TypeError("only fc+ReLU residual branches are positively homogeneous")
+    with torch.no_grad():
+        for layer in layers:
+            if isinstance(layer, torch.nn.Linear) and layer.bias is not None:
+                layer.bias.mul_(factor)
+
+
 def _train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed: int,
                  device: torch.device) -> StitchOutcome:
     block.to(device).train()
-    before = mean_distance(block, pairs)
+    scale = feature_scale(pairs, cfg)
+    raw, pairs = pairs, StitchPairs(pairs.mids / scale, pairs.yaw, pairs.targets / scale,
+                                    pairs.identities, pairs.frontal)
+    before = mean_distance(block, pairs) * scale ** 2
     optimizer = torch.optim.SGD(block.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
     batch = min(cfg.batch_size, len(pairs))
@@ -147,17 +179,19 @@ def _train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed:
         optimizer.step()
     after = mean_distance(block, pairs)  # waits for the last step
     if not math.isfinite(after):
-        # SGD's step grows with the square of the features' scale: a stem whose features
-        # are far larger than the preset's were fitted to (SFace: norms ~14) makes it diverge
-        norm = float(pairs.mids.norm(dim=1).mean())
+        # SGD's step grows with the square of the scale it trains at
+        norm = float(raw.mids.norm(dim=1).mean())
+        at = f", trained at RMS {cfg.feature_rms:g}" if cfg.feature_rms is not None else ""
         raise ConfigError(f"stitching diverged after {cfg.iterations} steps at lr {cfg.lr:g}: "
-                          f"the stem's features have a mean norm of {norm:.3g}. Train the "
+                          f"the stem's features have a mean norm of {norm:.3g}{at}. Train the "
                           "block with a smaller step, e.g. `bench train --model MODEL --mode "
                           f"stitch --data TRAIN --set stitch.lr={cfg.lr / 100:g}`, and run "
                           "the checkpoint it writes with --weights")
+    scale_block(block, scale)
     block.eval()
-    return StitchOutcome(len(pairs), pairs.identities, pairs.frontal, cfg.iterations,
-                         mean_distance(None, pairs), before, after, time.perf_counter() - t0)
+    return StitchOutcome(len(raw), raw.identities, raw.frontal, cfg.iterations,
+                         mean_distance(None, raw), before, mean_distance(block, raw),
+                         time.perf_counter() - t0)
 
 
 def stitch_model(model: FaceModel, data: TrainData, cfg: StitchConfig, seed: int,
