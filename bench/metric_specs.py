@@ -68,6 +68,16 @@ def far_key(rate: float) -> str:
     return f"{float(rate):g}"
 
 
+def rank_key(rank: int) -> str:
+    """The key of a CMC point in results, CIs and columns: ``rank1``."""
+    return f"rank{int(rank)}"
+
+
+def tpir_key(rate: float) -> str:
+    """The key of a TPIR@FPIR point: ``tpir@fpir=0.01``."""
+    return f"tpir@fpir={far_key(rate)}"
+
+
 def parse_metric(name: str, task: str | None = None) -> MetricSpec:
     """The spec of a metric name; ``task`` None accepts either task's names (they differ)."""
     if task is not None and task not in TASKS:
@@ -88,7 +98,7 @@ def _spec(name: str, task: str, kind: str, arg: str | None) -> MetricSpec:
         rank = int(arg)
         if rank < 1:
             raise ConfigError(f"metric {name!r}: a rank counts from 1")
-        return MetricSpec(name, f"rank{rank}", task, "rank", True, None, rank)
+        return MetricSpec(name, rank_key(rank), task, "rank", True, None, rank)
     rate = float(arg)
     if not 0 < rate <= 1:
         raise ConfigError(f"metric {name!r}: the rate must be in (0, 1]")
