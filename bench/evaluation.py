@@ -85,8 +85,8 @@ class EvalPlan:
         spec = self.main
         if spec is None:
             raise ValueError("a plan without a protocol has no main score")
-        low, high = spec.ci(metrics)
-        boot = metrics.get("ci") or {}
+        low, high = spec.ci(metrics, identification)
+        boot = spec.ci_block(metrics, identification)
         label = (f"{100 * boot.get('level', 0.95):.0f}% bootstrap over "
                  f"{boot.get('unit', 'subject')}s" if low is not None else None)
         return {"name": spec.key, "value": spec.compute(metrics, identification),

@@ -33,7 +33,6 @@ ACCEPTED = {"verify": "accuracy, eer, auc, tar@far=X (0 < X <= 1)",
 class MetricSpec:
     """One metric: ``name`` as written, ``key`` its canonical spelling (the key of
     results, bootstrap CIs and leaderboard columns), whether a higher value is better,
-    ``ci_key`` (its key in a bootstrap CI block; None for 1:N metrics, which have no CI)
     ``kind`` (accuracy, eer, auc, tar, rank, tpir) and ``target`` (the FAR or FPIR of a
     rate, the rank of a CMC point)."""
 
@@ -42,7 +41,6 @@ class MetricSpec:
     task: str
     kind: str
     higher_is_better: bool
-    ci_key: str | None
     target: float | int | None = None
 
     def compute(self, metrics: dict, identification: dict | None = None) -> float | None:
@@ -57,15 +55,34 @@ class MetricSpec:
         value = metrics.get(self.key)
         return value["mean"] if isinstance(value, dict) else value  # overall accuracy
 
-    def ci(self, metrics: dict) -> tuple[float | None, float | None]:
-        """(low, high) of the bootstrap CI, (None, None) without one."""
-        block = ((metrics.get("ci") or {}).get("metrics") or {}).get(self.ci_key or "") or {}
-        return block.get("low"), block.get("high")
+    def ci_block(self, metrics: dict, identification: dict | None = None) -> dict:
+        """The bootstrap CI block that holds this metric ({} without one): a 1:1 metric's
+        is the metrics' (over pairs' subjects), a 1:N metric's the identification
+        result's (over probe subjects); both have one shape, keyed by ``key``."""
+        source = identification if self.task == "search" else metrics
+        return (source or {}).get("ci") or {}
+
+    def ci(self, metrics: dict, identification: dict | None = None
+           ) -> tuple[float | None, float | None]:
+        """(low, high) of the bootstrap CI, (None, None) without one (a 1:N result
+        written before 1:N CIs existed has none)."""
+        block = (self.ci_block(metrics, identification).get("metrics") or {}).get(self.key)
+        return (block or {}).get("low"), (block or {}).get("high")
 
 
 def far_key(rate: float) -> str:
     """The one spelling of a rate in keys: ``0.01``, ``0.001``, ``1e-05``."""
     return f"{float(rate):g}"
+
+
+def rank_key(rank: int) -> str:
+    """The key of a CMC point in results, CIs and columns: ``rank1``."""
+    return f"rank{int(rank)}"
+
+
+def tpir_key(rate: float) -> str:
+    """The key of a TPIR@FPIR point: ``tpir@fpir=0.01``."""
+    return f"tpir@fpir={far_key(rate)}"
 
 
 def parse_metric(name: str, task: str | None = None) -> MetricSpec:
@@ -83,18 +100,17 @@ def parse_metric(name: str, task: str | None = None) -> MetricSpec:
 
 def _spec(name: str, task: str, kind: str, arg: str | None) -> MetricSpec:
     if kind in ("accuracy", "eer", "auc"):
-        return MetricSpec(name, kind, task, kind, kind != "eer", kind)
+        return MetricSpec(name, kind, task, kind, kind != "eer")
     if kind == "rank":
         rank = int(arg)
         if rank < 1:
             raise ConfigError(f"metric {name!r}: a rank counts from 1")
-        return MetricSpec(name, f"rank{rank}", task, "rank", True, None, rank)
+        return MetricSpec(name, rank_key(rank), task, "rank", True, rank)
     rate = float(arg)
     if not 0 < rate <= 1:
         raise ConfigError(f"metric {name!r}: the rate must be in (0, 1]")
     key = f"{kind}{far_key(rate)}"
-    return MetricSpec(name, key, task, kind.split("@")[0], True,
-                      key if task == "verify" else None, rate)
+    return MetricSpec(name, key, task, kind.split("@")[0], True, rate)
 
 
 def parse_metrics(names: Any, task: str) -> tuple[MetricSpec, ...]:

@@ -120,7 +120,8 @@ def test_search_bench_times_every_stage_of_a_1n_run(tmp_path):
 
     records = run(SearchBenchConfig(galleries=(5, 4), probes=12, subjects=10, dim=8,
                                     n_boot=10), tmp_path)
-    assert [r["task"].split()[0] for r in records] == ["identification", "probe", "metrics",
-                                                       "write"]
+    assert [r["task"].split()[0] for r in records] == ["identification", "identification",
+                                                       "probe", "metrics", "write"]
+    assert "CI with 10 probe-subject resamples" in records[1]["task"]
     assert all(r["score_rows"] == 9 * 12 and r["seconds"] >= 0 for r in records)
     assert records[-1]["file_mb"] > 0 and records[-1]["peak_rss_gib_so_far"] > 0

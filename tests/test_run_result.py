@@ -91,3 +91,87 @@ def test_search_runs_report_their_identification_metrics():
     r1 = summary["rank1"]
     assert f"{100 * r1['mean']:.2f} +- {100 * r1['std']:.2f}" in text
     assert "TPIR@FPIR=0.1" in text and f"{len(result['identification']['splits'])} splits" in text
+
+
+def _ident_splits(seed=0, n_probes=60, n_subjects=15, galleries=(8, 7)):
+    """Two galleries searched by one probe set, some probe subjects in neither."""
+    import numpy as np
+
+    from bench.runner.scoring import SplitScores
+
+    rng = np.random.default_rng(seed)
+    names = np.array([f"s{i}" for i in range(n_subjects)], dtype=object)
+    probes = pd.DataFrame({"template": [f"p{i}" for i in range(n_probes)],
+                           "subject": names[rng.integers(0, n_subjects, n_probes)]})
+    splits = []
+    for fold, n_gallery in enumerate(galleries, 1):
+        gallery = pd.DataFrame({"template": [f"g{fold}-{i}" for i in range(n_gallery)],
+                                "subject": names[rng.choice(n_subjects, n_gallery, False)]})
+        mate = probes["subject"].to_numpy()[:, None] == gallery["subject"].to_numpy()[None, :]
+        scores = rng.normal(size=mate.shape) + 1.5 * mate
+        splits.append(SplitScores(fold, gallery, probes, scores))
+    return splits
+
+
+def test_search_runs_get_a_subject_bootstrap_ci_of_their_identification_metrics():
+    """1:N metrics had mean +- std over splits only: no CI to tell two models apart."""
+    from bench.evaluation import EvalPlan
+    from bench.protocols import load_protocol
+    from bench.report.tables import identification_table
+    from bench.runner.scoring import identification
+
+    plan = EvalPlan.from_protocol(load_protocol("ijbc-search"), n_boot=200, seed=3)
+    splits = _ident_splits()
+    ident = identification(splits, plan.ranks, plan.fpir, plan.bootstrap_spec())
+    ci = ident["ci"]
+    assert (ci["unit"], ci["n_boot"], ci["level"], ci["seed"]) == ("subject", 200, 0.95, 3)
+    assert list(ci["metrics"]) == list(ident["summary"])
+    for key, block in ci["metrics"].items():
+        assert block["estimate"] == ident["summary"][key]["mean"]
+        assert block["low"] <= block["estimate"] <= block["high"]
+    # without resamples, the numbers and keys are those of before
+    plain = identification(splits, plan.ranks, plan.fpir)
+    none = identification(splits, plan.ranks, plan.fpir,
+                          EvalPlan.from_protocol(load_protocol("ijbc-search"),
+                                                 n_boot=0).bootstrap_spec())
+    assert plain == none == {k: v for k, v in ident.items() if k != "ci"}
+    # the console table shows it beside mean +- std, and says what it is
+    r1, c1 = ident["summary"]["rank1"], ci["metrics"]["rank1"]
+    text = identification_table(ident)
+    assert (f"{100 * r1['mean']:.2f} +- {100 * r1['std']:.2f} "
+            f"[{100 * c1['low']:.2f}, {100 * c1['high']:.2f}]") in text
+    assert "[low, high]: 95% bootstrap CI over subjects (200 resamples, seed 3)" in text
+    assert "[" not in identification_table(plain)
+    # the main score (rank-1) carries it to result.json and the leaderboard as 1:1 CIs do
+    metrics = {"ci": {"unit": "pair", "level": 0.9, "metrics": {}}}  # the pairs' own CI
+    score = plan.main_score(metrics, ident)
+    assert score == {"name": "rank1", "value": r1["mean"], "low": c1["low"],
+                     "high": c1["high"], "ci": "95% bootstrap over subjects"}
+
+
+def test_a_search_result_with_a_ci_is_valid_and_its_board_row_carries_it(tmp_path):
+    from bench.evaluation import EvalPlan
+    from bench.protocols import load_protocol
+    from bench.runner.scoring import identification
+
+    old = json.loads(next(RESULTS.glob("runs/ijbc-search*/result.json")).read_text())
+    plan = EvalPlan.from_protocol(load_protocol("ijbc-search"), n_boot=50)
+    ident = identification(_ident_splits(), plan.ranks, plan.fpir, plan.bootstrap_spec())
+    new = {**old, "run_id": "new", "identification": ident,
+           "main_score": plan.main_score(old["metrics"], ident)}
+    assert validate_result(new) == []
+    row, _ = RunResult.from_dict(new).leaderboard_row()
+    low, high = (ident["ci"]["metrics"]["rank1"][k] for k in ("low", "high"))
+    assert (row["ci_low"], row["ci_high"], row["ci"]) == (low, high,
+                                                          "95% bootstrap over subjects")
+    # a result written before 1:N CIs (the committed one) is still read, without a CI
+    old_row, _ = RunResult.from_dict(old).leaderboard_row()
+    assert old_row["ci_low"] is None and old_row["rank1"] == old_row["value"]
+    for run in (old, new):
+        folder = tmp_path / "runs" / run["run_id"]
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(run))
+    lb.update(tmp_path)
+    board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("run_id")
+    assert board.loc["new", "ci_low"] == pytest.approx(low, rel=1e-5)
+    assert pd.isna(board.loc[old["run_id"], "ci_low"])

@@ -121,6 +121,9 @@ def test_other_protocols_run_end_to_end(cfg, protocol):
         ident = result["identification"]
         assert ident["splits"] and {"rank1", "rank5", "tpir@fpir=0.1"} <= set(ident["summary"])
         assert 0 <= ident["summary"]["rank1"]["mean"] <= 1
+        # a CI over probe subjects, with the run's n_boot, as the 1:1 metrics have
+        assert (ident["ci"]["unit"], ident["ci"]["n_boot"]) == ("subject", cfg.n_boot)
+        assert result["main_score"]["low"] <= result["main_score"]["value"]
     else:
         assert result["identification"] is None
 

@@ -2,12 +2,22 @@
 
 from .bootstrap import BootstrapResult, BootstrapSpec, bootstrap_ci, paired_comparison
 from .folds import FoldAccuracy, accuracy_at_thresholds, fold_accuracy
-from .identification import cmc, mate_ranks, tpir_at_fpir
+from .ident_bootstrap import identification_ci
+from .identification import (
+                             ProbeScores,
+                             cmc,
+                             cmc_rates,
+                             mate_ranks,
+                             probe_scores,
+                             tpir_at_fpir,
+                             tpir_rates,
+)
 from .roc import Roc, auc, eer, roc_curve, roc_summary, tar_at_far
 
 __all__ = [
     "BootstrapResult", "BootstrapSpec", "bootstrap_ci", "paired_comparison",
     "FoldAccuracy", "accuracy_at_thresholds", "fold_accuracy",
-    "cmc", "mate_ranks", "tpir_at_fpir",
+    "ProbeScores", "cmc", "cmc_rates", "identification_ci", "mate_ranks", "probe_scores",
+    "tpir_at_fpir", "tpir_rates",
     "Roc", "auc", "eer", "roc_curve", "roc_summary", "tar_at_far",
 ]

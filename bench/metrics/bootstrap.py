@@ -100,13 +100,21 @@ def subjects_known(ids) -> bool:
 
 
 class _WeightSampler:
-    """Draws (B, n) pair weights from subject (or pair) resampling, seeded."""
+    """Draws (B, n) pair weights from subject (or pair) resampling, seeded.
 
-    def __init__(self, n: int, subject_a=None, subject_b=None, seed: int = 0):
+    Subject j of a draw is the j-th of the distinct ids in sorted order (as text); each
+    replicate is one ``multinomial(subjects, uniform)`` from ``default_rng(seed)``. The
+    items need not be pairs: probes of one subject each pass ``subject_a = subject_b``
+    (weight ``m[a]``) and name themselves with ``item``, the unit when subjects are
+    unknown and the items themselves are resampled.
+    """
+
+    def __init__(self, n: int, subject_a=None, subject_b=None, seed: int = 0,
+                 item: str = "pair"):
         self.rng = np.random.default_rng(seed)
         self.n = n
         if subject_a is None or subject_b is None:
-            self.unit = "pair"
+            self.unit = item
             return
         a, b = np.asarray(subject_a), np.asarray(subject_b)
         if a.shape != (n,) or b.shape != (n,):
@@ -115,7 +123,7 @@ class _WeightSampler:
         if not subjects_known(subjects) or subjects.size < 2:
             # Resampling one (or an unnamed) subject draws the same set every time: an
             # interval of zero width under a false name. Pairs are then the unit.
-            self.unit = "pair"
+            self.unit = item
             return
         self.unit = "subject"
         self.n_subjects = subjects.size
@@ -130,17 +138,19 @@ class _WeightSampler:
 
     def draw_subjects(self, b: int) -> np.ndarray | None:
         """(b, subjects) subject multiplicities shared by every system (None for pairs)."""
-        if self.unit == "pair":
+        if self.unit != "subject":
             return None
         return self.rng.multinomial(self.n_subjects, np.full(self.n_subjects, 1.0 / self.n_subjects),
                                     size=b).astype(float)
 
     def draw(self, b: int) -> np.ndarray:
-        if self.unit == "pair":
+        if self.unit != "subject":
             return self.rng.multinomial(self.n, np.full(self.n, 1.0 / self.n), size=b).astype(float)
         m = self.draw_subjects(b)
-        ma, mb = m[:, self.ia], m[:, self.ib]
-        return np.where(self.same[None, :], ma, ma * mb)
+        ma = m[:, self.ia]
+        if self.same.all():  # items of one subject each (probes): no product to form
+            return ma
+        return np.where(self.same[None, :], ma, ma * m[:, self.ib])
 
 
 def _curve_metrics(tps: np.ndarray, fps: np.ndarray, far_targets,
@@ -192,7 +202,7 @@ class _ReducedWeights:
         j = red.n_bins
         bulk_ok = (np.zeros(red.bulk.size, bool) if self.correct is None
                    else self.correct[red.bulk])
-        if sampler.unit == "pair":
+        if sampler.unit != "subject":
             self.bin_sizes = np.concatenate([np.bincount(red.bulk_bin[bulk_ok], minlength=j),
                                              np.bincount(red.bulk_bin[~bulk_ok], minlength=j)])
             return

@@ -13,12 +13,24 @@ def pct(value, ci: dict | None = None, key: str | None = None) -> str:
     """``98.31 [97.9, 98.7]``: a rate in percent with its CI when there is one."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    text = f"{100 * value:.2f}"
-    if ci and key and ci.get("metrics", {}).get(key):
-        m = ci["metrics"][key]
-        if m["low"] is not None and not math.isnan(m["low"]):
-            text += f" [{100 * m['low']:.2f}, {100 * m['high']:.2f}]"
-    return text
+    return f"{100 * value:.2f}" + ci_text(ci, key)
+
+
+def ci_text(ci: dict | None, key: str | None) -> str:
+    """`` [97.90, 98.70]``: metric ``key``'s interval in a CI block, in percent; "" when
+    the block lacks it or it is undefined."""
+    m = ((ci or {}).get("metrics") or {}).get(key or "")
+    if not m or m["low"] is None or math.isnan(m["low"]):
+        return ""
+    return f" [{100 * m['low']:.2f}, {100 * m['high']:.2f}]"
+
+
+def ci_note(ci: dict | None) -> str:
+    """The footnote that names a table's ``[low, high]``; "" without a CI."""
+    if not ci:
+        return ""
+    return (f"\n[low, high]: {100 * ci['level']:.0f}% bootstrap CI over {ci['unit']}s "
+            f"({ci['n_boot']} resamples, seed {ci['seed']})")
 
 
 #: Marks a TAR@FAR whose target allows less than one false accept on the block's impostors.
@@ -60,10 +72,7 @@ def summary_table(result: dict, fmt: str = "github") -> str:
     block["accuracy"] = result["accuracy"]["mean"] if result.get("accuracy") else None
     text = tabulate([["all", *_row(block, far)]], headers=["", *_headers(far)], tablefmt=fmt)
     text += _floor_note([block], far)
-    ci = result.get("ci")
-    if ci:
-        text += (f"\n[low, high]: {100 * ci['level']:.0f}% bootstrap CI over {ci['unit']}s "
-                 f"({ci['n_boot']} resamples, seed {ci['seed']})")
+    text += ci_note(result.get("ci"))
     acc = result.get("accuracy")
     if acc:
         text += (f"\n{len(acc['folds'])}-fold accuracy: {100 * acc['mean']:.2f} +- "
@@ -79,20 +88,24 @@ def summary_table(result: dict, fmt: str = "github") -> str:
 
 def identification_table(ident: dict, fmt: str = "github") -> str:
     """A 1:N run's CMC and open-set TPIR@FPIR (:func:`bench.runner.scoring.identification`):
-    per split, then mean +- std over the splits, as search protocols publish them."""
+    per split, then mean +- std over the splits, as search protocols publish them, and the
+    mean's bootstrap CI over probe subjects when the run made one."""
     keys = list(ident["summary"])
+    ci = ident.get("ci")  # absent from results written before 1:N CIs, and with n_boot 0
 
     def label(key: str) -> str:
         return key.replace("rank", "rank-").replace("tpir@fpir", "TPIR@FPIR") + " %"
 
     rows = [[f"split {r['fold']}", r["n_gallery"], r["n_probes"],
              *(pct(r[k]) for k in keys)] for r in ident["splits"]]
-    rows.append(["mean +- std", "", "", *(
+    rows.append(["mean +- std" + (" [low, high]" if ci else ""), "", "", *(
         f"{100 * ident['summary'][k]['mean']:.2f} +- {100 * ident['summary'][k]['std']:.2f}"
-        for k in keys)])
+        + ci_text(ci, k) for k in keys)])
     text = tabulate(rows, headers=["", "gallery", "probes", *map(label, keys)], tablefmt=fmt)
     return (text + f"\nstd over {len(ident['splits'])} splits ({ident.get('std_kind', '')}); "
-            "a split without non-mated probes has no TPIR (n/a)")
+            "a split without non-mated probes has no TPIR (n/a)" + ci_note(ci)
+            + ("; the interval is the mean's over splits (probe subjects resampled, galleries "
+               "fixed)" if ci else ""))
 
 
 NO_YAW_HINT = ("no yaw for these images, so no per-yaw breakdown: estimate it with `bench yaw "

@@ -48,8 +48,10 @@ class RunResult:
     main_score: dict = _key(dict, "name and value of the protocol's main score, with its CI")
     metrics: dict = _key(dict, "overall metrics: evaluate_scores output (auc, eer, tar_at_far, "
                                "accuracy, tar_at_far_folds, ci, by_yaw)")
-    identification: dict | None = _key((dict, NONE), "1:N metrics per split and mean/std, null "
-                                                     "for 1:1")
+    identification: dict | None = _key((dict, NONE), "1:N metrics per split, mean/std over "
+                                                     "splits and `ci`, each mean's bootstrap CI "
+                                                     "over probe subjects (absent with n_boot 0 "
+                                                     "and in older results); null for 1:1")
     timings: dict = _key(dict, "seconds per stage: data, train, extract, score, metrics, total")
     files: dict = _key(dict, "relative paths of the score file and plots")
 

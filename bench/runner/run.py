@@ -405,7 +405,7 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
         scores = score_comparisons(eval_set.comparisons, t_ids, pooled, templates)
     else:
         splits = split_scores(eval_set, t_ids, pooled)
-        ident = identification(splits, plan.ranks, plan.fpir)
+        ident = identification(splits, plan.ranks, plan.fpir, plan.bootstrap_spec())
         scores = search_score_table(splits, templates)
     timer.mark("score")
 

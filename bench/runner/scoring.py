@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics as M
+from ..metric_specs import rank_key, tpir_key
 
 
 def _index(ids: np.ndarray, wanted: pd.Series, what: str) -> np.ndarray:
@@ -70,25 +71,40 @@ def split_scores(eval_set, template_ids: np.ndarray, pooled: np.ndarray) -> list
     return out
 
 
-def identification(splits: list[SplitScores], ranks=(1, 5, 10), fpir=(0.1, 0.01)) -> dict:
-    """CMC and open-set TPIR@FPIR per split (gallery), then mean and std over splits."""
+def split_probe_scores(splits: list[SplitScores]) -> list[M.ProbeScores]:
+    """Each split's per-probe mate rank, mate score and best non-mate score: the one pass
+    over its matrix that every 1:N metric and its bootstrap need."""
+    return [M.probe_scores(sp.scores, sp.probes["subject"].to_numpy(),
+                           sp.gallery["subject"].to_numpy()) for sp in splits]
+
+
+def identification(splits: list[SplitScores], ranks=(1, 5, 10), fpir=(0.1, 0.01),
+                   spec: M.BootstrapSpec | None = None) -> dict:
+    """CMC and open-set TPIR@FPIR per split (gallery), then mean and std over splits.
+
+    With ``spec`` and ``spec.n_boot > 0`` also ``ci``: the percentile CI of each mean over
+    probe subjects (:func:`bench.metrics.identification_ci`), in the shape of a 1:1
+    block's ``ci`` (unit, n_boot, level, seed, metrics -> estimate, low, high). Each
+    matrix is read once, into per-probe ranks and scores that serve both.
+    """
+    searches = split_probe_scores(splits)
     per_split = []
-    for sp in splits:
-        s, ps, gs = sp.scores, sp.probes["subject"].to_numpy(), sp.gallery["subject"].to_numpy()
+    for sp, probes in zip(splits, searches, strict=True):
         rec = {"fold": sp.fold, "n_gallery": len(sp.gallery), "n_probes": len(sp.probes)}
-        rec.update({f"rank{k}": float(v) for k, v in zip(ranks, M.cmc(s, ps, gs, ranks),
-                                                        strict=True)})
-        try:
-            tpir, thr = M.tpir_at_fpir(s, ps, gs, fpir)
-            rec.update({f"tpir@fpir={t:g}": float(v) for t, v in zip(fpir, tpir, strict=True)})
-        except ValueError:  # closed-set split: no non-mated probes
-            rec.update({f"tpir@fpir={t:g}": float("nan") for t in fpir})
+        rec.update({rank_key(k): float(v)
+                    for k, v in zip(ranks, M.cmc_rates(probes, ranks)[0], strict=True)})
+        # NaN on a closed-set split (no non-mated probes): it has no TPIR
+        rec.update({tpir_key(t): float(v)
+                    for t, v in zip(fpir, M.tpir_rates(probes, fpir)[0][0], strict=True)})
         per_split.append(rec)
     keys = [k for k in per_split[0] if k.startswith(("rank", "tpir"))]
     summary = {k: {"mean": float(np.nanmean([r[k] for r in per_split])),
                    "std": float(np.nanstd([r[k] for r in per_split]))} for k in keys}
-    return {"splits": per_split, "summary": summary,
-            "std_kind": "population (ddof=0) over splits"}
+    out = {"splits": per_split, "summary": summary,
+           "std_kind": "population (ddof=0) over splits"}
+    if spec is not None and spec.n_boot > 0:
+        out["ci"] = M.identification_ci(searches, ranks, fpir, spec).as_dict()
+    return out
 
 
 def search_score_table(splits: list[SplitScores], templates: pd.DataFrame) -> pd.DataFrame:
