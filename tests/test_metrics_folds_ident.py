@@ -96,3 +96,12 @@ def test_tpir_at_fpir_hand_made():
 def test_tpir_requires_both_kinds():
     with pytest.raises(ValueError):
         tpir_at_fpir(np.eye(2), ["A", "B"], ["A", "B"])
+
+
+def test_unknown_subjects_never_match_each_other():
+    """Regression (per-probe pass): subjects were factorised with NaN as a value, so a
+    probe and a gallery entry without a subject id matched; a missing id matches nothing."""
+    scores = np.array([[0.9, 0.1], [0.2, 0.8]])
+    probes = np.array([np.nan, "b"], dtype=object)
+    gallery = np.array([np.nan, "b"], dtype=object)
+    assert mate_ranks(scores, probes, gallery).tolist() == [0, 1]

@@ -82,8 +82,10 @@ def probe_scores(scores, probe_subjects, gallery_subjects) -> ProbeScores:
     s, p, g = _check(scores, probe_subjects, gallery_subjects)
     # subjects as gallery codes (-1: not in the gallery), so that a block's mate mask is
     # an integer comparison, not one of Python objects per cell
-    g_code, g_names = pd.factorize(g, use_na_sentinel=False)  # no gallery code is -1
+    # an unknown (NaN) subject matches nothing, as with ==: gallery -1, probe -2
+    g_code, g_names = pd.factorize(g)
     p_code = pd.Index(g_names).get_indexer(p) if g.size else np.full(p.size, -1)
+    p_code[p_code < 0] = -2
     rank = np.zeros(p.size, dtype=np.int64)
     mate = np.full(p.size, -np.inf)
     nonmate = np.full(p.size, -np.inf)
