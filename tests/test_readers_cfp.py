@@ -184,3 +184,25 @@ def test_a_corrupt_image_and_a_fallback_are_named_at_their_pair_list_line(cfp_ro
     assert {r["listed_at"] for r in listed} >= {f"{root / 'Protocol/Pair_list_P.txt'}:1"}
     assert all(r["listed_at"].rsplit(":", 1)[0].endswith(("Pair_list_F.txt", "Pair_list_P.txt"))
                for r in listed)
+
+
+def test_edited_fiducials_change_the_data_hash(cfp_root, tmp_path):
+    """The data hash (a run's data.sha256, and part of its run id) covered the lists,
+    splits and pose file but not the fiducials: a run on the same folder with other
+    landmarks got the same run id and replaced the first run's folder. It still does not
+    depend on where the dataset lies."""
+    import shutil
+
+    from bench.runner.run import evalset_digest
+
+    root, _ = cfp_root
+    before = evalset_digest(cfp.read(root, folds=2))
+    moved = tmp_path / "elsewhere" / "cfp"
+    shutil.copytree(root, moved)
+    assert evalset_digest(cfp.read(moved, folds=2)) == before
+    fiducial = root / "Data/Fiducials/002/frontal/01.txt"
+    fiducial.write_text(fiducial.read_text().replace("10.5,20", "11.5,20"))
+    edited = evalset_digest(cfp.read(root, folds=2))
+    assert edited != before
+    fiducial.unlink()  # the image falls back to detection: other crops again
+    assert evalset_digest(cfp.read(root, folds=2)) not in (before, edited)

@@ -74,11 +74,17 @@ def test_validate_names_a_corrupt_image_with_its_list_line(tmp_path):
     root = tmp_path / "IJBC"
     write_ijbc(root)
     _corrupt(root / "loose_crop" / "6.jpg")
-    result = CliRunner().invoke(main, ["protocols", "validate", "ijbc-verify", "--data",
-                                       str(root), "--lenient", "--cache-dir",
-                                       str(tmp_path / "cache")])
+    args = ["protocols", "validate", "ijbc-verify", "--data", str(root), "--cache-dir",
+            str(tmp_path / "cache")]
+    listed_at = f"{root / 'meta' / 'ijbc_face_tid_mid.txt'}:6"
+    result = CliRunner().invoke(main, args)
     assert result.exit_code != 0
-    assert f"{root / 'meta' / 'ijbc_face_tid_mid.txt'}:6" in result.output, result.output
+    assert listed_at in result.output, result.output
+    # --lenient lists it at that line and leaves it out (it failed the command before)
+    result = CliRunner().invoke(main, [*args, "--lenient"])
+    assert result.exit_code == 0, result.output
+    assert f"{listed_at}: image {root / 'loose_crop' / '6.jpg'}: cannot decode" \
+        in result.output, result.output
 
 
 def test_the_retina_five_points_variant_is_named_and_can_be_chosen(tmp_path):

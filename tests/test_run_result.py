@@ -175,3 +175,23 @@ def test_a_search_result_with_a_ci_is_valid_and_its_board_row_carries_it(tmp_pat
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("run_id")
     assert board.loc["new", "ci_low"] == pytest.approx(low, rel=1e-5)
     assert pd.isna(board.loc[old["run_id"], "ci_low"])
+
+
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("runs/*/result.json")),
+                         ids=lambda p: p.parent.name)
+def test_committed_run_ids_follow_from_their_records(path):
+    """A run id is a hash of what its record holds (protocol, data and model hashes, flip,
+    bootstrap, seed, detector): a change of that key would rename every committed run on
+    its next run, leaving the old folder beside the new one on the leaderboard."""
+    from bench.runner.run import RunConfig, run_id_for
+
+    data = json.loads(path.read_text())
+    detection = data["preprocessing"].get("detection") or {}
+    plan = data["metrics"]["config"]
+    cfg = RunConfig(protocol=data["protocol"]["name"], model=data["model"]["name"],
+                    n_boot=plan["n_boot"], seed=plan["seed"])
+    assert run_id_for(data["protocol"]["name"], cfg, data["model"]["mode"],
+                      data["protocol"]["sha256"], data["data"]["sha256"],
+                      data["model"]["checkpoint_sha256"], data["preprocessing"]["flip_test"],
+                      detection={k: detection[k] for k in ("detector", "mode")}
+                      if detection.get("n_samples") else None) == data["run_id"]

@@ -210,3 +210,6 @@ def test_edited_landmarks_are_not_served_from_the_feature_cache(sface_available,
         path.write_text("".join(f"{x:.2f},{y:.2f}\n" for x, y in points))
     second = run_benchmark(_cfg(data, tmp_path, n_boot=0), echo=lambda s: None)
     assert not np.allclose(first.scores["score"], second.scores["score"])
+    # nor named as the first run: it replaced the first one's folder
+    assert second.result["data"]["sha256"] != first.result["data"]["sha256"]
+    assert second.run_dir != first.run_dir and (first.run_dir / "result.json").is_file()

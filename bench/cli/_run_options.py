@@ -39,7 +39,10 @@ def run_options(fn):
         click.option("--preset", "train_preset", type=click.Choice(["cpu", "gpu"]), default=None,
                      help="Training preset (default: fitted to the device)."),
         click.option("--epochs", default=None, type=POSITIVE, help="Override the preset's epochs."),
-        click.option("--lenient", is_flag=True, help="Skip (and report) malformed data rows."),
+        click.option("--lenient", is_flag=True,
+                     help="Skip (and report) malformed data rows, and images that cannot be "
+                          "decoded with the pairs and templates that need them (every "
+                          "image is decoded first)."),
         click.option("--batch-size", default=None, type=POSITIVE,
                      help="Feature extraction batch size (default: 256 on CUDA, 64 on the "
                           "CPU)."),

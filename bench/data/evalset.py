@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,60 @@ class EvalSet:
             raise ValueError("a 1:1 protocol has no gallery or probes")
         rows = self.search[(self.search["role"] == role) & (self.search["fold"] == fold)]
         return rows.loc[:, ["template", "subject"]].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What :func:`without_samples` left out: ``samples``; ``templates`` left without any
+    sample (dropped, in order of first appearance); ``shrunk``: templates that lost some of
+    their samples and keep the others; ``comparisons``: pairs (1:1) or gallery and probe
+    entries (1:N) naming a dropped template; ``unmated``: 1:N probes whose every gallery
+    mate was dropped, now non-mated searches."""
+
+    samples: int
+    templates: tuple[str, ...]
+    shrunk: int
+    comparisons: int
+    unmated: int
+
+
+def without_samples(evalset: EvalSet, drop) -> tuple[EvalSet, Removal]:
+    """``evalset`` without the samples where ``drop`` is True, the templates that leaves
+    empty and every comparison naming one of those; ``evalset`` itself is left unchanged.
+
+    A template keeps the samples it has left: it is one person whichever images stand for
+    it, while a comparison with a template that has none cannot be scored."""
+    frame = evalset.samples.samples
+    drop = np.asarray(drop, dtype=bool)
+    kept = frame.loc[~drop].reset_index(drop=True)
+    left = set(kept["template"])
+    touched = pd.unique(frame["template"].to_numpy()[drop])
+    gone = tuple(str(t) for t in touched if t not in left)
+    samples = replace(evalset.samples, samples=kept,
+                      provenance={**evalset.samples.provenance,
+                                  "notes": list(evalset.samples.provenance.get("notes", []))})
+    if evalset.comparisons is not None:
+        comp = evalset.comparisons
+        named = (comp["a"].isin(gone) | comp["b"].isin(gone)).to_numpy()
+        result = EvalSet(samples, comparisons=comp.loc[~named].reset_index(drop=True))
+        unmated = 0
+    else:
+        search = evalset.search
+        named = search["template"].isin(gone).to_numpy()
+        result = EvalSet(samples, search=search.loc[~named].reset_index(drop=True))
+        gallery = (search["role"] == "gallery").to_numpy()
+        lost = _mated(search, search[gallery]) & ~_mated(search, search[gallery & ~named])
+        unmated = int((lost & ~named).sum())
+    return result, Removal(samples=int(drop.sum()), templates=gone,
+                           shrunk=len(touched) - len(gone), comparisons=int(named.sum()),
+                           unmated=unmated)
+
+
+def _mated(search: pd.DataFrame, gallery: pd.DataFrame) -> np.ndarray:
+    """Per row of ``search``: a probe whose subject ``gallery`` holds in its split."""
+    keys = pd.MultiIndex.from_frame(gallery[["fold", "subject"]])
+    own = pd.MultiIndex.from_frame(search[["fold", "subject"]])
+    return (search["role"] == "probe").to_numpy() & own.isin(keys)
 
 
 def check_search(search: pd.DataFrame, templates, where: str = "search") -> None:

@@ -212,10 +212,17 @@ def unique_images(samples: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 def at_listing(exc: DataError, frame: pd.DataFrame) -> DataError:
     """``exc`` (about one image file) moved to the list row that names that image, when
     ``frame`` has a :data:`LISTED_AT` column listing it; else ``exc`` itself."""
+    return at_listings(exc, frame)[0]
+
+
+def at_listings(exc: DataError, frame: pd.DataFrame) -> list[DataError]:
+    """``exc`` at each distinct list row that names its image (an IJB-A image may be
+    listed by several splits), in the order of ``frame``; ``[exc]`` when none does."""
     if exc.path is None or LISTED_AT not in frame:
-        return exc
+        return [exc]
     listed = frame.loc[frame["path"].astype(str) == exc.path, LISTED_AT]
-    if listed.empty or not isinstance(listed.iat[0], str):
-        return exc
-    where, _, line = listed.iat[0].rpartition(":")
-    return DataError(f"image {exc.path}: {exc.message}", where, int(line), exc.text)
+    where = [w for w in pd.unique(listed.to_numpy()) if isinstance(w, str)]
+    if not where:
+        return [exc]
+    return [DataError(f"image {exc.path}: {exc.message}", file, int(line), exc.text)
+            for file, _, line in (w.rpartition(":") for w in where)]

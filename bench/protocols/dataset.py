@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..data.decode_check import check_images
 from ..data.evalset import EvalSet
 from ..data.report import ValidationReport, build_report
 from ..data.skipped import SkippedRows
@@ -126,15 +127,21 @@ def _ancestors(location: DataLocation) -> list[Path]:
 def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
                   lenient: bool = False, default: str | Path | None = None,
                   cache_dir: str | Path | None = None,
-                  yaw_file: str | Path | None = None) -> tuple[EvalSet, ValidationReport]:
+                  yaw_file: str | Path | None = None,
+                  decode: bool = False) -> tuple[EvalSet, ValidationReport]:
     """Read the protocol's dataset and check it: the set and its validation report.
 
     ``yaw_file``: a ``path,yaw,...`` CSV (``bench yaw``) whose head pose replaces the
     dataset's for the images it lists, before yaw bins are counted.
+    ``decode``: decode every image too (:func:`bench.data.decode_check.check_images`).
 
-    Strict (default): the first bad row, missing file or count mismatch raises DataError.
+    Strict (default): the first bad row, missing file or count mismatch raises DataError
+    (with ``decode``, so do images that cannot be decoded).
     ``lenient``: bad rows are skipped and listed in ``report.skipped``, count mismatches
     in ``report.mismatches``. Counts are fatal only when the protocol has ``strict_counts``.
+    With ``decode``, an image that cannot be decoded is listed there too and left out with
+    the templates it leaves empty and the comparisons naming them, before anything is
+    counted.
     """
     if isinstance(protocol, str):
         from .loading import load_protocol
@@ -169,6 +176,12 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
                           f"reader returned {evalset.task} data")
     if yaw_file is not None and not yaw_in_reader:
         apply_listed_yaw_file(evalset.samples, yaw_file, skipped, location.dataset)
+    if decode:
+        evalset, decoded = check_images(evalset, skipped)
+        # first among the notes: `bench run` prints the first ones alone, and what the
+        # check left out must not be cut off there
+        prov = evalset.samples.provenance
+        prov["notes"] = [decoded, *prov.get("notes", [])]
     notes = [f"data found by {location.how}"]
     if synthetic and kwargs.get("folds", 0) is None:
         notes.append(f"synthetic data: its {len(evalset.folds)} official splits read as found "

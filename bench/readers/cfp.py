@@ -11,11 +11,13 @@
 Templates are the images themselves, named by list and index: ``F12`` is line ``12`` of
 Pair_list_F.txt, ``P3`` of Pair_list_P.txt. Folds are the official splits (split ``NN`` is
 fold ``NN``). The real dataset has no yaw; a ground-truth ``Data/pose.csv`` (the synthetic
-generator writes one) sets ``yaw_source`` to ``"metadata"``.
+generator writes one) sets ``yaw_source`` to ``"metadata"``. The provenance ``files`` hash
+every file read, the fiducials as one entry for their folder (``Data/Fiducials/``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -104,7 +106,8 @@ def _read_images(root: Path, lists: tuple[str, ...], skipped: SkippedRows
         frames.append(_read_pair_list(list_path, kind, skipped))
         files[_rel(list_path, root)] = sha256_file(list_path)
     images = pd.concat(frames, ignore_index=True)
-    landmarks, fiducial_note = _read_fiducials(root, images["path"], skipped)
+    landmarks, fiducial_note, fiducials = _read_fiducials(root, images["path"], skipped)
+    files.update(fiducials)
     yaw, pose_note = _read_pose(root, images["path"], skipped)
     if (root / "Data" / "pose.csv").is_file():
         files["Data/pose.csv"] = sha256_file(root / "Data" / "pose.csv")
@@ -153,12 +156,17 @@ def _fiducial_dir(root: Path) -> Path | None:
 
 
 def _read_fiducials(root: Path, paths: pd.Series, skipped: SkippedRows
-                    ) -> tuple[list[np.ndarray | None], str]:
+                    ) -> tuple[list[np.ndarray | None], str, dict[str, str]]:
+    """(points per image or None, a note on images without a file, the folder's entry of
+    the provenance ``files``). The entry is one hash for thousands of small files: the
+    sha256 of their ``sha256sum`` lines (paths relative to the folder), so that the data
+    hash, and with it the run id, changes when a fiducial file does, appears or goes."""
     folder = _fiducial_dir(root)
     if folder is None:
-        return [None] * len(paths), "no Data/Fiducials folder: images have no landmarks"
+        return [None] * len(paths), "no Data/Fiducials folder: images have no landmarks", {}
     images = root / "Data" / "Images"
     out: list[np.ndarray | None] = []
+    listing = hashlib.sha256()
     missing = 0
     for image in paths:
         rel = Path(image).relative_to(images) if Path(image).is_relative_to(images) else None
@@ -167,9 +175,10 @@ def _read_fiducials(root: Path, paths: pd.Series, skipped: SkippedRows
             missing += 1
             out.append(None)
             continue
+        listing.update(f"{sha256_file(txt)}  {txt.relative_to(folder).as_posix()}\n".encode())
         out.append(_read_points(txt, skipped))
     note = f"{missing} images have no fiducial file in {folder.name}/" if missing else ""
-    return out, note
+    return out, note, {f"{_rel(folder, root)}/": listing.hexdigest()}
 
 
 def _read_points(path: Path, skipped: SkippedRows) -> np.ndarray | None:

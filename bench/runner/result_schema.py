@@ -36,7 +36,8 @@ class RunResult:
     seeds: dict = _key(dict, "seeds of training, sampling and bootstrap")
     protocol: dict = _key(dict, "name, version, sha256 of the resolved definition, the definition")
     data: dict = _key(dict, "root, synthetic (bool), sha256 of the files read, files (name -> "
-                            "sha256, a yaw file included), reader notes, validation counts")
+                            "sha256, a yaw file included, CFP's fiducials as one entry for "
+                            "their folder), reader notes, validation counts")
     model: dict = _key(dict, "name, mode, gate, feature_dim, checkpoint path and sha256, "
                              "training log")
     preprocessing: dict = _key(dict, "input size, mean/std, channel order, alignment template, "

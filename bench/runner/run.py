@@ -351,10 +351,15 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
             default_root = synthetic_root(cfg.synth_preset, 0, cfg.cache_dir, echo)
             echo(f"using the embedded synthetic dataset at {default_root} "
                  "(pass --data DIR or set $BENCH_DATA for a real one)")
+        if cfg.lenient:
+            echo("--lenient: decoding every image first, to leave out any that cannot be "
+                 "decoded with what uses it")
+        # strict runs do not decode twice: the first image that fails stops them at its
+        # list line, before anything is written
         eval_set, report = load_eval_set(protocol, cfg.data, lenient=cfg.lenient,
                                          default=default_root,
                                          cache_dir=reader_cache(cfg.cache_dir),
-                                         yaw_file=cfg.yaw_file)
+                                         yaw_file=cfg.yaw_file, decode=cfg.lenient)
     echo(report.format().splitlines()[0])
     if (notes := report.notes_line()) is not None:
         echo(notes)
