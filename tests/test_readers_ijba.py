@@ -165,3 +165,18 @@ def test_images_beside_the_set_folders(ijba_root):
     assert s["path"][0] == str(root / "img/110.jpg") and len(s) == 2 * info["rows_per_split"]
     with pytest.raises(DataError, match="missing IJB-A image folder"):
         ijba.read(root, folds=2, images="pictures")
+
+
+def test_a_search_template_that_lost_every_row_is_dropped_and_said(ijba_root):
+    """Lenient: a gallery template whose every row was skipped left the search with no
+    word, and the probes of its subject silently became non-mated."""
+    root, _ = ijba_root
+    gallery = root / "IJB-A_1N_sets/split1/search_gallery_1.csv"
+    lines = gallery.read_text().splitlines()
+    gallery.write_text("\n".join(line.replace("110,1,", "110,,", 1) for line in lines) + "\n")
+    skipped = SkippedRows(lenient=True)
+    ev = ijba.read(root, task="search", folds=2, skipped=skipped)
+    assert "1:110" not in set(ev.gallery(1)["template"])
+    notes = ev.samples.provenance["notes"]
+    assert any("1:110" in n and "gallery" in n and "every row skipped" in n
+               for n in notes), notes

@@ -71,6 +71,7 @@ def read(root: str | Path, *, task: str = "verify", folds: int | None = 10, imag
     files: dict[str, str] = {}
     notes: list[str] = []
     metadata, pairs, roles = [], [], []
+    listed: dict[str, set[str]] = {}  # search list file -> every template it names
     for k in range(1, folds + 1):
         split = require_dir(set_dir / f"split{k}", f"IJB-A split {k}")
         if task == "verify":
@@ -81,8 +82,8 @@ def read(root: str | Path, *, task: str = "verify", folds: int | None = 10, imag
             pairs.append(_read_comparisons(comp_path, k, meta, notes, skipped))
             files.update({_rel(p, root): sha256_file(p) for p in (meta_path, comp_path)})
         else:
-            gallery = _read_metadata(split / f"search_gallery_{k}.csv", k, skipped)
-            probe = _read_metadata(split / f"search_probe_{k}.csv", k, skipped)
+            gallery = _read_metadata(split / f"search_gallery_{k}.csv", k, skipped, listed)
+            probe = _read_metadata(split / f"search_probe_{k}.csv", k, skipped, listed)
             probe = _reject_shared_templates(gallery, probe, skipped)
             metadata += [gallery, probe]
             roles += [_roles(gallery, "gallery", k), _roles(probe, "probe", k)]
@@ -106,13 +107,37 @@ def read(root: str | Path, *, task: str = "verify", folds: int | None = 10, imag
         return EvalSet(samples=sample_set, comparisons=comparisons)
     search = pd.concat(roles, ignore_index=True)
     search = search[search["template"].isin(set(samples["template"]))].reset_index(drop=True)
+    notes += _lost_templates(listed, set(search["template"]))
     return EvalSet(samples=sample_set, search=search)
 
 
-def _read_metadata(path: Path, split: int, skipped: SkippedRows) -> pd.DataFrame:
+def _lost_templates(listed: dict[str, set[str]], kept: set[str]) -> list[str]:
+    """Notes on listed search templates left without a row (lenient: every row skipped),
+    which would otherwise leave the search unsaid, turning their subject's probes
+    non-mated (gallery) or shrinking the probe set."""
+    notes = []
+    for path, templates in listed.items():
+        lost = sorted(templates - kept)
+        if lost:
+            role = "gallery" if "gallery" in Path(path).name else "probe"
+            notes.append(f"{Path(path).name}: {len(lost)} {role} template"
+                         f"{'s' * (len(lost) != 1)} with every row skipped left the search"
+                         f" ({', '.join(lost[:5])}{', ...' if len(lost) > 5 else ''})"
+                         + ("; their subjects' probes count as non-mated"
+                            if role == "gallery" else ""))
+    return notes
+
+
+def _read_metadata(path: Path, split: int, skipped: SkippedRows,
+                   listed: dict[str, set[str]] | None = None) -> pd.DataFrame:
+    """The rows of one metadata file that pass; ``listed[path]`` gets every template it
+    names, kept or not."""
     rows = read_table(path, "IJB-A metadata", required=REQUIRED, optional=OPTIONAL,
                       skipped=skipped)
     rows["_file"] = str(path)
+    if listed is not None:
+        named = rows["TEMPLATE_ID"].astype(str)
+        listed[str(path)] = set(f"{split}:" + named[named != ""])
     ok = np.ones(len(rows), dtype=bool)
     for col in ("TEMPLATE_ID", "SUBJECT_ID", "FILE", "MEDIA_ID"):
         empty = rows[col].eq("").to_numpy()
