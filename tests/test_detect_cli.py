@@ -208,3 +208,29 @@ def test_no_command_declares_an_option_twice():
     for cmd in commands(main):
         flags = [o for p in cmd.params for o in getattr(p, "opts", [])]
         assert len(flags) == len(set(flags)), (cmd.name, sorted(flags))
+
+
+@pytest.mark.parametrize("command", [
+    ["detect", "--out", "{tmp}/f.csv"],
+    ["yaw", "--out", "{tmp}/yaw.csv"],
+    ["align", "--out", "{tmp}/aligned", "--device", "cpu"],
+])
+def test_lenient_commands_skip_an_image_that_does_not_decode(faces_dir, cache, tmp_path,
+                                                             command):
+    """Bug: `--lenient` skipped bad rows only; a truncated image stopped detect, yaw and
+    align halfway, as a lenient run skips it."""
+    data = tmp_path / "data"
+    shutil.copytree(faces_dir, data)
+    bad = data / "s0" / "face2.jpg"
+    bad.write_bytes(bad.read_bytes()[:40])  # a truncated download
+    args = [command[0], str(data), *(a.format(tmp=tmp_path) for a in command[1:]), "--quiet"]
+    strict = CliRunner().invoke(main, args)
+    assert strict.exit_code != 0 and "face2.jpg" in strict.output
+    res = CliRunner().invoke(main, [*args, "--lenient"])
+    assert res.exit_code == 0, res.output
+    assert "face2.jpg" in res.output  # listed as skipped
+    if command[0] == "align":
+        written = pd.read_csv(tmp_path / "aligned" / "metadata.csv")
+    else:
+        written = pd.read_csv(tmp_path / Path(command[2]).name)
+    assert len(written) == 4 and not written["path"].astype(str).str.contains("face2").any()

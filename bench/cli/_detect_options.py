@@ -26,3 +26,9 @@ DETECT_MODE_OPTION = click.option(
     "--detect", "detect_mode", type=click.Choice(["auto", "always", "never"]), default="auto",
     show_default=True, help="auto: detect samples without usable landmarks; always: every "
                             "sample (dataset points ignored); never: fall back to boxes.")
+
+#: ``--lenient`` of the commands that work on a dataset's images (detect, yaw, align)
+LENIENT_IMAGES_OPTION = click.option(
+    "--lenient", is_flag=True,
+    help="Skip (and report) malformed dataset rows and images that cannot be decoded (every "
+         "image is decoded first).")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..align.plan import PROFILE_MODES
-from ._detect_options import DETECT_MODE_OPTION, detector_options
+from ._detect_options import DETECT_MODE_OPTION, LENIENT_IMAGES_OPTION, detector_options
 from .params import POSITIVE
 
 
@@ -29,7 +29,7 @@ from .params import POSITIVE
               show_default=True, help="Crop file format (png is lossless).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep the aligned crops in this cache too (reused by later runs).")
-@click.option("--lenient", is_flag=True, help="Skip bad metadata rows (each one listed).")
+@LENIENT_IMAGES_OPTION
 @detector_options
 @DETECT_MODE_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -79,7 +79,9 @@ def align(data, template_name, out, preview, preview_count, profile, device, bat
     manifest = out / "metadata.csv"
     click.echo(stream.report.summary())
     if len(skipped):
-        click.echo(f"skipped {len(skipped)} bad metadata rows (listed in align_report.json)")
+        click.echo(f"skipped {len(skipped)} bad rows or images (listed in align_report.json)")
+        for error in skipped.errors:
+            click.echo(f"skipped: {error}", err=True)
     click.echo(f"wrote {len(crops_frame)} crops and {manifest}")
     if preview is not None:
         click.echo(f"wrote {write_preview(stream, preview, preview_count)}")

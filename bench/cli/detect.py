@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._detect_options import detector_options
+from ._detect_options import LENIENT_IMAGES_OPTION, detector_options
 from .yaw import FORMATS
 
 if TYPE_CHECKING:  # numpy and pandas load with the command, not with `bench --help`
@@ -35,7 +35,7 @@ TABLE_COLUMNS = ("path", "box", "landmarks", "score", "n_faces", "landmark_sourc
                    "always: every sample but pre-aligned crops.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="Dataset layout, as for bench yaw.")
-@click.option("--lenient", is_flag=True, help="Skip malformed dataset rows (each is reported).")
+@LENIENT_IMAGES_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def detect(data: Path, out: Path, detector: str, detector_model: str | None, mode: str,
            fmt: str, lenient: bool, quiet: bool) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..readers import IMAGE_LAYOUTS as FORMATS  # the registry module only: no reader loads
+from ._detect_options import LENIENT_IMAGES_OPTION
 from .params import POSITIVE_FLOAT, NameList
 
 
@@ -32,7 +33,7 @@ from .params import POSITIVE_FLOAT, NameList
                    "or its folder).")
 @click.option("--focal-factor", type=POSITIVE_FLOAT, default=None,
               help="Camera focal length as a multiple of the image size (default 2.0).")
-@click.option("--lenient", is_flag=True, help="Skip malformed dataset rows (each is reported).")
+@LENIENT_IMAGES_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
         detector_model: str | None, focal_factor: float | None, lenient: bool,

@@ -4,13 +4,14 @@ the one runs use (:mod:`bench.align.decode`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import DataError
 from .evalset import EvalSet, Removal, without_samples
-from .samples import at_listing, at_listings
+from .samples import SampleSet, at_listing, at_listings
 from .skipped import SkippedRows
 
 
@@ -36,6 +37,25 @@ def undecodable(paths: Sequence[str | Path], workers: int = 4,
             if progress is not None:
                 progress(1)
     return bad
+
+
+def without_undecodable(sample_set: SampleSet, skipped: SkippedRows,
+                        workers: int = 4) -> SampleSet:
+    """For the commands that work on images alone (detect, yaw, align): lenient, the set
+    without its images that do not decode, each rejected through ``skipped`` at every list
+    row naming it, as a lenient run skips them; strict, the set as it is (the first bad
+    image stops the command where it is reached, named at its list row)."""
+    if not skipped.lenient:
+        return sample_set
+    samples = sample_set.samples
+    bad = undecodable(samples["path"], workers)
+    if not bad:
+        return sample_set
+    for err in bad:
+        for row in at_listings(err, samples):
+            skipped.reject(row)
+    keep = ~samples["path"].astype(str).isin({str(e.path) for e in bad}).to_numpy()
+    return dataclasses.replace(sample_set, samples=samples[keep].reset_index(drop=True))
 
 
 def check_images(evalset: EvalSet, skipped: SkippedRows, workers: int = 4
