@@ -325,12 +325,12 @@ def test_5_damaged_synthetic_dataset_is_noticed(tiny_synth, tmp_path):
 
 def test_10_truncated_resume_state_restarts_the_stage(manifest, tmp_path, monkeypatch):
     from bench.train import train
-    from bench.train.data import data_hash, load_samples
+    from bench.train.data import load_samples, training_digest
     from bench.train.modes import STATE_NAME, run_dir, run_key
 
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     cfg = tiny_config(**{"classify.epochs": 1})
-    key = run_key(TINY, "naive", cfg, data_hash(load_samples(manifest), cfg.workers))
+    key = run_key(TINY, "naive", cfg, training_digest(load_samples(manifest), None, cfg.workers))
     folder = run_dir(tmp_path / "runs", TINY, "naive", key)
     folder.mkdir(parents=True)
     (folder / STATE_NAME).write_bytes(b"PK\x03\x04 truncated")

@@ -211,7 +211,8 @@ def load_train_data(data: str | Path | SampleSet, template: str, input_size: tup
         images=images,
         labels=torch.as_tensor(labels, dtype=torch.int64).to(device),
         yaw=torch.as_tensor(frame["yaw"].to_numpy(np.float32)).to(device),
-        subjects=subjects, data_hash=digest or data_hash(samples, workers), template=template,
+        subjects=subjects, data_hash=digest or training_digest(samples, detect, workers),
+        template=template,
         input_size=(int(input_size[0]), int(input_size[1])), device=device, source=source,
         notes=notes,
         detection=detection.to_dict() if detection is not None and detection.n_samples else None)
