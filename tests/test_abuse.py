@@ -68,6 +68,15 @@ def umask022():
     os.umask(old)
 
 
+@pytest.fixture
+def ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal: a shell starts a background job
+    (`pytest ... &`, nohup) with SIGINT ignored, and Python then keeps it ignored."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
     return make_manifest(tmp_path_factory.mktemp("abuse_set"))
@@ -712,7 +721,7 @@ def _children_of_task(task: Path) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
-def test_sigint_of_train_exits_130_cleanly(manifest, tmp_path, monkeypatch):
+def test_sigint_of_train_exits_130_cleanly(manifest, tmp_path, monkeypatch, ctrl_c):
     """A real SIGINT while ``bench train`` trains (in this process, to spare a start-up)."""
     import threading
 
@@ -757,7 +766,7 @@ def test_sigint_of_train_exits_130_cleanly(manifest, tmp_path, monkeypatch):
 
 
 def test_sigint_of_run_while_writing_its_folder_leaves_nothing(tiny_synth, tmp_path,
-                                                               monkeypatch):
+                                                               monkeypatch, ctrl_c):
     """A real SIGINT at the worst moment: the run folder half written."""
     from bench.models import create_model
     from bench.models.weights import save_checkpoint
