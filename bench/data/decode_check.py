@@ -51,11 +51,17 @@ def without_undecodable(sample_set: SampleSet, skipped: SkippedRows,
     bad = undecodable(samples["path"], workers)
     if not bad:
         return sample_set
+    keep = ~_reject(bad, samples, skipped)
+    return dataclasses.replace(sample_set, samples=samples[keep].reset_index(drop=True))
+
+
+def _reject(bad: list[DataError], samples, skipped: SkippedRows):
+    """Each bad image rejected through ``skipped`` at every list row naming it (an IJB-A
+    image may be listed by several splits); (N,) bool: the rows of those images."""
     for err in bad:
         for row in at_listings(err, samples):
             skipped.reject(row)
-    keep = ~samples["path"].astype(str).isin({str(e.path) for e in bad}).to_numpy()
-    return dataclasses.replace(sample_set, samples=samples[keep].reset_index(drop=True))
+    return samples["path"].astype(str).isin({str(e.path) for e in bad}).to_numpy()
 
 
 def check_images(evalset: EvalSet, skipped: SkippedRows, workers: int = 4
@@ -65,9 +71,9 @@ def check_images(evalset: EvalSet, skipped: SkippedRows, workers: int = 4
 
     Strict (``skipped`` not lenient): a DataError naming the first bad images, each at the
     list row that names it. Lenient: each bad image is rejected through ``skipped`` at every
-    list row naming it (an IJB-A image may be listed by several splits), and the set comes
-    back without it, without the templates it leaves empty and without the comparisons
-    naming those (:func:`~bench.data.evalset.without_samples`).
+    list row naming it, and the set comes back without it, without the templates it leaves
+    empty and without the comparisons naming those
+    (:func:`~bench.data.evalset.without_samples`).
     """
     samples = evalset.samples.samples
     bad = undecodable(samples["path"], workers)
@@ -76,10 +82,7 @@ def check_images(evalset: EvalSet, skipped: SkippedRows, workers: int = 4
         return evalset, f"decoded all {n_images} images"
     if not skipped.lenient:
         raise _undecodable_error([at_listing(e, samples) for e in bad])
-    for err in bad:
-        for row in at_listings(err, samples):
-            skipped.reject(row)
-    kept, removal = without_samples(evalset, samples["path"].isin({e.path for e in bad}))
+    kept, removal = without_samples(evalset, _reject(bad, samples, skipped))
     if (len(kept.comparisons) if kept.comparisons is not None else len(kept.search)) == 0:
         raise DataError(f"--lenient left nothing to evaluate: {len(bad)} of {n_images} images "
                         f"cannot be decoded, first: {bad[0]}", evalset.samples.root)

@@ -44,8 +44,9 @@ IMAGE_LAYOUTS = ("auto", "manifest", "cfp", "ijba", "ijbc", "insightface_bin")
 def read_images_of(path, fmt: str = "auto", *, skipped, cache_dir=None):
     """The images (a :class:`bench.data.SampleSet`) of a dataset in any layout, for the
     commands that work on images rather than a protocol (``bench detect``, ``yaw``,
-    ``align``); with a lenient ``skipped``, without the images that do not decode. ``auto``: an insightface ``.bin`` file, an IJB-A root (its 1:1 metadata),
-    else a CFP root, a manifest CSV, a folder with ``metadata.csv`` or identity folders.
+    ``align``); with a lenient ``skipped``, without the images that do not decode.
+    ``auto``: an insightface ``.bin`` file, an IJB-A root (its 1:1 metadata), else a CFP
+    root, a manifest CSV, a folder with ``metadata.csv`` or identity folders.
     One function, so every command reads a dataset (and names a .bin's images) alike.
     """
     from pathlib import Path
@@ -66,9 +67,11 @@ def read_images_of(path, fmt: str = "auto", *, skipped, cache_dir=None):
     if fmt in ("auto", "manifest", "cfp"):
         from .yaw_split import read_source
 
-        return without_undecodable(read_source(path, fmt, skipped), skipped)
-    options = {"task": "verify"} if fmt in ("ijba", "ijbc") else {}
-    if fmt == "ijba":  # the reader counts split folders: a split1.zip beside them is none
-        options["folds"] = None
-    samples = read_dataset(fmt, path, skipped=skipped, cache_dir=cache_dir, **options).samples
+        samples = read_source(path, fmt, skipped)
+    else:
+        options = {"task": "verify"} if fmt in ("ijba", "ijbc") else {}
+        if fmt == "ijba":  # the reader counts split folders: a split1.zip beside them is none
+            options["folds"] = None
+        samples = read_dataset(fmt, path, skipped=skipped, cache_dir=cache_dir,
+                               **options).samples
     return without_undecodable(samples, skipped)
