@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .data.csv_text import csv_chunks
 from .data.delimited import field_counts, line_text, read_text_bytes
 from .errors import DataError
 from .fileio import atomic_write
@@ -178,7 +179,8 @@ def write_scores(df: pd.DataFrame, path: str | Path) -> Path:
     ordered = df[first + [c for c in df.columns if c not in first]]
     path = Path(path)
     with atomic_write(path) as f:
-        ordered.to_csv(f, index=False, quoting=csv.QUOTE_MINIMAL, float_format="%.9g")
+        for chunk in csv_chunks(ordered, float_format="%.9g"):
+            f.write(chunk)
     return path
 
 
