@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -185,3 +186,20 @@ def test_dream_on_a_bin_needs_a_yaw_file_and_runs_with_one(cfg, tmp_path, monkey
     assert result["metrics"]["by_yaw"]["n_unbinned"] == 0
     assert "yaw.csv" in result["data"]["files"]
     assert any(f"yaw of {len(paths)}/{len(paths)} images" in n for n in result["data"]["notes"])
+
+
+def test_a_bin_run_names_its_bin_file_on_the_leaderboard(cfg, tmp_path, monkeypatch,
+                                                         sface_available):
+    """Bug: the leaderboard's data column showed the folder that holds the .bin, so runs on
+    cfp_fp.bin and lfw.bin of one folder looked like runs on the same data."""
+    monkeypatch.setenv("BENCH_CACHE", cfg.cache_dir)
+    bin_file = tmp_path / "sets" / "cfp_fp.bin"
+    bin_file.parent.mkdir()
+    shutil.copy(Path(cfg.data) / "cfp_fp.bin", bin_file)
+    run_cfg = RunConfig(**{**cfg.__dict__, "protocol": "cfp-fp-bin", "model": "sface",
+                           "mode": None, "data": str(bin_file), "out": str(tmp_path / "o"),
+                           "lenient": True})  # 24 pairs, not the 7,000 of a real set
+    outcome = run_benchmark(run_cfg, echo=lambda s: None)
+    assert outcome.result["data"]["synthetic"] is False
+    board = pd.read_csv(tmp_path / "o" / "leaderboard.csv")
+    assert board["data"].tolist() == [str(bin_file)]

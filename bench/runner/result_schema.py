@@ -102,7 +102,8 @@ class RunResult:
             if block.get("accuracy") is not None:
                 row[f"acc|yaw {name}"] = block.get("accuracy")
                 order[f"acc|yaw {name}"] = (3, lower.get(name, 0.0), 1)
-        tail = {"data": "synthetic" if self.data.get("synthetic") else self.data["root"],
+        source = self.data.get("source") or self.data["root"]  # runs before sources: root
+        tail = {"data": "synthetic" if self.data.get("synthetic") else source,
                 "date": self.created[:10], "commit": (self.git_commit or "")[:10],
                 "run_id": self.run_id}
         row.update(tail)

@@ -439,6 +439,9 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
         protocol={"name": protocol.name, "version": protocol.version,
                   "sha256": protocol_hash, "definition": protocol_def},
         data={"root": str(eval_set.samples.root), "synthetic": synthetic,
+              # the file read when it is one (a .bin), not the folder that holds it
+              "source": eval_set.samples.provenance.get("source",
+                                                        str(eval_set.samples.root)),
               "synth": synth_summary(default_root) if default_root else None,
               "sha256": digest,
               "files": eval_set.samples.provenance.get("files", {}),
