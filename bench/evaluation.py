@@ -196,6 +196,8 @@ def _by_yaw(df: pd.DataFrame, plan: EvalPlan, correct) -> dict:
         warnings.warn(f"{bins.n_unbinned} pairs have no yaw bin (a side without yaw): they "
                       "count overall but in no yaw bin", stacklevel=2)
     by_bin, cells = {}, []
+    # each block copies its rows: only of the columns a block's metrics read
+    df = df[[c for c in ("score", "label", "subject_a", "subject_b") if c in df.columns]]
     for i, name in enumerate(labels):
         sel = pair == i
         if sel.sum() >= plan.min_cell_pairs:

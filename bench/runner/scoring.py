@@ -36,18 +36,31 @@ def score_comparisons(comparisons: pd.DataFrame, template_ids: np.ndarray, poole
 def score_rows(comparisons: pd.DataFrame, scores: np.ndarray,
                templates: pd.DataFrame) -> pd.DataFrame:
     """Score-file rows: each comparison's score, label, fold and both sides' metadata."""
+    a_idx, a_ids = pd.factorize(comparisons["a"].to_numpy())
+    b_idx, b_ids = pd.factorize(comparisons["b"].to_numpy())
+    return _side_rows(scores, comparisons["label"].to_numpy(np.int8),
+                      comparisons["fold"].to_numpy(), (np.asarray(a_ids), a_idx),
+                      (np.asarray(b_ids), b_idx), templates)
+
+
+def _side_rows(scores: np.ndarray, label: np.ndarray, fold: np.ndarray,
+               a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
+               templates: pd.DataFrame) -> pd.DataFrame:
+    """Score-file rows whose side a in row k is template ``ids[idx[k]]`` of ``a = (ids,
+    idx)`` (likewise b): each template's subject and yaw are looked up once, then gathered
+    by position, since hashing every row's template id (69M in IJB-C's 1:N) is slow and
+    holds several copies of the table."""
     meta = templates.set_index("template")
-    return pd.DataFrame({
-        "score": scores,
-        "label": comparisons["label"].to_numpy(np.int8),
-        "fold": comparisons["fold"].to_numpy(),
-        "subject_a": meta.loc[comparisons["a"], "subject"].to_numpy(),
-        "subject_b": meta.loc[comparisons["b"], "subject"].to_numpy(),
-        "yaw_a": meta.loc[comparisons["a"], "yaw"].to_numpy(),
-        "yaw_b": meta.loc[comparisons["b"], "yaw"].to_numpy(),
-        "a": comparisons["a"].to_numpy(),
-        "b": comparisons["b"].to_numpy(),
-    })
+    cols: dict[str, np.ndarray] = {"score": scores, "label": label, "fold": fold}
+    gathered = {}
+    for side, (ids, idx) in (("a", a), ("b", b)):
+        rows = meta.loc[ids]
+        gathered[side] = {"subject": rows["subject"].to_numpy()[idx],
+                          "yaw": rows["yaw"].to_numpy()[idx], "template": ids[idx]}
+    for key, name in (("subject", "subject"), ("yaw", "yaw"), ("template", "")):
+        for side in ("a", "b"):
+            cols[f"{name}_{side}" if name else side] = gathered[side][key]
+    return pd.DataFrame(cols, copy=False)
 
 
 @dataclass
@@ -108,14 +121,27 @@ def identification(splits: list[SplitScores], ranks=(1, 5, 10), fpir=(0.1, 0.01)
 
 
 def search_score_table(splits: list[SplitScores], templates: pd.DataFrame) -> pd.DataFrame:
-    """Every probe x gallery comparison as score-file rows (label = same subject)."""
-    frames = []
-    for sp in splits:
-        n_g, n_p = len(sp.gallery), len(sp.probes)
-        same = (np.repeat(sp.probes["subject"].to_numpy(), n_g)
-                == np.tile(sp.gallery["subject"].to_numpy(), n_p))
-        comps = pd.DataFrame({"a": np.repeat(sp.probes["template"].to_numpy(), n_g),
-                              "b": np.tile(sp.gallery["template"].to_numpy(), n_p),
-                              "label": same.astype(np.int8), "fold": sp.fold})
-        frames.append(score_rows(comps, sp.scores.ravel(), templates))
-    return pd.concat(frames, ignore_index=True)
+    """Every probe x gallery comparison as score-file rows (label = same subject), split
+    after split, probes in order, each against the gallery in order."""
+    sizes = [len(sp.probes) * len(sp.gallery) for sp in splits]
+    probes = np.concatenate([sp.probes["template"].to_numpy() for sp in splits])
+    gallery = np.concatenate([sp.gallery["template"].to_numpy() for sp in splits])
+    # subjects as codes shared by both sides; an unknown subject (-1) matches nothing
+    codes, _ = pd.factorize(np.concatenate([sp.probes["subject"].to_numpy() for sp in splits]
+                                           + [sp.gallery["subject"].to_numpy() for sp in splits]))
+    probe_subject, gallery_subject = codes[:probes.size], codes[probes.size:]
+    index = np.int32 if max(probes.size, gallery.size) < 2**31 else np.int64
+    a_idx = np.empty(sum(sizes), dtype=index)
+    b_idx = np.empty(sum(sizes), dtype=index)
+    row = p0 = g0 = 0
+    for sp, size in zip(splits, sizes, strict=True):
+        n_p, n_g = len(sp.probes), len(sp.gallery)
+        a_idx[row:row + size] = np.repeat(np.arange(p0, p0 + n_p, dtype=index), n_g)
+        b_idx[row:row + size] = np.tile(np.arange(g0, g0 + n_g, dtype=index), n_p)
+        row, p0, g0 = row + size, p0 + n_p, g0 + n_g
+    a_subject, b_subject = probe_subject[a_idx], gallery_subject[b_idx]
+    label = ((a_subject == b_subject) & (a_subject >= 0)).astype(np.int8)
+    del a_subject, b_subject
+    scores = np.concatenate([sp.scores.ravel() for sp in splits]).astype(np.float64, copy=False)
+    fold = np.repeat([sp.fold for sp in splits], sizes)
+    return _side_rows(scores, label, fold, (probes, a_idx), (gallery, b_idx), templates)
