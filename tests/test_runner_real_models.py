@@ -183,7 +183,8 @@ def test_detection_route_with_a_perfect_detector_equals_the_landmark_route(
     "frontal images alone costs 1.4 points, for the profiles alone 7.1: YuNet's five "
     "points on the 70-90 degree renders are off by 4.5-6 px at 112 px, with biases of up "
     "to 7 px that change with scale and mirroring. The 59 faces YuNet misses are not the "
-    "cause (72.2 with them falling back, 72.7 with 40 of them found on other views), nor "
+    "cause (an earlier measure: 72.2 with them falling back, 72.7 with 40 of them found "
+    "on views other than those above), nor "
     "the generator's mouth corners (0.12 IOD below YuNet's: 0.4 points). Passes, and this "
     "marker must go, with a detector that localises profiles as well as the generator."))
 def test_detection_route_restores_landmark_accuracy_on_the_synthetic_default(
