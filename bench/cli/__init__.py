@@ -72,7 +72,10 @@ class LazyGroup(click.Group):
             click.echo(f"error: {output_error(exc)}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
+            from ..fileio import remove_open_temps
+
             # outputs are written atomically and temporary folders removed on the way out
+            remove_open_temps()
             fresh_line = "\n" if sys.stderr.isatty() else ""  # after a progress bar's \r
             click.echo(f"{fresh_line}interrupted: nothing was written for the unfinished step",
                        err=True)
