@@ -95,7 +95,8 @@ class EvalPlan:
 
 def _subjects(df: pd.DataFrame):
     if {"subject_a", "subject_b"} <= set(df.columns):
-        return df["subject_a"].astype(str).to_numpy(), df["subject_b"].astype(str).to_numpy()
+        # as they are: the sampler reads each distinct id as text (no copy of every row)
+        return df["subject_a"].to_numpy(), df["subject_b"].to_numpy()
     return None, None
 
 

@@ -126,6 +126,12 @@ def test_subject_codes_by_hashing_equal_np_unique():
     for ids in (rng.integers(0, 500, 5000), rng.integers(0, 500, 5000).astype(str),
                 np.array(["b", "a", 10, 2, float("nan"), "a"], dtype=object)):
         want_u, want_inv = np.unique(np.asarray(ids).astype(str), return_inverse=True)
-        got_u, got_inv = _sorted_codes(ids)
+        got_u, (got_inv,) = _sorted_codes(ids)
         np.testing.assert_array_equal(got_u, want_u)
         np.testing.assert_array_equal(got_inv, want_inv)
+        # two columns, as the sampler passes subject_a and subject_b: codes into one list
+        half = len(ids) // 2
+        got_u, (first, second) = _sorted_codes(ids[:half], ids[half:])
+        np.testing.assert_array_equal(got_u, want_u)
+        np.testing.assert_array_equal(np.concatenate([first, second]), want_inv)
+        assert first.dtype == np.int32
