@@ -11,10 +11,11 @@ from .. import metrics as M
 from ..metric_specs import rank_key, tpir_key
 
 
-def _index(ids: np.ndarray, wanted: pd.Series, what: str) -> np.ndarray:
-    pos = pd.Index(ids).get_indexer(wanted.to_numpy())
+def _index(ids: np.ndarray, wanted, what: str) -> np.ndarray:
+    wanted = np.asarray(wanted)
+    pos = pd.Index(ids).get_indexer(wanted)
     if (pos < 0).any():
-        raise KeyError(f"{what}: template {wanted.to_numpy()[pos < 0][0]!r} has no feature")
+        raise KeyError(f"{what}: template {wanted[pos < 0][0]!r} has no feature")
     return pos
 
 
@@ -22,25 +23,23 @@ def score_comparisons(comparisons: pd.DataFrame, template_ids: np.ndarray, poole
                       templates: pd.DataFrame, chunk: int = 1 << 20) -> pd.DataFrame:
     """One score row per comparison (the score-file format of :mod:`bench.scores`).
 
-    ``pooled`` rows are L2-normalised, so the dot product is the cosine similarity.
+    ``pooled`` rows are L2-normalised, so the dot product is the cosine similarity. Each
+    side's template ids are hashed once: the feature rows and the metadata of the score
+    rows are both found through its distinct ids.
     """
-    ia = _index(template_ids, comparisons["a"], "comparison side a")
-    ib = _index(template_ids, comparisons["b"], "comparison side b")
+    sides = []
+    for side in ("a", "b"):
+        idx, ids = pd.factorize(comparisons[side].to_numpy())
+        sides.append((np.asarray(ids), idx))
+    (a_ids, a_idx), (b_ids, b_idx) = sides
+    ia = _index(template_ids, a_ids, "comparison side a")[a_idx]
+    ib = _index(template_ids, b_ids, "comparison side b")[b_idx]
     scores = np.empty(len(comparisons), dtype=np.float64)
     for s in range(0, len(comparisons), chunk):
         fa, fb = pooled[ia[s:s + chunk]], pooled[ib[s:s + chunk]]
         scores[s:s + chunk] = np.einsum("nd,nd->n", fa, fb, dtype=np.float64)
-    return score_rows(comparisons, scores, templates)
-
-
-def score_rows(comparisons: pd.DataFrame, scores: np.ndarray,
-               templates: pd.DataFrame) -> pd.DataFrame:
-    """Score-file rows: each comparison's score, label, fold and both sides' metadata."""
-    a_idx, a_ids = pd.factorize(comparisons["a"].to_numpy())
-    b_idx, b_ids = pd.factorize(comparisons["b"].to_numpy())
     return _side_rows(scores, comparisons["label"].to_numpy(np.int8),
-                      comparisons["fold"].to_numpy(), (np.asarray(a_ids), a_idx),
-                      (np.asarray(b_ids), b_idx), templates)
+                      comparisons["fold"].to_numpy(), *sides, templates)
 
 
 def _side_rows(scores: np.ndarray, label: np.ndarray, fold: np.ndarray,
@@ -51,16 +50,16 @@ def _side_rows(scores: np.ndarray, label: np.ndarray, fold: np.ndarray,
     by position, since hashing every row's template id (69M in IJB-C's 1:N) is slow and
     holds several copies of the table."""
     meta = templates.set_index("template")
-    cols: dict[str, np.ndarray] = {"score": scores, "label": label, "fold": fold}
-    gathered = {}
-    for side, (ids, idx) in (("a", a), ("b", b)):
-        rows = meta.loc[ids]
-        gathered[side] = {"subject": rows["subject"].to_numpy()[idx],
-                          "yaw": rows["yaw"].to_numpy()[idx], "template": ids[idx]}
-    for key, name in (("subject", "subject"), ("yaw", "yaw"), ("template", "")):
-        for side in ("a", "b"):
-            cols[f"{name}_{side}" if name else side] = gathered[side][key]
-    return pd.DataFrame(cols, copy=False)
+    (a_ids, a_idx), (b_ids, b_idx) = a, b
+    rows_a, rows_b = meta.loc[a_ids], meta.loc[b_ids]
+    return pd.DataFrame({
+        "score": scores, "label": label, "fold": fold,
+        "subject_a": rows_a["subject"].to_numpy()[a_idx],
+        "subject_b": rows_b["subject"].to_numpy()[b_idx],
+        "yaw_a": rows_a["yaw"].to_numpy()[a_idx],
+        "yaw_b": rows_b["yaw"].to_numpy()[b_idx],
+        "a": a_ids[a_idx], "b": b_ids[b_idx],
+    }, copy=False)
 
 
 @dataclass
