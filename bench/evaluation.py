@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
-from .metric_specs import MetricSpec, far_key, parse_metric
+from .metric_specs import MetricSpec, far_key, parse_metric, rank_key, tpir_key
 from .yawbins import CELL_RULE, YawBinning
 
 #: Reported by every run besides what its protocol asks for.
@@ -69,6 +69,14 @@ class EvalPlan:
         comparison) reports, by key, in report order: accuracy, eer, auc, TAR@FAR."""
         names = ["accuracy", "eer", "auc", *(f"tar@far={t}" for t in self.far)]
         specs = [parse_metric(n, "verify") for n in names]
+        return {s.key: s for s in specs}
+
+    @property
+    def computed_search(self) -> dict[str, MetricSpec]:
+        """Spec of every 1:N metric a search run (and a paired 1:N comparison) reports,
+        by key, in report order: rank-k, then TPIR@FPIR."""
+        specs = [parse_metric(rank_key(k), "search") for k in self.ranks]
+        specs += [parse_metric(tpir_key(t), "search") for t in self.fpir]
         return {s.key: s for s in specs}
 
     def bootstrap_spec(self) -> M.BootstrapSpec:

@@ -79,6 +79,20 @@ def test_compare_verdict_follows_the_metric_direction():
     assert verdict({**row, "ci_high": 0.01}, parse_metric("eer")) == "no significant difference"
 
 
+def test_compare_report_writes_a_rounding_zero_difference_as_plus_zero():
+    """Bug: two modes with equal TPIR got "-0.00" (their means differed by 1e-17)."""
+    from bench.runner.compare import markdown_report
+
+    rows = [{"yaw_bin": "1:N", "n_pairs": None, "n_searches": 10, "unit": "subject",
+             "mode": m, "metric": "rank1", "value": v, "naive": 0.5, "difference": d,
+             "ci_low": lo, "ci_high": hi, "p_value": p, "verdict": w}
+            for m, v, d, lo, hi, p, w in (
+                ("naive", 0.5, None, None, None, None, ""),
+                ("stitch", 0.5, -1e-17, -0.069, 0.10, 0.8, "no significant difference"))]
+    md = markdown_report(pd.DataFrame(rows), "t", {}, EvalPlan(n_boot=10))
+    assert "50.00 (+0.00 [-6.90, +10.00], p=0.800" in md and "-0.00" not in md
+
+
 def test_leaderboard_puts_the_lowest_eer_first(tmp_path):
     """Bug: the leaderboard sorted every main score descending, an EER too."""
     from test_runner_parts import _fake_result

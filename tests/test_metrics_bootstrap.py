@@ -55,3 +55,13 @@ def test_paired_comparison_detects_real_difference_and_not_a_null_one():
     same, _ = paired_comparison(s, s.copy(), y, a, b, BootstrapSpec(n_boot=100))
     for x in same:
         assert x.difference == 0 and x.p_value == 1.0
+
+
+def test_paired_comparison_without_resamples_gives_differences_and_no_ci():
+    """Bug: `bench compare --n-boot 0` (allowed by its option) crashed with KeyError 'auc':
+    there were no replicates to look up."""
+    s, y, a, b = _pairs(seed=1)
+    diffs, _ = paired_comparison(s, s + 0.5 * y, y, a, b, BootstrapSpec(n_boot=0))
+    d = {x.metric: x for x in diffs}
+    assert d["auc"].difference > 0
+    assert all(np.isnan([x.low, x.high, x.p_value]).all() for x in diffs)

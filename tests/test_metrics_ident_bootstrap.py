@@ -13,6 +13,7 @@ from bench.metrics import (
     cmc,
     ident_bootstrap,
     identification_ci,
+    paired_identification,
     probe_scores,
     tpir_at_fpir,
     tpir_rates,
@@ -173,3 +174,59 @@ def test_inputs_are_validated_with_clear_errors():
         identification_ci(good, RANKS, (2.0,), BootstrapSpec(n_boot=5))
     with pytest.raises(ValueError, match="no search"):
         identification_ci([], RANKS, FPIR, BootstrapSpec(n_boot=5))
+
+
+def _other_system(searches, seed):
+    """The same searches (probes, galleries) scored by another system."""
+    rng = np.random.default_rng(seed)
+    return [(np.round(s + rng.normal(scale=0.6, size=s.shape), 1), p, g)
+            for s, p, g in searches]
+
+
+def test_paired_identification_differences_are_of_shared_resamples(monkeypatch):
+    monkeypatch.setattr(ident_bootstrap, "_CHUNK_ELEMENTS", 7 * 80)
+    one = _searches(seed=4)
+    two = _other_system(one, seed=9)
+    spec = BootstrapSpec(n_boot=80, seed=3)
+    diffs, unit = paired_identification([probe_scores(*s) for s in one],
+                                        [probe_scores(*s) for s in two], RANKS, FPIR, spec)
+    assert unit == "subject" and [d.metric for d in diffs] == _keys(RANKS, FPIR)
+    # the brute-force replicates of each system under one draw of subjects, differenced
+    naive = (_naive_bootstrap(two, RANKS, FPIR, spec.n_boot, spec.seed)
+             - _naive_bootstrap(one, RANKS, FPIR, spec.n_boot, spec.seed))
+    for j, d in enumerate(diffs):
+        v1 = np.mean([_reference(*s, RANKS, FPIR)[j] for s in one])
+        v2 = np.mean([_reference(*s, RANKS, FPIR)[j] for s in two])
+        assert (d.value_1, d.value_2, d.difference) == (v1, v2, v2 - v1)
+        finite = naive[:, j][np.isfinite(naive[:, j])]
+        low, high = np.percentile(finite, [50 * (1 - spec.level), 50 * (1 + spec.level)])
+        assert (d.low, d.high) == (low, high), d.metric
+        p = min(1.0, 2 * min(np.mean(finite <= 0), np.mean(finite >= 0)))
+        assert d.p_value == p
+
+
+def test_a_system_against_itself_differs_by_nothing():
+    searches = [probe_scores(*s) for s in _searches(seed=5)]
+    diffs, _ = paired_identification(searches, searches, RANKS, FPIR,
+                                     BootstrapSpec(n_boot=50))
+    for d in diffs:
+        assert (d.difference, d.low, d.high, d.p_value) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_paired_identification_needs_the_same_searches():
+    one = [probe_scores(*s) for s in _searches(seed=6)]
+    spec = BootstrapSpec(n_boot=10)
+    with pytest.raises(ValueError, match="galleries"):
+        paired_identification(one, one[:1], RANKS, FPIR, spec)
+    scores, probes, gallery = _searches(seed=6)[1]
+    shuffled = one[:1] + [probe_scores(scores[::-1], probes[::-1], gallery)]
+    with pytest.raises(ValueError, match="gallery 2.*same probes"):
+        paired_identification(one, shuffled, RANKS, FPIR, spec)
+
+
+def test_paired_identification_without_resamples_gives_differences_only():
+    one = [probe_scores(*s) for s in _searches(seed=7)]
+    two = [probe_scores(*s) for s in _other_system(_searches(seed=7), seed=1)]
+    diffs, _ = paired_identification(one, two, RANKS, FPIR, BootstrapSpec(n_boot=0))
+    assert all(np.isnan([d.low, d.high, d.p_value]).all() for d in diffs)
+    assert any(d.difference != 0 for d in diffs)

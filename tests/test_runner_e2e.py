@@ -110,6 +110,45 @@ def test_compare_reports_every_mode_with_paired_cis(cfg):
     assert set(board["mode"]) == {"naive", "stitch", "end2end", "retrain"}
 
 
+def test_compare_on_a_search_protocol_reports_paired_1n_differences(cfg):
+    """A 1:N protocol's headline numbers are rank-k and TPIR@FPIR: compare reports each
+    mode's difference to naive on them, with paired CIs over probe subjects, beside the
+    1:1 view of every probe x gallery pair."""
+    base = RunConfig(**{**cfg.__dict__, "protocol": "ijba-search", "model": "resnet18"})
+    outcome = compare_modes("ijba-search", "resnet18", ["naive", "stitch"], base,
+                            echo=lambda s: None)
+    t = outcome.table
+    search = t[t["yaw_bin"] == "1:N"]
+    assert set(search["metric"]) == {"rank1", "rank5", "rank10", "tpir@fpir=0.1",
+                                     "tpir@fpir=0.01"}
+    stitch = search[search["mode"] == "stitch"].set_index("metric")
+    naive = search[search["mode"] == "naive"].set_index("metric")
+    assert (stitch["unit"] == "subject").all()
+    assert (stitch["ci_low"] <= stitch["difference"]).all()
+    assert (stitch["difference"] <= stitch["ci_high"]).all()
+    assert stitch["p_value"].between(0, 1).all()
+    results = {m: json.loads((p / "result.json").read_text()) for m, p in outcome.runs.items()}
+    for mode, rows in (("naive", naive), ("stitch", stitch)):
+        summary = results[mode]["identification"]["summary"]
+        for metric, row in rows.iterrows():
+            assert row["value"] == pytest.approx(summary[metric]["mean"], abs=1e-12)
+    assert stitch.loc["rank1", "difference"] == pytest.approx(
+        stitch.loc["rank1", "value"] - naive.loc["rank1", "value"])
+    assert {"all"} <= set(t["yaw_bin"])  # the 1:1 view stays
+    md = (outcome.report_dir / "report.md").read_text()
+    assert "## 1:N search" in md and "rank1" in md
+
+
+def test_compare_without_resamples_reports_differences_without_cis(cfg):
+    """Bug: `bench compare --n-boot 0` (an allowed value) crashed with KeyError 'auc'."""
+    base = RunConfig(**{**cfg.__dict__, "model": "resnet18", "n_boot": 0})
+    outcome = compare_modes("cfp-fp", "resnet18", ["naive", "stitch"], base,
+                            echo=lambda s: None)
+    stitch = outcome.table[outcome.table["mode"] == "stitch"]
+    assert stitch["difference"].notna().all() and stitch["ci_low"].isna().all()
+    assert "no CI" in (outcome.report_dir / "report.md").read_text()
+
+
 @pytest.mark.parametrize("protocol", ["ijba-verify", "ijba-search", "cfp-ff"])
 def test_other_protocols_run_end_to_end(cfg, protocol):
     run_cfg = RunConfig(**{**cfg.__dict__, "protocol": protocol, "model": "resnet18",

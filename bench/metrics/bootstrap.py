@@ -379,10 +379,9 @@ class PairedDifference:
 def paired_comparison(scores_1, scores_2, labels, subject_a=None, subject_b=None,
                       spec: BootstrapSpec | None = None, correct_1=None, correct_2=None
                       ) -> tuple[list[PairedDifference], str]:
-    """Compare two systems scored on the same pairs with shared bootstrap resamples.
-
-    The p-value tests "no difference": twice the smaller tail mass of the replicate
-    differences at zero (capped at 1). Returns the differences and the resampling unit.
+    """Compare two systems scored on the same pairs with shared bootstrap resamples
+    (:func:`paired_difference`: CIs and p-values; NaN with ``spec.n_boot`` 0). Returns
+    the differences and the resampling unit.
     """
     spec = spec or BootstrapSpec()
     s1, y, _ = check_scores_labels(scores_1, labels)
@@ -392,14 +391,22 @@ def paired_comparison(scores_1, scores_2, labels, subject_a=None, subject_b=None
     if correct_1 is not None and correct_2 is not None:
         corr = [np.asarray(correct_1, bool), np.asarray(correct_2, bool)]
     (o1, o2), (r1, r2) = _resample([s1, s2], y, sampler, spec, corr)
-    out = []
-    for k in o1:
-        d = r2[k] - r1[k]
-        d = d[np.isfinite(d)]
-        if d.size:
-            p = float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
-        else:
-            p = float("nan")
-        lo, hi = _percentile(d, spec.level) if d.size else (float("nan"), float("nan"))
-        out.append(PairedDifference(k, o1[k], o2[k], o2[k] - o1[k], lo, hi, p))
-    return out, sampler.unit
+    none = np.empty(0)  # n_boot 0: the differences, with no replicates for a CI
+    return [paired_difference(k, o1[k], o2[k], r1.get(k, none), r2.get(k, none), spec.level)
+            for k in o1], sampler.unit
+
+
+def paired_difference(metric: str, value_1: float, value_2: float, replicates_1: np.ndarray,
+                      replicates_2: np.ndarray, level: float) -> PairedDifference:
+    """System 2 minus system 1 from replicates drawn by one shared resampling (entry b of
+    both from the same draw). Replicates where either system's metric is undefined (NaN)
+    are left out. The p-value tests "no difference": twice the smaller tail mass of the
+    replicate differences at zero, capped at 1."""
+    d = np.asarray(replicates_2, np.float64) - np.asarray(replicates_1, np.float64)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        nan = float("nan")
+        return PairedDifference(metric, value_1, value_2, value_2 - value_1, nan, nan, nan)
+    p = float(min(1.0, 2 * min(np.mean(d <= 0), np.mean(d >= 0))))
+    return PairedDifference(metric, value_1, value_2, value_2 - value_1,
+                            *_percentile(d, level), p)

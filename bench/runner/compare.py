@@ -2,7 +2,8 @@
 
 Each mode is a normal :func:`run_benchmark` run (cached, on the leaderboard); the report adds,
 per |yaw| bin, each mode's metrics and its difference to the naive stem with a paired
-subject-bootstrap CI and p-value (shared resamples, so the CI is of the difference itself).
+subject-bootstrap CI and p-value (shared resamples, so the CI is of the difference itself),
+and on a 1:N protocol the same for rank-k and TPIR@FPIR over probe subjects.
 """
 
 from __future__ import annotations
@@ -49,6 +50,21 @@ def _correct(df: pd.DataFrame) -> np.ndarray | None:
     return M.accuracy_at_thresholds(df["score"], df["label"], df["fold"], fa)
 
 
+#: The ``yaw_bin`` of the report rows that compare 1:N searches (rank-k, TPIR@FPIR).
+SEARCH_BLOCK = "1:N"
+
+
+def _difference_rows(common: dict, mode: str, diffs, baseline: bool) -> list[dict]:
+    """Report rows of one mode's paired differences (and naive's own values, first, when
+    ``baseline``: they are the same in every comparison)."""
+    rows = [{**common, "mode": BASELINE, "metric": d.metric, "value": d.value_1,
+             "naive": d.value_1, "difference": None, "ci_low": None, "ci_high": None,
+             "p_value": None} for d in diffs] if baseline else []
+    return rows + [{**common, "mode": mode, "metric": d.metric, "value": d.value_2,
+                    "naive": d.value_1, "difference": d.difference, "ci_low": d.low,
+                    "ci_high": d.high, "p_value": d.p_value} for d in diffs]
+
+
 def paired_table(tables: dict[str, pd.DataFrame], yaw: YawBinning,
                  spec: M.BootstrapSpec) -> pd.DataFrame:
     """Long table: one row per (yaw bin, mode, metric) with the difference to naive."""
@@ -67,23 +83,13 @@ def paired_table(tables: dict[str, pd.DataFrame], yaw: YawBinning,
         y = labels[sel]
         if sel.sum() == 0 or y.all() or not y.any():
             continue
-        baseline_rows = []
-        for mode, df in tables.items():
-            if mode == BASELINE:
-                continue
+        others = [m for m in tables if m != BASELINE]
+        for mode in others:
             diffs, unit = M.paired_comparison(
-                base["score"].to_numpy()[sel], df["score"].to_numpy()[sel], y, sa[sel], sb[sel],
-                spec, *_pair_correct(correct, BASELINE, mode, sel))
+                base["score"].to_numpy()[sel], tables[mode]["score"].to_numpy()[sel], y,
+                sa[sel], sb[sel], spec, *_pair_correct(correct, BASELINE, mode, sel))
             common = {"yaw_bin": name, "n_pairs": int(sel.sum()), "unit": unit}
-            if not baseline_rows:  # the naive values are the same in every comparison
-                baseline_rows = [{**common, "mode": BASELINE, "metric": d.metric,
-                                  "value": d.value_1, "naive": d.value_1, "difference": None,
-                                  "ci_low": None, "ci_high": None, "p_value": None}
-                                 for d in diffs]
-                rows += baseline_rows
-            rows += [{**common, "mode": mode, "metric": d.metric, "value": d.value_2,
-                      "naive": d.value_1, "difference": d.difference, "ci_low": d.low,
-                      "ci_high": d.high, "p_value": d.p_value} for d in diffs]
+            rows += _difference_rows(common, mode, diffs, baseline=mode == others[0])
     return pd.DataFrame(rows)
 
 
@@ -91,6 +97,27 @@ def _pair_correct(correct, a, b, sel):
     if correct[a] is None or correct[b] is None:
         return None, None
     return correct[a][sel], correct[b][sel]
+
+
+def search_table(searches: dict[str, list[M.ProbeScores]], plan: EvalPlan) -> pd.DataFrame:
+    """The 1:N block (``yaw_bin`` :data:`SEARCH_BLOCK`): per mode and rank-k / TPIR@FPIR
+    metric (means over galleries, as runs report them) the difference to naive, with
+    paired CIs over probe subjects (:func:`bench.metrics.paired_identification`);
+    ``n_searches`` counts the probe searches over all galleries."""
+    base = searches[BASELINE]
+    common = {"yaw_bin": SEARCH_BLOCK, "n_pairs": None,
+              "n_searches": int(sum(len(s) for s in base))}
+    others = [m for m in searches if m != BASELINE]
+    rows = []
+    for mode in others:
+        try:
+            diffs, unit = M.paired_identification(base, searches[mode], plan.ranks,
+                                                  plan.fpir, plan.bootstrap_spec())
+        except ValueError as exc:
+            raise ConfigError(f"mode {mode} did not search as naive did: {exc}") from None
+        rows += _difference_rows({**common, "unit": unit}, mode, diffs,
+                                 baseline=mode == others[0])
+    return pd.DataFrame(rows)
 
 
 def verdict(row, spec: MetricSpec) -> str:
@@ -105,40 +132,52 @@ def verdict(row, spec: MetricSpec) -> str:
 
 
 def add_verdicts(table: pd.DataFrame, plan: EvalPlan) -> pd.DataFrame:
-    specs = plan.computed
+    specs = {**plan.computed, **plan.computed_search}
     table["verdict"] = [verdict(row, specs[row["metric"]]) for _, row in table.iterrows()]
     return table
+
+
+def _signed(rate: float) -> str:
+    """A difference in points; one that rounds to zero is +0.00 (two equal means can
+    differ by 1e-17, which would print as -0.00)."""
+    return f"{round(100 * rate, 6) + 0.0:+.2f}"
+
+
+def _cell(r, mode: str) -> str:
+    cell = f"{100 * r['value']:.2f}"
+    if mode == BASELINE or r["difference"] is None or pd.isna(r["difference"]):
+        return cell
+    if r["ci_low"] is None or pd.isna(r["ci_low"]):
+        return cell + f" ({_signed(r['difference'])}, no CI)"
+    return cell + (f" ({_signed(r['difference'])} [{_signed(r['ci_low'])}, "
+                   f"{_signed(r['ci_high'])}], p={r['p_value']:.3f}, {r['verdict']})")
 
 
 def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path],
                     plan: EvalPlan) -> str:
     level, n_boot = plan.level, plan.n_boot
-    metrics = [m for m in plan.computed if m in set(table["metric"])]
     unit = str(table["unit"].iloc[0]) if "unit" in table and len(table) else "subject"
+    cis = (f"with {100 * level:.0f}% paired bootstrap CIs over {unit}s ({n_boot} shared "
+           "resamples) and two-sided bootstrap p-values" if n_boot else
+           "without CIs (no bootstrap resamples: --n-boot 0)")
     lines = [f"# {title}", "",
-             f"Differences are mode minus naive on identical comparisons, with {100 * level:.0f}% "
-             f"paired bootstrap CIs over {unit}s ({n_boot} shared resamples) and two-sided "
-             "bootstrap p-values. Rates in percent. 'better'/'worse' only when the CI excludes 0.",
-             ""]
+             f"Differences are mode minus naive on identical comparisons, {cis}. Rates in "
+             "percent. 'better'/'worse' only when the CI excludes 0.", ""]
     for bin_name, block in table.groupby("yaw_bin", sort=False):
-        lines += [f"## pairs: {'all' if bin_name == 'all' else '|yaw| ' + bin_name} "
-                  f"({int(block['n_pairs'].iloc[0])} pairs)", ""]
+        if bin_name == SEARCH_BLOCK:
+            computed = plan.computed_search
+            lines += [f"## 1:N search: mean over galleries "
+                      f"({int(block['n_searches'].iloc[0])} probe searches)", ""]
+        else:
+            computed = plan.computed
+            lines += [f"## pairs: {'all' if bin_name == 'all' else '|yaw| ' + bin_name} "
+                      f"({int(block['n_pairs'].iloc[0])} pairs)", ""]
+        metrics = [m for m in computed if m in set(block["metric"])]
         rows = []
         for mode, mb in block.groupby("mode", sort=False):
-            row = [mode]
-            for m in metrics:
-                r = mb[mb["metric"] == m]
-                if r.empty:
-                    row.append("")
-                    continue
-                r = r.iloc[0]
-                cell = f"{100 * r['value']:.2f}"
-                if mode != BASELINE and r["ci_low"] is not None and not pd.isna(r["ci_low"]):
-                    cell += (f" ({100 * r['difference']:+.2f} [{100 * r['ci_low']:+.2f}, "
-                             f"{100 * r['ci_high']:+.2f}], p={r['p_value']:.3f}, "
-                             f"{r['verdict']})")
-                row.append(cell)
-            rows.append(row)
+            by_metric = mb.set_index("metric")
+            rows.append([mode] + [_cell(by_metric.loc[m], mode) if m in by_metric.index
+                                  else "" for m in metrics])
         lines.append(tabulate(rows, headers=["mode", *metrics], tablefmt="github"))
         lines.append("")
     lines += ["## runs", ""] + [f"- {m}: `{p}`" for m, p in runs.items()] + [""]
@@ -186,7 +225,7 @@ def compare_modes(protocol: str, stem: str, modes=None, base: RunConfig | None =
                                          base.train_yaw_file, base.weights),
                        owned=(*leaderboard.OWNED, "compare"))
     report_name = safe_name(f"{resolved.name}__{stem}", "report name")
-    tables, runs, results = {}, {}, {}
+    tables, runs, results, searches = {}, {}, {}, {}
     # under torchrun every mode's run shares its extraction between the ranks, in one group
     with distributed(resolve_device(base.device).type) as ctx:
         for mode in modes:
@@ -201,10 +240,14 @@ def compare_modes(protocol: str, stem: str, modes=None, base: RunConfig | None =
             if outcome is not None:
                 tables[mode], runs[mode], results[mode] = (outcome.scores, outcome.run_dir,
                                                            outcome.result)
+                searches[mode] = outcome.searches
     if not ctx.is_main:  # rank 0 alone writes the report
         return None
     leaderboard.update(base.out)
-    table = add_verdicts(paired_table(tables, plan.yaw, plan.bootstrap_spec()), plan)
+    table = paired_table(tables, plan.yaw, plan.bootstrap_spec())
+    if all(s is not None for s in searches.values()):  # a 1:N protocol
+        table = pd.concat([search_table(searches, plan), table], ignore_index=True)
+    table = add_verdicts(table, plan)
     key = hashlib.sha256(json.dumps(sorted(r["run_id"] for r in results.values())).encode())
     out = Path(base.out) / "compare" / report_name
     # the report files appear together or not at all

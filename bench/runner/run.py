@@ -54,7 +54,13 @@ from .features import (
 )
 from .pooling import PoolingConfig, pool_templates, template_table
 from .result_schema import SCHEMA_VERSION, RunResult, validate_result
-from .scoring import identification, score_comparisons, search_score_table, split_scores
+from .scoring import (
+    identification,
+    score_comparisons,
+    search_score_table,
+    split_probe_scores,
+    split_scores,
+)
 from .sharding import complete_landmarks_on_ranks
 
 
@@ -107,6 +113,9 @@ class RunOutcome:
     run_dir: Path
     record: RunResult
     scores: pd.DataFrame
+    #: a 1:N run's per-gallery searches (bench.metrics.ProbeScores), for paired 1:N
+    #: comparisons; None for 1:1
+    searches: list | None = None
 
     @property
     def result(self) -> dict:
@@ -405,12 +414,13 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
                              faceness_weight=protocol.pooling.faceness_weight)
     t_ids, pooled = pool_templates(feats, samples, pool_cfg)
     templates = template_table(samples, protocol.yaw)
-    ident = None
+    ident = searches = None
     if eval_set.task == "verify":
         scores = score_comparisons(eval_set.comparisons, t_ids, pooled, templates)
     else:
         splits = split_scores(eval_set, t_ids, pooled)
-        ident = identification(splits, plan.ranks, plan.fpir, plan.bootstrap_spec())
+        searches = split_probe_scores(splits)
+        ident = identification(splits, plan.ranks, plan.fpir, plan.bootstrap_spec(), searches)
         scores = search_score_table(splits, templates)
     timer.mark("score")
 
@@ -462,7 +472,7 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     run_dir = _write_run(Path(cfg.out), result, scores, plan, protocol, timer)
     if cfg.update_leaderboard:
         leaderboard.update(cfg.out)
-    return RunOutcome(run_dir, result, scores)
+    return RunOutcome(run_dir, result, scores, searches)
 
 
 def _write_run(out: Path, result: RunResult, scores: pd.DataFrame, plan: EvalPlan,

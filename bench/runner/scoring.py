@@ -91,15 +91,17 @@ def split_probe_scores(splits: list[SplitScores]) -> list[M.ProbeScores]:
 
 
 def identification(splits: list[SplitScores], ranks=(1, 5, 10), fpir=(0.1, 0.01),
-                   spec: M.BootstrapSpec | None = None) -> dict:
+                   spec: M.BootstrapSpec | None = None,
+                   searches: list[M.ProbeScores] | None = None) -> dict:
     """CMC and open-set TPIR@FPIR per split (gallery), then mean and std over splits.
 
     With ``spec`` and ``spec.n_boot > 0`` also ``ci``: the percentile CI of each mean over
     probe subjects (:func:`bench.metrics.identification_ci`), in the shape of a 1:1
     block's ``ci`` (unit, n_boot, level, seed, metrics -> estimate, low, high). Each
-    matrix is read once, into per-probe ranks and scores that serve both.
+    matrix is read once, into per-probe ranks and scores that serve both (``searches``:
+    those of :func:`split_probe_scores`, when the caller keeps them).
     """
-    searches = split_probe_scores(splits)
+    searches = split_probe_scores(splits) if searches is None else searches
     per_split = []
     for sp, probes in zip(splits, searches, strict=True):
         rec = {"fold": sp.fold, "n_gallery": len(sp.gallery), "n_probes": len(sp.probes)}
