@@ -146,6 +146,20 @@ def test_image_without_a_face_falls_back_and_is_listed(crops, detector, tmp_path
     assert f"{blank} (no face found (yunet))" in report.summary()
 
 
+def test_the_summary_names_each_image_without_a_face_once(crops, detector, tmp_path):
+    """Bug: the summary listed the first three failing samples, so an IJB-A frame used by
+    several samples was named three times and the other images not at all."""
+    blank, other = tmp_path / "blank.jpg", tmp_path / "other.jpg"
+    cv2.imwrite(str(blank), np.full((150, 120, 3), 200, np.uint8))
+    cv2.imwrite(str(other), np.full((150, 120, 3), 90, np.uint8))
+    frame = new_samples([str(blank), str(blank), str(blank), str(other)], ["a", "b", "c", "d"])
+    _, report = complete_landmarks(frame, cache_dir=tmp_path / "cache", detector=detector)
+    assert len(report.failures) == 4  # every sample counted, as before
+    text = report.summary()
+    assert "4 samples without a face (2 images)" in text
+    assert text.count(str(blank)) == 1 and str(other) in text
+
+
 def test_photo_stored_sideways_with_an_exif_rotation_is_listed(crops, detector, tmp_path):
     """A phone photo stored sideways, with EXIF orientation 6 telling viewers to turn it:
     the harness reads the stored pixels (bench.align.decode), so the face is detected and

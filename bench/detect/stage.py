@@ -102,8 +102,12 @@ class DetectionReport:
                 f"{self.n_samples} samples found ({self.cache_hits} of {self.n_images} images "
                 f"from the cache)")
         if self.failures:
-            first = "; ".join(f"{f['path']} ({f['reason']})" for f in self.failures[:3])
-            text += f"; {len(self.failures)} without a face, kept their box/image: {first}"
+            # several samples can share an image (IJB-A's frames): each is named once
+            images = list({f["path"]: f["reason"] for f in self.failures}.items())
+            first = "; ".join(f"{path} ({reason})" for path, reason in images[:3])
+            n, k = len(self.failures), len(images)
+            text += (f"; {n} sample{'s' * (n != 1)} without a face ({k} image{'s' * (k != 1)}),"
+                     f" kept {'its' if n == 1 else 'their'} box/image: {first}" + " ..." * (k > 3))
         if self.exif_rotated:
             text += f"; {self.exif_note()}"
         return text
