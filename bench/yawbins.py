@@ -64,11 +64,12 @@ def bin_labels(edges: Sequence[float]) -> list[str]:
 
 
 def yaw_bin(yaw, edges: Sequence[float] = DEFAULT_EDGES) -> np.ndarray:
-    """Bin index of each |yaw| (degrees): int64 array, -1 where yaw is NaN."""
+    """Bin index of each |yaw| (degrees), -1 where yaw is NaN: int8 below 128 bins (a
+    score table's bins are one byte a pair, not eight: IJB-C's 1:N has 69M pairs)."""
     edges = check_edges(edges)
     mag = np.abs(np.asarray(yaw, dtype=np.float64))
     idx = np.searchsorted(np.asarray(edges[1:-1]), mag, side="right")
-    return np.where(np.isnan(mag), -1, idx).astype(np.int64)
+    return np.where(np.isnan(mag), -1, idx).astype(np.int8 if len(edges) <= 128 else np.int32)
 
 
 class PairBins(NamedTuple):
@@ -117,11 +118,11 @@ class YawBinning:
 
     def pair_bin(self, bin_a: np.ndarray, bin_b: np.ndarray) -> np.ndarray:
         """One bin per pair from its sides' bins, by the rule."""
-        bin_a, bin_b = np.asarray(bin_a, np.int64), np.asarray(bin_b, np.int64)
+        bin_a, bin_b = np.asarray(bin_a), np.asarray(bin_b)
         if self.pair_rule == "probe":
             return bin_b
         out = np.maximum(bin_a, bin_b) if self.pair_rule == "max" else np.minimum(bin_a, bin_b)
-        return np.where((bin_a < 0) | (bin_b < 0), -1, out).astype(np.int64)
+        return np.where((bin_a < 0) | (bin_b < 0), -1, out).astype(out.dtype)
 
     def pairs(self, yaw_a, yaw_b) -> PairBins:
         """Bins of both sides, the unordered cell and the pair's bin."""

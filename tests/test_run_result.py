@@ -113,6 +113,21 @@ def _ident_splits(seed=0, n_probes=60, n_subjects=15, galleries=(8, 7)):
     return splits
 
 
+def test_the_search_score_table_keeps_its_fold_in_one_byte():
+    """The fold column was int64: 8 bytes a row of IJB-C's 69M probe x gallery rows."""
+    import numpy as np
+
+    from bench.runner.scoring import search_score_table
+
+    splits = _ident_splits()
+    templates = pd.concat([sp.gallery for sp in splits] + [splits[0].probes])
+    templates["yaw"] = 0.0
+    table = search_score_table(splits, templates)
+    assert table["fold"].dtype == np.int8
+    sizes = [len(sp.probes) * len(sp.gallery) for sp in splits]
+    assert table["fold"].tolist() == [1] * sizes[0] + [2] * sizes[1]
+
+
 def test_search_runs_get_a_subject_bootstrap_ci_of_their_identification_metrics():
     """1:N metrics had mean +- std over splits only: no CI to tell two models apart."""
     from bench.evaluation import EvalPlan

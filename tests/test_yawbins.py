@@ -40,6 +40,14 @@ def test_pairs_cell_and_rules():
         YawBinning(EDGES, "b")
 
 
+def test_bins_take_one_byte_a_pair():
+    """Bins were int64: five arrays of them cost 40 bytes a pair in the per-yaw metrics,
+    2.6 GB for IJB-C's 69M 1:N pairs."""
+    bins = YawBinning(EDGES, "max").pairs([5, 70, np.nan], [-80, 10, 0])
+    assert {a.dtype for a in bins} == {np.dtype(np.int8)}
+    assert yaw_bin([5.0], tuple(range(0, 200))).dtype == np.int32  # 199 bins do not fit
+
+
 @pytest.mark.parametrize("rule", list(PAIR_RULES))
 def test_evaluate_scores_takes_every_rule_a_protocol_accepts(rule):
     """Bug: pair_rule = "probe" passed protocol validation, then evaluate_scores raised."""

@@ -81,23 +81,34 @@ class BootstrapResult:
 UNKNOWN_SUBJECTS = ("", "nan", "None")
 
 
+#: Rows factorised at a time by :func:`_sorted_codes`: pandas sizes its hash table by the
+#: rows it is given (about 48 bytes a row for object ids, 3 GB for a 69M-row column).
+_FACTORIZE_ROWS = 1 << 20
+
+
 def _sorted_codes(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """``np.unique`` of the ids of all ``columns`` as text, and each column's codes into it,
     by hashing: sorting 31M strings (an IJB-C score file's two subject columns) takes most
     of a minute, hashing seconds. The distinct ids come out sorted as ``np.unique`` sorts
     them, so every subject keeps the column of the bootstrap draws it always had. Columns
-    are factorised one by one (joined, 138M ids of a 1:N table held another 1.1 GB) and
-    codes are int32 while they fit."""
-    factorized = [pd.factorize(np.asarray(c), use_na_sentinel=False) for c in columns]
+    are factorised one by one and a block of rows at a time (their distinct values are
+    few), and codes are int32 while they fit: a few bytes a row, whatever the row count."""
+    uniques, local = [], []
+    for column in columns:
+        column = np.asarray(column)
+        codes = np.empty(len(column), dtype=np.int64 if len(column) >= 2**31 else np.int32)
+        for start in range(0, len(column), _FACTORIZE_ROWS):
+            part, found = pd.factorize(column[start:start + _FACTORIZE_ROWS],
+                                       use_na_sentinel=False)
+            codes[start:start + _FACTORIZE_ROWS] = part
+            codes[start:start + _FACTORIZE_ROWS] += sum(len(u) for u in uniques)
+            uniques.append(found)
+        local.append(codes)
     # only the distinct values are turned into text (10 and "10" become one subject)
-    names, merged = np.unique(np.array([str(u) for _, uniques in factorized for u in uniques],
+    names, merged = np.unique(np.array([str(u) for found in uniques for u in found],
                                        dtype=str), return_inverse=True)
     merged = merged.astype(np.int32 if names.size < 2**31 else np.int64)
-    codes, start = [], 0
-    for column_codes, uniques in factorized:
-        codes.append(merged[start:start + len(uniques)][column_codes])
-        start += len(uniques)
-    return names, codes
+    return names, [merged[codes] for codes in local]
 
 
 def subjects_known(ids) -> bool:
@@ -216,10 +227,15 @@ class _ReducedWeights:
         ia, ib, same = sampler.ia, sampler.ib, sampler.same
         n_s = sampler.n_subjects
         a, b, one = ia[red.bulk], ib[red.bulk], same[red.bulk]
-        cell = red.bulk_bin * n_s
         # Degrees: m[a] + m[b] - 1 per pair of two subjects, m[a] for a same-subject pair.
-        deg = (np.bincount(cell + a, minlength=j * n_s)
-               + np.bincount((cell + b)[~one], minlength=j * n_s))
+        # One cell index array, updated in place (one per bulk impostor: 69M in IJB-C's 1:N)
+        cell = red.bulk_bin.astype(np.int64) * n_s
+        cell += a
+        deg = np.bincount(cell, minlength=j * n_s)
+        cell += b
+        cell -= a
+        deg += np.bincount(cell[~one], minlength=j * n_s)
+        del cell
         self.degrees = deg.reshape(j, n_s).T.astype(float)       # (S, J)
         self.offset = np.bincount(red.bulk_bin[~one], minlength=j).astype(float)
         self.degrees_ok = (np.bincount(a[bulk_ok], minlength=n_s)

@@ -42,31 +42,40 @@ def fold_accuracy(scores, labels, folds) -> FoldAccuracy:
     if k < 2:
         raise ValueError("fold accuracy needs at least two folds")
 
+    fidx = fidx.astype(np.min_scalar_type(k - 1))
+    # Counts fit int32 below 2^31 pairs: every (T,) array below is half the size
+    count = np.int32 if s.size < 2**31 else np.int64
     order, last = sorted_pairs(s, y)
+    last = last.astype(count)
     ys, fs = y[order], fidx[order]
+    values = s[order][last]  # distinct scores, descending
+    del order
     # Cumulative genuine/impostor counts at each distinct threshold, over all pairs and per
     # fold; one fold at a time, so memory stays a few (T,) arrays whatever the fold count
-    # (a (K, n) table of them held 7 GiB for IJB-C's 69M 1:N pairs).
-    tp_all, fp_all = np.cumsum(ys)[last], np.cumsum(~ys)[last]
-    values = s[order][last]  # distinct scores, descending
-    hi = np.concatenate([[np.inf], values])
-    lo = np.concatenate([[np.inf], values, [-np.inf]])
+    # (a (K, n) table of them held 7 GiB for IJB-C's 69M 1:N pairs), and no padded copies.
+    tp_all = np.cumsum(ys, dtype=count)[last]
+    fp_all = np.cumsum(~ys, dtype=count)[last]
     acc, thresholds, train_acc = (np.empty(k) for _ in range(3))
     for i in range(k):
         mine = fs == i
-        tp_tr = tp_all - np.cumsum(ys & mine)[last]
-        fp_tr = fp_all - np.cumsum(~ys & mine)[last]
+        tp_tr = tp_all - np.cumsum(ys & mine, dtype=count)[last]
+        fp_tr = fp_all - np.cumsum(~ys & mine, dtype=count)[last]
         pos_tr, neg_tr = int(tp_tr[-1]), int(fp_tr[-1])
-        # Column 0 is "accept nothing"; column j+1 accepts every score >= distinct value j.
-        correct = np.concatenate([[neg_tr], tp_tr + (neg_tr - fp_tr)])
-        best = int(np.argmax(correct))  # first maximum: the highest threshold among ties
-        train_acc[i] = correct[best] / float(pos_tr + neg_tr)
+        # Threshold j + 1 accepts every score >= distinct value j; threshold 0 accepts
+        # nothing (correct: the training impostors). The first maximum: the highest
+        # threshold among ties.
+        correct = tp_tr + (neg_tr - fp_tr)
+        j = int(np.argmax(correct))
+        best, n_correct = (0, neg_tr) if neg_tr >= correct[j] else (j + 1, int(correct[j]))
+        train_acc[i] = n_correct / float(pos_tr + neg_tr)
         # Training accuracy stays the same down to the next *training* score below the best
         # one (held-out scores in between change nothing): threshold = midpoint of that
-        # plateau.
-        n_acc = np.concatenate([[0], tp_tr + fp_tr])
-        nxt = int(np.searchsorted(n_acc, n_acc[best], side="right"))
-        thr_hi, thr_lo = hi[best], lo[min(nxt, values.size + 1)]
+        # plateau. ``accepted[j]``: training pairs at or above distinct value j.
+        accepted = tp_tr + fp_tr
+        n_best = 0 if best == 0 else int(accepted[best - 1])
+        nxt = 1 + int(np.searchsorted(accepted, n_best, side="right"))
+        thr_hi = np.inf if best == 0 else values[best - 1]
+        thr_lo = values[nxt - 1] if nxt <= values.size else -np.inf
         thresholds[i] = (np.nextafter(thr_lo, np.inf) if np.isinf(thr_hi)
                          else thr_hi if np.isinf(thr_lo) else (thr_hi + thr_lo) / 2.0)
         held = fidx == i

@@ -74,8 +74,13 @@ def reduce_scores(scores: np.ndarray, labels: np.ndarray, head: int) -> ReducedS
     (several times faster than an argsort of all pairs) and the bulk is binned by value, so
     tied scores never straddle a bin edge.
     """
-    gen_idx, imp_idx = np.flatnonzero(labels), np.flatnonzero(~labels)
-    neg_gen, neg_imp_raw = -scores[gen_idx], -scores[imp_idx]
+    # int32 indices and bins while they fit, negation in place: the bulk arrays live as
+    # long as the bootstrap, one per impostor (IJB-C's 1:N: 69M)
+    index = np.int32 if scores.size < 2**31 else np.int64
+    gen_idx = np.flatnonzero(labels).astype(index)
+    imp_idx = np.flatnonzero(~labels).astype(index)
+    neg_gen, neg_imp_raw = -scores[gen_idx], scores[imp_idx]
+    np.negative(neg_imp_raw, out=neg_imp_raw)
     go = np.argsort(neg_gen, kind="stable")
     genuine, neg_gen = gen_idx[go], neg_gen[go]
     neg_imp = np.sort(neg_imp_raw)        # ascending -score: descending score
@@ -89,7 +94,9 @@ def reduce_scores(scores: np.ndarray, labels: np.ndarray, head: int) -> ReducedS
         in_head = np.ones(n_imp, bool)
     ho = np.argsort(neg_imp_raw[in_head], kind="stable")
     head_idx = imp_idx[in_head][ho]
-    bulk_bin = np.searchsorted(starts, neg_imp_raw[~in_head], "right") - 1
+    bulk_bin = np.searchsorted(starts, neg_imp_raw[~in_head], "right").astype(np.int32)
+    bulk_bin -= 1
+    del neg_imp_raw
     # Operating points: impostors strictly above / at-or-above each distinct genuine score.
     values = np.unique(neg_gen)           # distinct genuine scores, descending as -value
     imp_above = np.searchsorted(neg_imp, values, "left")

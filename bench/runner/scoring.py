@@ -144,5 +144,7 @@ def search_score_table(splits: list[SplitScores], templates: pd.DataFrame) -> pd
     label = ((a_subject == b_subject) & (a_subject >= 0)).astype(np.int8)
     del a_subject, b_subject
     scores = np.concatenate([sp.scores.ravel() for sp in splits]).astype(np.float64, copy=False)
-    fold = np.repeat([sp.fold for sp in splits], sizes)
+    # the smallest integer type: one per row (69M in IJB-C's 1:N), eight bytes as int64
+    fold = np.repeat(pd.to_numeric(pd.Series([sp.fold for sp in splits]),
+                                   downcast="integer").to_numpy(), sizes)
     return _side_rows(scores, label, fold, (probes, a_idx), (gallery, b_idx), templates)
