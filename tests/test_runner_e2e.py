@@ -139,6 +139,26 @@ def test_compare_on_a_search_protocol_reports_paired_1n_differences(cfg):
     assert "## 1:N search" in md and "rank1" in md
 
 
+def test_compare_keeps_only_the_scores_of_the_modes_besides_naive(cfg, monkeypatch):
+    """Every mode's whole score table was held until the report: four 1:N tables of IJB-C
+    (69M rows, 4 GB each). The report reads naive's whole and the others' scores."""
+    import bench.runner.compare as compare
+
+    seen = {}
+    real = compare.paired_table
+
+    def spy(tables, *args):
+        seen.update(tables)
+        return real(tables, *args)
+
+    monkeypatch.setattr(compare, "paired_table", spy)
+    base = RunConfig(**{**cfg.__dict__, "model": "resnet18"})
+    compare_modes("cfp-fp", "resnet18", ["stitch", "naive"], base, echo=lambda s: None)
+    assert list(seen) == ["naive", "stitch"]
+    assert {"subject_a", "yaw_a", "a"} <= set(seen["naive"].columns)
+    assert list(seen["stitch"].columns) == ["score", "label", "fold"]
+
+
 def test_compare_without_resamples_reports_differences_without_cis(cfg):
     """Bug: `bench compare --n-boot 0` (an allowed value) crashed with KeyError 'auc'."""
     base = RunConfig(**{**cfg.__dict__, "model": "resnet18", "n_boot": 0})
