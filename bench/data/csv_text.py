@@ -29,22 +29,34 @@ def _quote(text: str) -> str:
     return text
 
 
-def _plain_strings(uniques: np.ndarray) -> bool:
-    return all(isinstance(u, str) for u in uniques)
-
-
 class _Column:
-    """How one column becomes text: a lookup of its distinct values' text by code, or (for
-    floats that rarely repeat) the float format applied to each cell."""
+    """How one column becomes text, a chunk of rows at a time: each distinct value of the
+    chunk formatted once and looked up by code, or (for floats that rarely repeat) the
+    float format applied to each cell. Chunk by chunk, so nothing is held per row of the
+    whole column (codes of a 69M-row column are 550 MB, and pandas sizes the hash table
+    that finds them by the rows it is given)."""
 
-    def __init__(self, values: np.ndarray, texts: np.ndarray | None, float_format: str):
-        self.values, self.texts, self.float_format = values, texts, float_format
+    def __init__(self, values: np.ndarray, kind: str, float_format: str):
+        self.values, self.kind, self.float_format = values, kind, float_format
 
     def cells(self, lo: int, hi: int) -> list[str]:
-        if self.texts is not None:
-            return self.texts[self.values[lo:hi]].tolist()
-        fmt = self.float_format.__mod__
-        return ["" if v != v else fmt(v) for v in self.values[lo:hi].tolist()]
+        part = self.values[lo:hi]
+        if self.kind == "float":
+            # factorized by bit pattern: as floats, -0.0 and 0.0 are one value but print apart
+            codes, uniques = pd.factorize(part.view(f"i{part.dtype.itemsize}"))
+            if len(uniques) > len(part) // 4:
+                fmt = self.float_format.__mod__
+                return ["" if v != v else fmt(v) for v in part.tolist()]
+            texts = ["" if u != u else self.float_format % u
+                     for u in np.asarray(uniques).view(part.dtype).tolist()]
+        elif self.kind == "int":
+            codes, uniques = pd.factorize(part)
+            texts = [str(u) for u in uniques.tolist()]
+        else:
+            codes, uniques = pd.factorize(part, use_na_sentinel=True)
+            texts = [_quote(u) for u in uniques.tolist()]
+        # code -1 (NaN, None) indexes the trailing empty field
+        return np.array(texts + [""], dtype=object)[codes].tolist()
 
 
 def _column(series: pd.Series, float_format: str) -> _Column | None:
@@ -52,25 +64,15 @@ def _column(series: pd.Series, float_format: str) -> _Column | None:
     dtype = series.dtype
     numpy_dtype = isinstance(dtype, np.dtype)
     if numpy_dtype and dtype.kind == "f":
-        values = series.to_numpy()
-        # factorized by bit pattern: as floats, -0.0 and 0.0 are one value but print apart
-        codes, uniques = pd.factorize(values.view(f"i{dtype.itemsize}"))
-        if len(uniques) > len(values) // 4:
-            return _Column(values, None, float_format)
-        texts = ["" if u != u else float_format % u
-                 for u in np.asarray(uniques).view(dtype).tolist()]
-    elif numpy_dtype and dtype.kind in "iub":
-        codes, uniques = pd.factorize(series.to_numpy())
-        texts = [str(u) for u in uniques.tolist()]
-    elif (numpy_dtype and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
-        codes, uniques = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
-        if not _plain_strings(uniques):
-            return None  # ints, floats or objects in an object column: pandas' own rules
-        texts = [_quote(u) for u in uniques.tolist()]
-    else:
-        return None
-    # code -1 (NaN, None) indexes the trailing empty field
-    return _Column(codes, np.array(texts + [""], dtype=object), float_format)
+        return _Column(series.to_numpy(), "float", float_format)
+    if numpy_dtype and dtype.kind in "iub":
+        return _Column(series.to_numpy(), "int", float_format)
+    if isinstance(dtype, pd.StringDtype) or (
+            numpy_dtype and dtype.kind == "O"
+            # ints, floats or objects in an object column: pandas' own rules
+            and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")):
+        return _Column(series.to_numpy(dtype=object), "text", float_format)
+    return None
 
 
 def csv_chunks(df: pd.DataFrame, float_format: str = "%.9g",
