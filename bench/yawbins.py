@@ -117,7 +117,8 @@ class YawBinning:
         return yaw_bin(yaw, self.bins)
 
     def pair_bin(self, bin_a: np.ndarray, bin_b: np.ndarray) -> np.ndarray:
-        """One bin per pair from its sides' bins, by the rule."""
+        """One bin per pair from its sides' bins (integer arrays, -1 for none, as
+        :func:`yaw_bin` gives them; the result keeps their dtype), by the rule."""
         bin_a, bin_b = np.asarray(bin_a), np.asarray(bin_b)
         if self.pair_rule == "probe":
             return bin_b

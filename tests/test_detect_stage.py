@@ -160,6 +160,16 @@ def test_the_summary_names_each_image_without_a_face_once(crops, detector, tmp_p
     assert text.count(str(blank)) == 1 and str(other) in text
 
 
+def test_the_summary_gives_an_image_the_reason_of_its_first_sample():
+    from bench.detect.stage import DetectionReport
+
+    report = DetectionReport({"backend": "yunet"}, "auto", n_samples=3, n_images=2)
+    report.failures = [{"path": "x.jpg", "reason": "no face found (yunet)"},
+                       {"path": "y.jpg", "reason": "no face found (yunet)"},
+                       {"path": "x.jpg", "reason": "no face near the dataset's box"}]
+    assert "x.jpg (no face found (yunet)); y.jpg" in report.summary()
+
+
 def test_photo_stored_sideways_with_an_exif_rotation_is_listed(crops, detector, tmp_path):
     """A phone photo stored sideways, with EXIF orientation 6 telling viewers to turn it:
     the harness reads the stored pixels (bench.align.decode), so the face is detected and

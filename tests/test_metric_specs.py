@@ -80,7 +80,8 @@ def test_compare_verdict_follows_the_metric_direction():
 
 
 def test_compare_report_writes_a_rounding_zero_difference_as_plus_zero():
-    """Bug: two modes with equal TPIR got "-0.00" (their means differed by 1e-17)."""
+    """Bug: two modes with equal TPIR got "-0.00" (their means differed by 1e-17); any
+    difference that rounds to zero points is +0.00."""
     from bench.runner.compare import markdown_report
 
     rows = [{"yaw_bin": "1:N", "n_pairs": None, "n_searches": 10, "unit": "subject",
@@ -88,7 +89,8 @@ def test_compare_report_writes_a_rounding_zero_difference_as_plus_zero():
              "ci_low": lo, "ci_high": hi, "p_value": p, "verdict": w}
             for m, v, d, lo, hi, p, w in (
                 ("naive", 0.5, None, None, None, None, ""),
-                ("stitch", 0.5, -1e-17, -0.069, 0.10, 0.8, "no significant difference"))]
+                ("stitch", 0.5, -1e-17, -0.069, 0.10, 0.8, "no significant difference"),
+                ("end2end", 0.5, -4.9e-5, -0.00004, 0.10, 0.9, "no significant difference"))]
     md = markdown_report(pd.DataFrame(rows), "t", {}, EvalPlan(n_boot=10))
     assert "50.00 (+0.00 [-6.90, +10.00], p=0.800" in md and "-0.00" not in md
 

@@ -65,3 +65,20 @@ def test_paired_comparison_without_resamples_gives_differences_and_no_ci():
     d = {x.metric: x for x in diffs}
     assert d["auc"].difference > 0
     assert all(np.isnan([x.low, x.high, x.p_value]).all() for x in diffs)
+
+
+def test_subject_codes_do_not_depend_on_the_factorising_blocks(monkeypatch):
+    """Ids that hash as one (0.0 and -0.0, 10 and 10.0) are one subject named as the
+    column first writes it; factorised a block of rows at a time, each block kept its own
+    first spelling and "10" and "10.0" became two subjects."""
+    from bench.metrics import bootstrap
+
+    columns = [np.array([1.0, 2.0, 0.0, 3.0, 4.0, 5.0, -0.0, 0.0, 2.0]),
+               np.array(["x", 10, "y", "z", "w", "v", 10.0, "x", 10], dtype=object)]
+    whole = bootstrap._sorted_codes(*columns)
+    monkeypatch.setattr(bootstrap, "_FACTORIZE_ROWS", 4)
+    blocks = bootstrap._sorted_codes(*columns)
+    np.testing.assert_array_equal(blocks[0], whole[0])
+    for got, expect in zip(blocks[1], whole[1], strict=True):
+        np.testing.assert_array_equal(got, expect)
+    assert "10.0" not in whole[0] and "-0.0" not in whole[0]

@@ -141,22 +141,37 @@ def test_compare_on_a_search_protocol_reports_paired_1n_differences(cfg):
 
 def test_compare_keeps_only_the_scores_of_the_modes_besides_naive(cfg, monkeypatch):
     """Every mode's whole score table was held until the report: four 1:N tables of IJB-C
-    (69M rows, 4 GB each). The report reads naive's whole and the others' scores."""
+    (69M rows, 4 GB each). The report reads naive's whole and the others' scores, and a
+    mode's whole table is gone before the next mode runs."""
+    import gc
+    import weakref
+
     import bench.runner.compare as compare
 
-    seen = {}
-    real = compare.paired_table
+    seen, earlier, alive = {}, [], []
+    real_table, real_run = compare.paired_table, compare.run_benchmark
 
-    def spy(tables, *args):
+    def spy_table(tables, *args):
         seen.update(tables)
-        return real(tables, *args)
+        return real_table(tables, *args)
 
-    monkeypatch.setattr(compare, "paired_table", spy)
+    def spy_run(cfg, **kw):
+        gc.collect()
+        alive.append([ref() is not None for ref in earlier])
+        outcome = real_run(cfg, **kw)
+        earlier.append(weakref.ref(outcome.scores))
+        return outcome
+
+    monkeypatch.setattr(compare, "paired_table", spy_table)
+    monkeypatch.setattr(compare, "run_benchmark", spy_run)
     base = RunConfig(**{**cfg.__dict__, "model": "resnet18"})
-    compare_modes("cfp-fp", "resnet18", ["stitch", "naive"], base, echo=lambda s: None)
-    assert list(seen) == ["naive", "stitch"]
+    compare_modes("cfp-fp", "resnet18", ["stitch", "end2end", "naive"], base,
+                  echo=lambda s: None)
+    assert list(seen) == ["naive", "stitch", "end2end"]  # naive runs first
     assert {"subject_a", "yaw_a", "a"} <= set(seen["naive"].columns)
     assert list(seen["stitch"].columns) == ["score", "label", "fold"]
+    # naive's table is kept whole; stitch's was gone while end2end ran
+    assert alive == [[], [True], [True, False]]
 
 
 def test_compare_without_resamples_reports_differences_without_cis(cfg):

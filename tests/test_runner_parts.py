@@ -127,3 +127,20 @@ def test_a_run_trains_on_faces_detected_as_its_test_faces(monkeypatch, tmp_path)
         get_model(cfg, "naive", torch.device("cpu"), tmp_path / "metadata.csv",
                   echo=lambda s: None)
     assert seen["detect"] == DetectOptions(detector="dlib", mode="always")
+
+
+def test_compare_refuses_a_mode_scored_on_other_comparisons():
+    """The report takes subjects and yaw from naive's table: a mode whose rows are other
+    comparisons (same labels, another order) would be paired row by row with the wrong
+    ones. Labels alone cannot tell (a 1:N table is almost all impostors)."""
+    from bench.errors import ConfigError
+    from bench.runner.compare import _report_columns
+
+    naive = pd.DataFrame({"score": [0.1, 0.2, 0.3], "label": [0, 0, 1], "fold": [1, 1, 1],
+                          "a": ["p1", "p2", "p1"], "b": ["g1", "g1", "g2"]})
+    same = naive.assign(score=[0.3, 0.1, 0.2])
+    assert list(_report_columns(same, naive, "stitch").columns) == ["score", "label", "fold"]
+    swapped = same.iloc[[1, 0, 2]].reset_index(drop=True)
+    with pytest.raises(ConfigError, match="stitch was not scored on the same comparisons"):
+        _report_columns(swapped, naive, "stitch")
+    assert _report_columns(naive, None, "naive") is naive

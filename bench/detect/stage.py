@@ -103,7 +103,10 @@ class DetectionReport:
                 f"from the cache)")
         if self.failures:
             # several samples can share an image (IJB-A's frames): each is named once
-            images = list({f["path"]: f["reason"] for f in self.failures}.items())
+            first_reason: dict[str, str] = {}
+            for f in self.failures:
+                first_reason.setdefault(f["path"], f["reason"])
+            images = list(first_reason.items())
             first = "; ".join(f"{path} ({reason})" for path, reason in images[:3])
             n, k = len(self.failures), len(images)
             text += (f"; {n} sample{'s' * (n != 1)} without a face ({k} image{'s' * (k != 1)}),"

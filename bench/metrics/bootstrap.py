@@ -91,24 +91,36 @@ def _sorted_codes(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     by hashing: sorting 31M strings (an IJB-C score file's two subject columns) takes most
     of a minute, hashing seconds. The distinct ids come out sorted as ``np.unique`` sorts
     them, so every subject keeps the column of the bootstrap draws it always had. Columns
-    are factorised one by one and a block of rows at a time (their distinct values are
-    few), and codes are int32 while they fit: a few bytes a row, whatever the row count."""
-    uniques, local = [], []
-    for column in columns:
-        column = np.asarray(column)
-        codes = np.empty(len(column), dtype=np.int64 if len(column) >= 2**31 else np.int32)
-        for start in range(0, len(column), _FACTORIZE_ROWS):
-            part, found = pd.factorize(column[start:start + _FACTORIZE_ROWS],
-                                       use_na_sentinel=False)
-            codes[start:start + _FACTORIZE_ROWS] = part
-            codes[start:start + _FACTORIZE_ROWS] += sum(len(u) for u in uniques)
-            uniques.append(found)
-        local.append(codes)
+    are factorised one by one and a block of rows at a time (:func:`_column_codes`), and
+    codes are int32 while they fit: a few bytes a row, whatever the row count."""
+    found = [_column_codes(np.asarray(c)) for c in columns]
     # only the distinct values are turned into text (10 and "10" become one subject)
-    names, merged = np.unique(np.array([str(u) for found in uniques for u in found],
+    names, merged = np.unique(np.array([str(u) for _, uniques in found for u in uniques],
                                        dtype=str), return_inverse=True)
     merged = merged.astype(np.int32 if names.size < 2**31 else np.int64)
-    return names, [merged[codes] for codes in local]
+    codes, start = [], 0
+    for column_codes, uniques in found:
+        codes.append(merged[start:start + len(uniques)][column_codes])
+        start += len(uniques)
+    return names, codes
+
+
+def _column_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(column)`` (NaN a value), a block of rows at a time: each block's
+    distinct values are factorised once more, in order, so values that hash as one (10
+    and 10.0) are one id spelt as the column first writes it, as a whole-column pass
+    gives."""
+    codes = np.empty(len(column), dtype=np.int64 if len(column) >= 2**31 else np.int32)
+    blocks, offset = [], 0
+    for lo in range(0, len(column), _FACTORIZE_ROWS):
+        part, uniques = pd.factorize(column[lo:lo + _FACTORIZE_ROWS], use_na_sentinel=False)
+        codes[lo:lo + _FACTORIZE_ROWS] = part + offset
+        offset += len(uniques)
+        blocks.append(np.asarray(uniques))
+    if not blocks:
+        return codes, column[:0]
+    remap, uniques = pd.factorize(np.concatenate(blocks), use_na_sentinel=False)
+    return remap.astype(codes.dtype)[codes], np.asarray(uniques)
 
 
 def subjects_known(ids) -> bool:

@@ -77,13 +77,13 @@ def paired_table(tables: dict[str, pd.DataFrame], yaw: YawBinning,
     pair = yaw.pairs(base["yaw_a"], base["yaw_b"]).pair
     names = ["all"] + yaw.labels
     sa, sb = base["subject_a"].astype(str).to_numpy(), base["subject_b"].astype(str).to_numpy()
+    others = [m for m in tables if m != BASELINE]
     rows = []
     for k, name in enumerate(names):
         sel = np.ones(len(base), bool) if k == 0 else pair == k - 1
         y = labels[sel]
         if sel.sum() == 0 or y.all() or not y.any():
             continue
-        others = [m for m in tables if m != BASELINE]
         for mode in others:
             diffs, unit = M.paired_comparison(
                 base["score"].to_numpy()[sel], tables[mode]["score"].to_numpy()[sel], y,
@@ -139,8 +139,8 @@ def add_verdicts(table: pd.DataFrame, plan: EvalPlan) -> pd.DataFrame:
 
 def _signed(rate: float) -> str:
     """A difference in points; one that rounds to zero is +0.00 (two equal means can
-    differ by 1e-17, which would print as -0.00)."""
-    return f"{round(100 * rate, 6) + 0.0:+.2f}"
+    differ by 1e-17, which printed as -0.00)."""
+    return f"{round(100 * rate, 2) + 0.0:+.2f}"
 
 
 def _cell(r, mode: str) -> str:
@@ -156,22 +156,22 @@ def _cell(r, mode: str) -> str:
 def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path],
                     plan: EvalPlan) -> str:
     level, n_boot = plan.level, plan.n_boot
-    unit = str(table["unit"].iloc[0]) if "unit" in table and len(table) else "subject"
-    cis = (f"with {100 * level:.0f}% paired bootstrap CIs over {unit}s ({n_boot} shared "
-           "resamples) and two-sided bootstrap p-values" if n_boot else
+    cis = (f"with {100 * level:.0f}% paired bootstrap CIs ({n_boot} shared resamples of "
+           "the unit each block names) and two-sided bootstrap p-values" if n_boot else
            "without CIs (no bootstrap resamples: --n-boot 0)")
     lines = [f"# {title}", "",
              f"Differences are mode minus naive on identical comparisons, {cis}. Rates in "
              "percent. 'better'/'worse' only when the CI excludes 0.", ""]
     for bin_name, block in table.groupby("yaw_bin", sort=False):
+        over = f"; CIs over {block['unit'].iloc[0]}s" if n_boot else ""
         if bin_name == SEARCH_BLOCK:
             computed = plan.computed_search
             lines += [f"## 1:N search: mean over galleries "
-                      f"({int(block['n_searches'].iloc[0])} probe searches)", ""]
+                      f"({int(block['n_searches'].iloc[0])} probe searches{over})", ""]
         else:
             computed = plan.computed
             lines += [f"## pairs: {'all' if bin_name == 'all' else '|yaw| ' + bin_name} "
-                      f"({int(block['n_pairs'].iloc[0])} pairs)", ""]
+                      f"({int(block['n_pairs'].iloc[0])} pairs{over})", ""]
         metrics = [m for m in computed if m in set(block["metric"])]
         rows = []
         for mode, mb in block.groupby("mode", sort=False):
@@ -189,12 +189,18 @@ def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path],
 SCORED_COLUMNS = ("score", "label", "fold")
 
 
-def _report_columns(scores: pd.DataFrame, mode: str) -> pd.DataFrame:
+def _report_columns(scores: pd.DataFrame, base: pd.DataFrame | None,
+                    mode: str) -> pd.DataFrame:
     """The part of a mode's score table the report keeps while the other modes run: all of
-    naive's, the scored columns of the others (a 1:N table is 58 bytes a row, 69M rows on
-    IJB-C, for every mode)."""
+    naive's (``base``, None while naive itself is given), the scored columns of the others
+    once their comparisons are checked to be naive's, row for row (a 1:N table is 58 bytes
+    a row, 69M rows on IJB-C, for every mode)."""
     if mode == BASELINE:
         return scores
+    for side in ("a", "b"):
+        if side in scores.columns and not np.array_equal(scores[side].to_numpy(),
+                                                         base[side].to_numpy()):
+            raise ConfigError(f"mode {mode} was not scored on the same comparisons as naive")
     return scores[[c for c in SCORED_COLUMNS if c in scores.columns]].copy()
 
 
@@ -223,8 +229,8 @@ def compare_modes(protocol: str, stem: str, modes=None, base: RunConfig | None =
         raise ConfigError(f"{stem!r} is a pretrained model whose weights are not trained here: "
                           f"{', '.join(untrainable)} would train it. Compare it with the DREAM "
                           f"block stitched onto it: `bench compare --stem {stem} --modes stitch`")
-    if BASELINE not in modes:
-        modes.insert(0, BASELINE)
+    # naive first: every other mode's table is checked against its comparisons
+    modes = [BASELINE] + [m for m in modes if m != BASELINE]
     if len(modes) < 2:
         raise ConfigError("compare needs at least one mode besides naive")
     base = base or RunConfig(protocol=protocol, model=stem)
@@ -253,11 +259,11 @@ def compare_modes(protocol: str, stem: str, modes=None, base: RunConfig | None =
             outcome = run_benchmark(cfg, echo=echo)
             if outcome is not None:
                 runs[mode], results[mode] = outcome.run_dir, outcome.result
-                tables[mode] = _report_columns(outcome.scores, mode)
+                tables[mode] = _report_columns(outcome.scores, tables.get(BASELINE), mode)
                 searches[mode] = outcome.searches
+            del outcome  # its whole score table must not live through the next mode's run
     if not ctx.is_main:  # rank 0 alone writes the report
         return None
-    tables = {BASELINE: tables[BASELINE], **tables}  # its yaw and subjects serve all
     leaderboard.update(base.out)
     table = paired_table(tables, plan.yaw, plan.bootstrap_spec())
     if all(s is not None for s in searches.values()):  # a 1:N protocol

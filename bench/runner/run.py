@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from .. import __version__
+from .. import metrics as M
 from ..align.api import alignment_key
 from ..align.templates import get_template
 from ..data.cache import cache_root, reader_cache
@@ -115,7 +116,7 @@ class RunOutcome:
     scores: pd.DataFrame
     #: a 1:N run's per-gallery searches (bench.metrics.ProbeScores), for paired 1:N
     #: comparisons; None for 1:1
-    searches: list | None = None
+    searches: list[M.ProbeScores] | None = None
 
     @property
     def result(self) -> dict:
