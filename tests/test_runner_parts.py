@@ -85,7 +85,9 @@ def test_result_schema_validation():
 
 
 def test_leaderboard_concurrent_writers_lose_nothing(tmp_path):
-    ctx = mp.get_context("fork")
+    # spawned writers, as concurrent `bench run`s are: a forked child of this threaded
+    # test process inherits any lock another thread held at the fork, and hung on one
+    ctx = mp.get_context("spawn")
     with ctx.Pool(4) as pool:
         pool.map(_add_run, [(tmp_path, i) for i in range(12)])
     df = pd.read_csv(tmp_path / "leaderboard.csv")
