@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..dtypes import index_dtype
 from ..progress import progress_bar
 from ._validation import check_scores_labels, check_targets
 from .reweighted_roc import ReducedScores, Weighting, curve_counts, reduce_scores
@@ -97,7 +98,7 @@ def _sorted_codes(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     # only the distinct values are turned into text (10 and "10" become one subject)
     names, merged = np.unique(np.array([str(u) for _, uniques in found for u in uniques],
                                        dtype=str), return_inverse=True)
-    merged = merged.astype(np.int32 if names.size < 2**31 else np.int64)
+    merged = merged.astype(index_dtype(names.size))
     codes, start = [], 0
     for column_codes, uniques in found:
         codes.append(merged[start:start + len(uniques)][column_codes])
@@ -110,7 +111,7 @@ def _column_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     distinct values are factorised once more, in order, so values that hash as one (10
     and 10.0) are one id spelt as the column first writes it, as a whole-column pass
     gives."""
-    codes = np.empty(len(column), dtype=np.int64 if len(column) >= 2**31 else np.int32)
+    codes = np.empty(len(column), dtype=index_dtype(len(column)))
     blocks, offset = [], 0
     for lo in range(0, len(column), _FACTORIZE_ROWS):
         part, uniques = pd.factorize(column[lo:lo + _FACTORIZE_ROWS], use_na_sentinel=False)

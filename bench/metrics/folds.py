@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..dtypes import index_dtype
 from ._validation import check_scores_labels
 from .roc import sorted_pairs
 
@@ -44,7 +45,7 @@ def fold_accuracy(scores, labels, folds) -> FoldAccuracy:
 
     fidx = fidx.astype(np.min_scalar_type(k - 1))
     # Counts fit int32 below 2^31 pairs: every (T,) array below is half the size
-    count = np.int32 if s.size < 2**31 else np.int64
+    count = index_dtype(s.size)
     order, last = sorted_pairs(s, y)
     last = last.astype(count)
     ys, fs = y[order], fidx[order]

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..dtypes import index_dtype
+
 #: Relative width of a bulk bin: a bin moves the FPR by at most this fraction of its value.
 BIN_GROWTH = 0.01
 
@@ -76,7 +78,7 @@ def reduce_scores(scores: np.ndarray, labels: np.ndarray, head: int) -> ReducedS
     """
     # int32 indices and bins while they fit, negation in place: the bulk arrays live as
     # long as the bootstrap, one per impostor (IJB-C's 1:N: 69M)
-    index = np.int32 if scores.size < 2**31 else np.int64
+    index = index_dtype(scores.size)
     gen_idx = np.flatnonzero(labels).astype(index)
     imp_idx = np.flatnonzero(~labels).astype(index)
     neg_gen, neg_imp_raw = -scores[gen_idx], scores[imp_idx]

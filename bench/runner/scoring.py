@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics as M
+from ..dtypes import index_dtype
 from ..metric_specs import rank_key, tpir_key
 
 
@@ -131,7 +132,7 @@ def search_score_table(splits: list[SplitScores], templates: pd.DataFrame) -> pd
     codes, _ = pd.factorize(np.concatenate([sp.probes["subject"].to_numpy() for sp in splits]
                                            + [sp.gallery["subject"].to_numpy() for sp in splits]))
     probe_subject, gallery_subject = codes[:probes.size], codes[probes.size:]
-    index = np.int32 if max(probes.size, gallery.size) < 2**31 else np.int64
+    index = index_dtype(max(probes.size, gallery.size))
     a_idx = np.empty(sum(sizes), dtype=index)
     b_idx = np.empty(sum(sizes), dtype=index)
     row = p0 = g0 = 0
