@@ -101,7 +101,9 @@ class EvalPlan:
                 "low": low, "high": high, "ci": label}
 
 
-def _subjects(df: pd.DataFrame):
+def subject_columns(df: pd.DataFrame):
+    """A score table's ``subject_a`` and ``subject_b`` for the subject bootstrap (None,
+    None without them)."""
     if {"subject_a", "subject_b"} <= set(df.columns):
         # as they are: the sampler reads each distinct id as text (no copy of every row)
         return df["subject_a"].to_numpy(), df["subject_b"].to_numpy()
@@ -137,7 +139,7 @@ def metrics_block(df: pd.DataFrame, plan: EvalPlan, correct: np.ndarray | None =
     if correct is not None:
         out["accuracy"] = float(np.mean(correct))
     if with_ci and plan.n_boot > 0:
-        sa, sb = _subjects(df)
+        sa, sb = subject_columns(df)
         boot = M.bootstrap_ci(scores, labels, sa, sb, plan.bootstrap_spec(), correct=correct)
         out["ci"] = boot.as_dict()
     return out

@@ -20,7 +20,7 @@ from tabulate import tabulate
 
 from .. import metrics as M
 from ..errors import ConfigError
-from ..evaluation import EvalPlan
+from ..evaluation import EvalPlan, subject_columns
 from ..fileio import atomic_write, dump_json, prepare_output_dir, safe_name, staged_dir
 from ..metric_specs import MetricSpec
 from ..models import MODELS, frozen_stem
@@ -76,7 +76,7 @@ def paired_table(tables: dict[str, pd.DataFrame], yaw: YawBinning,
     correct = {m: _correct(df) for m, df in tables.items()}
     pair = yaw.pairs(base["yaw_a"], base["yaw_b"]).pair
     names = ["all"] + yaw.labels
-    sa, sb = base["subject_a"].astype(str).to_numpy(), base["subject_b"].astype(str).to_numpy()
+    sa, sb = subject_columns(base)
     others = [m for m in tables if m != BASELINE]
     rows = []
     for k, name in enumerate(names):
