@@ -94,3 +94,21 @@ def test_a_bin_without_subjects_bootstraps_pairs_with_a_real_width():
     df["subject_a"] = np.arange(n) % 37
     df["subject_b"] = np.where(label == 1, df["subject_a"], (df["subject_a"] + 5) % 37)
     assert evaluate_scores(df, EvalPlan(n_boot=50))["ci"]["unit"] == "subject"
+
+
+def test_112x96_crops_are_the_arcface_template_without_its_8_px_margins(tmp_path):
+    """Bug: a .bin of 112x96 crops (the SphereFace/CosFace crop, whose five-point template is
+    ArcFace's 8 px to the left) was stretched to 112x112 as if it were a resize. It must
+    land in the 112x112 frame shifted by 8 px, pixel for pixel."""
+    full = _crops(4)
+    path = tmp_path / "lfw96.bin"
+    _write_bin(path, np.ascontiguousarray(full[:, :, 8:104]), [True, False])
+    ev = insightface_bin.read(path, folds=2, cache_dir=tmp_path / "cache")
+    result = align_samples(ev.samples.samples, "arcface112", "cpu")
+    np.testing.assert_array_equal(result.crops[..., 8:104], full[:, :, 8:104].transpose(0, 3, 1, 2))
+    points = insightface_bin.aligned_points([112, 96])
+    template = np.array([get_template("arcface112").points[n] for n in FIVE])
+    np.testing.assert_allclose(points, template - [8.0, 0.0], atol=1e-4)
+    # a 224x192 crop is the same frame at twice the size
+    np.testing.assert_allclose(insightface_bin.aligned_points([224, 192]),
+                               (points + 0.5) * 2 - 0.5, atol=1e-4)

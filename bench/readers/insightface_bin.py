@@ -150,11 +150,17 @@ def read(path: str | Path, *, folds: int = 10, cache_dir: str | Path | None = No
 
 #: The template insightface's tools align .bin crops to (norm_crop).
 ALIGNED_TEMPLATE = "arcface112"
+#: (height, width) of the narrow crop older .bin files hold: ArcFace's frame less 8 px a side.
+_NARROW = (112, 96)
 
 
 def aligned_points(image_size: list[int] | None) -> np.ndarray:
     """(5, 2) float32 ``five``-scheme points of the ArcFace template in a crop of
-    ``image_size`` (height, width); 112x112 gives the template's points exactly."""
+    ``image_size`` (height, width); 112x112 gives the template's points exactly.
+
+    A crop 96 wide for 112 high (at any scale) is the SphereFace/CosFace crop, whose
+    template is ArcFace's without its 8 px side margins (insightface adds 8 to x for 112x112):
+    its points sit 8 px to the left, not squeezed."""
     from ..align.templates import get_template
     from ..face3d import FIVE_POINT, LANDMARK_NAMES
 
@@ -162,6 +168,9 @@ def aligned_points(image_size: list[int] | None) -> np.ndarray:
     points = np.array([template.points[LANDMARK_NAMES[i]] for i in FIVE_POINT], np.float64)
     th, tw = template.size
     h, w = image_size or (th, tw)
+    if w * _NARROW[0] == h * _NARROW[1]:
+        points -= [(tw - _NARROW[1]) / 2, 0.0]
+        tw = _NARROW[1]
     # pixel-centre convention: a resize maps x -> (x + 0.5) * s - 0.5
     points = (points + 0.5) * np.array([w / tw, h / th]) - 0.5
     return points.astype(np.float32)
