@@ -122,23 +122,48 @@ BIN_FILES = {"FP": "cfp_fp.bin", "FF": "cfp_ff.bin"}
 def write_bins(root: Path) -> dict:
     """``cfp_fp.bin`` and ``cfp_ff.bin`` at ``root`` from the CFP part just written.
 
-    Pairs go split by split (each split's same pairs, then its diff pairs), so the
-    contiguous 10-fold blocks that insightface's evaluator uses are exactly CFP's
-    official splits. Images are the CFP JPEG bytes as stored.
+    Built as insightface builds its ``.bin`` files: every image aligned to the ArcFace
+    112x112 template from its five points (here the generator's own landmarks, the
+    alignment a CFP run gives an arcface112 model) and stored as a JPEG, so an arcface112
+    model scores the ``.bin`` as it scores CFP. Pairs go split by split (each split's same
+    pairs, then its diff pairs), so the contiguous 10-fold blocks that insightface's
+    evaluator uses are exactly CFP's official splits.
     """
     from ..readers import cfp as cfp_reader
     from ..readers.insightface_bin import write_bin
 
+    sets = {name: cfp_reader.read(root / "cfp", pairs=pairs, folds=None)
+            for pairs, name in BIN_FILES.items()}
+    crop_of = _aligned_jpegs([ev.samples.samples for ev in sets.values()])
     out = {}
-    for pairs, name in BIN_FILES.items():
-        ev = cfp_reader.read(root / "cfp", pairs=pairs, folds=None)
+    for name, ev in sets.items():
         comps = ev.comparisons.sort_values(["fold", "label"], ascending=[True, False],
                                            kind="stable")
         path_of = dict(zip(ev.samples.samples["template"], ev.samples.samples["path"],
                            strict=True))
         blobs = []
         for a, b in zip(comps["a"], comps["b"], strict=True):
-            blobs += [Path(path_of[a]).read_bytes(), Path(path_of[b]).read_bytes()]
+            blobs += [crop_of[path_of[a]], crop_of[path_of[b]]]
         write_bin(root / name, blobs, comps["label"].astype(bool).tolist())
         out[name] = {"pairs": len(comps), "genuine": int(comps["label"].sum())}
+    return out
+
+
+def _aligned_jpegs(frames) -> dict[str, bytes]:
+    """Image path -> its arcface112 crop as JPEG bytes (OpenCV's default quality, as
+    insightface's tools encode), each image aligned once whatever the sets sharing it."""
+    import cv2
+    import pandas as pd
+
+    from ..align.api import align_samples
+    from ..readers.insightface_bin import ALIGNED_TEMPLATE
+
+    samples = pd.concat(frames, ignore_index=True).drop_duplicates("path", ignore_index=True)
+    result = align_samples(samples, ALIGNED_TEMPLATE, device="cpu")
+    out = {}
+    for path, crop in zip(samples["path"], result.crops, strict=True):
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(crop.transpose(1, 2, 0)[..., ::-1]))
+        if not ok:
+            raise RuntimeError(f"cannot encode the aligned crop of {path}")
+        out[path] = buf.tobytes()
     return out

@@ -15,7 +15,7 @@ from ..configs import replace_dotted
 from ..errors import ConfigError
 
 #: Bumped whenever the same config and seed would give different bytes.
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 
 
 def _check(cond: bool, message: str) -> None:
