@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 from train_helpers import TINY, make_manifest, tiny_config
 
-from bench.errors import ConfigError
+from bench.errors import ConfigError, DataError
 from bench.models import DreamBlock, create_model
 from bench.models.weights import read_checkpoint
 from bench.train import find_finished, train
@@ -332,3 +332,20 @@ def test_sets_with_landmarks_keep_their_training_key_whatever_the_detector(tmp_p
     for options in (None, DetectOptions(mode="never"), DetectOptions(detector="dlib")):
         assert training_digest(samples, options, workers=1) == bare
     assert training_digest(samples, DetectOptions(mode="always"), workers=1) != bare
+
+
+def test_training_yaw_errors_name_the_options_of_every_command():
+    """Bug: the fixes named only "add a yaw column or run bench yaw", never the option that
+    passes a yaw file to the training set (--train-yaw-file for run and compare, --yaw-file
+    for train), the only fix for identity folders; and "change stitch.frontal_max_yaw"
+    without saying that only `bench train --set` changes it."""
+    features, labels = torch.randn(4, 8), torch.tensor([0, 0, 1, 1])
+    with pytest.raises(DataError) as missing:
+        stitch_pairs(features, labels, torch.tensor([0.0, float("nan"), 5.0, 80.0]),
+                     StitchConfig())
+    with pytest.raises(DataError) as nothing:
+        stitch_pairs(features, labels, torch.tensor([0.0, 5.0, 10.0, 20.0]), StitchConfig())
+    for text in ("bench yaw", "--train-yaw-file", "bench train", "--yaw-file"):
+        assert text in str(missing.value), str(missing.value)
+    assert "bench train --set stitch.frontal_max_yaw=" in str(nothing.value)
+    assert "bench run --weights" in str(nothing.value)

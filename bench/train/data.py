@@ -44,6 +44,13 @@ log = logging.getLogger(__name__)
 RESIDENT_SHARE = 0.4
 
 
+#: How a training set gets its yaw, in every command's own words (a folder of identities
+#: has no yaw column: the yaw file is its only way).
+TRAIN_YAW_FIX = ("estimate it with `bench yaw TRAIN_DATA --out yaw.csv` and pass that file "
+                 "(bench run / compare: --train-yaw-file yaw.csv; bench train: --yaw-file "
+                 "yaw.csv), or add a yaw column to the manifest")
+
+
 def load_samples(data: str | Path | SampleSet,
                  yaw_file: str | Path | None = None) -> SampleSet:
     """A SampleSet as is, or a manifest CSV / folder with ``metadata.csv`` / identity folders;
@@ -155,8 +162,7 @@ class TrainData:
         missing = int(torch.isnan(self.yaw).sum())
         if missing:
             raise DataError(f"{missing} of {len(self)} training images have no yaw; DREAM "
-                            "modes need it: add a yaw column or estimate it (bench yaw)",
-                            self.source or None)
+                            f"modes need it: {TRAIN_YAW_FIX}", self.source or None)
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.source, "images": len(self), "identities": self.num_classes,

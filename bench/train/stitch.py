@@ -28,7 +28,7 @@ from ..errors import ConfigError, DataError
 from ..models import DreamBlock, FaceModel
 from ..threads import cpu_threads
 from .config import StitchConfig
-from .data import TrainData, mix_seed
+from .data import TRAIN_YAW_FIX, TrainData, mix_seed
 
 
 @dataclass
@@ -93,7 +93,7 @@ def stitch_pairs(features: torch.Tensor, labels: torch.Tensor, yaw: torch.Tensor
     """Profile samples with their identity's mean frontal feature as target."""
     if torch.isnan(yaw).any():
         raise DataError(f"{int(torch.isnan(yaw).sum())} training images have no yaw: stitching "
-                        "needs it (add a yaw column or run bench yaw)", where)
+                        f"needs it: {TRAIN_YAW_FIX}", where)
     absyaw = yaw.abs()
     frontal = absyaw <= cfg.frontal_max_yaw
     profile = absyaw >= cfg.profile_min_yaw
@@ -105,7 +105,9 @@ def stitch_pairs(features: torch.Tensor, labels: torch.Tensor, yaw: torch.Tensor
     if not bool(usable.any()):
         raise DataError(f"no identity has both a frontal (|yaw| <= {cfg.frontal_max_yaw:g}) and "
                         f"a profile (|yaw| >= {cfg.profile_min_yaw:g}) image: nothing to stitch "
-                        "(change stitch.frontal_max_yaw / stitch.profile_min_yaw)", where)
+                        "(set other thresholds with `bench train --set stitch.frontal_max_yaw="
+                        "... --set stitch.profile_min_yaw=...`, then evaluate that checkpoint "
+                        "with `bench run --weights`)", where)
     means = sums / counts.clamp(min=1).unsqueeze(1).to(sums.dtype)
     lab = labels[usable]
     return StitchPairs(features[usable], yaw[usable], means[lab],
