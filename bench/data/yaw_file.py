@@ -87,8 +87,12 @@ def apply_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRow
     frame.loc[found, "yaw_source"] = np.where(np.isfinite(frame.loc[found, "yaw"]),
                                               source[idx], YAW_UNKNOWN)
     samples.provenance.setdefault("files", {})[yaw_path.name] = sha256_file(yaw_path)
+    given = int(np.isfinite(frame["yaw"].to_numpy(np.float64)[found]).sum())
+    empty = int(found.sum()) - given  # rows of images bench yaw found no face in
     samples.provenance.setdefault("notes", []).append(
-        f"yaw of {int(found.sum())}/{len(frame)} images from {yaw_path}")
+        f"yaw of {given}/{len(frame)} images from {yaw_path}"
+        + (f"; {empty} row{'s' * (empty != 1)} there give{'s' * (empty == 1)} no yaw"
+           if empty else ""))
     return int(found.sum())
 
 

@@ -178,7 +178,8 @@ def read_folders(root: Path) -> SampleSet:
                         template=rel)
     provenance = {"format": "folders", "source": str(root), "files": {},
                   "landmark_scheme": None,
-                  "notes": ["identity folders: yaw unknown (estimate it before binning)"]}
+                  "notes": ["identity folders carry no yaw of their own (`bench yaw` estimates "
+                            "it; pass the file with --yaw-file)"]}
     if others:  # a .tif or .heic left out must not pass unnoticed
         first = ", ".join(p.relative_to(root).as_posix() for p in others[:3])
         provenance["notes"].append(
