@@ -128,3 +128,18 @@ def test_onnx_graph_onnxruntime_rejects_is_an_error_naming_it(tmp_path):
     with pytest.raises(DataError, match="onnxruntime cannot load this graph") as err:
         create_model("onnx", path=str(path))
     assert err.value.path == str(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not really a model\n"])
+def test_a_file_that_is_no_onnx_model_says_so(tmp_path, content):
+    """Bug: an empty fake.onnx parsed as an empty graph and was refused with 'expected one
+    image input, the graph has []', which does not say the file is no ONNX model."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from bench.errors import DataError
+
+    path = tmp_path / "fake.onnx"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match="not an ONNX model") as err:
+        create_model("onnx", path=str(path))
+    assert err.value.path == str(path)

@@ -85,7 +85,11 @@ class OnnxStem(nn.Module):
         try:
             proto = onnx.load(str(self.path))
         except Exception as exc:
-            raise DataError(f"cannot read as ONNX ({exc})", self.path) from exc
+            raise DataError(f"not an ONNX model: cannot read it as one ({exc})",
+                            self.path) from exc
+        if not proto.graph.node:  # protobuf reads an empty file as an empty model
+            raise DataError("not an ONNX model: the file holds no graph (empty or truncated; "
+                            "give the model's .onnx file)", self.path)
         inputs = clean_onnx_graph(proto)
         if len(inputs) != 1:
             raise DataError(f"expected one image input, the graph has {inputs}", self.path)
