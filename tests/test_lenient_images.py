@@ -203,3 +203,14 @@ def test_without_samples_drops_emptied_templates_and_what_names_them(tmp_path):
     kept, removal = without_samples(verify, [True, False, False, False, False])
     assert kept.comparisons[["a", "b"]].values.tolist() == [["G2", "P2"], ["P1", "P2"]]
     assert removal == Removal(samples=1, templates=("G1",), shrunk=0, comparisons=1, unmated=0)
+
+
+def test_validate_failing_on_an_image_does_not_send_the_user_to_validate(tiny_synth, tmp_path):
+    """Bug: the undecodable-image error ended "`bench protocols validate` checks every
+    image" even when that was the command that had just failed; it must name the fix."""
+    data = _copy(tiny_synth, tmp_path, "cfp")
+    _corrupt(data / "cfp/Data/Images/002/frontal/02.jpg")
+    res = CliRunner().invoke(main, ["protocols", "validate", "cfp-fp", "--data", str(data)],
+                             env={"BENCH_CACHE": str(tmp_path / "cache")})
+    assert res.exit_code != 0 and "cannot decode image" in res.output, res.output
+    assert "bench protocols validate" not in res.output and "--lenient" in res.output

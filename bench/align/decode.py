@@ -40,8 +40,9 @@ def decode_bgr(data: bytes, path: str | Path) -> np.ndarray:
     img = cv2.imdecode(np.frombuffer(data, np.uint8), _CV2_FLAGS) if data else None
     if img is None:
         raise DataError("cannot decode image (corrupt or unsupported format): replace the "
-                        "file or drop it from the dataset's lists; `bench protocols validate` "
-                        "checks every image", path)
+                        "file or drop it from the dataset's lists, or leave it out with "
+                        "--lenient (bench run, compare, protocols validate, detect, yaw, "
+                        "align: listed with what it took along)", path)
     return img
 
 
