@@ -123,3 +123,24 @@ def test_yaw_file_sets_yaw_of_a_dataset_without_it(tmp_path):
     assert (s["yaw_source"] == "landmarks").all() and set(s["yaw"]) == {5.0, 75.0}
     assert "yaw.csv" in ev.samples.provenance["files"]
     assert ev.comparisons["label"].sum() * 2 == len(ev.comparisons) > 0
+
+
+def test_a_fold_left_without_genuine_pairs_is_an_error_not_a_silent_n_a():
+    """Bug: a yaw file covering only some photos left identities with one image of known
+    yaw; a fold drew no genuine pair, the run had one usable fold and reported accuracy
+    'n/a' with exit 0. The split must refuse, saying what is missing."""
+    subject = np.repeat(["a", "b", "c", "d", "e"], 2)
+    yaw = np.array([5, 40, 10, np.nan, 15, np.nan, 20, np.nan, 25, np.nan], float)
+    samples = new_samples([f"/x/{i}.jpg" for i in range(10)], subject, yaw=yaw,
+                          template=[f"t{i}" for i in range(10)])
+    with pytest.raises(DataError, match=r"fold \d has no genuine pair.*identities with two "
+                                        r"or more images of known yaw.*bench yaw"):
+        yaw_split.build_split(samples, folds=2, pairs_per_cell=2, seed=0)
+
+
+def test_too_few_identities_for_two_folds_asks_for_yaw_not_fewer_folds():
+    """Bug: three identities with a known yaw were told to run with '[folds] count = 2',
+    the count already in use (two folds is the least there is)."""
+    with pytest.raises(DataError, match="too few for 2 folds") as err:
+        yaw_split.build_split(_samples(subjects=3), folds=2)
+    assert "count = 2" not in str(err.value) and "bench yaw" in str(err.value)

@@ -129,11 +129,12 @@ def build_split(samples: pd.DataFrame, *, folds: int = 10,
     if len(subjects) < 2 * folds:
         # no yaw at all is the usual state of a folder of photos, and a small set of one's
         # own is the other usual cause: each has a remedy
+        fewer = max(2, len(subjects) // 2)
         how = (": estimate it with `bench yaw DATA --out yaw.csv`, then pass --yaw-file "
                "yaw.csv" if len(subjects) == 0 else
                f": run a protocol file with fewer folds, e.g. -p mine.toml holding "
                f"'name = \"mine\"', 'extends = \"yaw-bins\"' and '[folds] count = "
-               f"{max(2, len(subjects) // 2)}'")
+               f"{fewer}'" if fewer < folds else f": {_MORE_YAW}")
         raise DataError(f"{len(subjects)} identities with a known yaw: too few for {folds} "
                         f"folds (need at least two per fold){how}")
     fold_of_subject = np.empty(len(subjects), dtype=np.int64)
@@ -162,9 +163,27 @@ def build_split(samples: pd.DataFrame, *, folds: int = 10,
             parts.append(np.column_stack([impostor[:n, 0], impostor[:n, 1],
                                           np.zeros(n, np.int64), np.full(n, fold)]))
     table = np.concatenate(parts).astype(np.int64) if parts else np.zeros((0, 4), np.int64)
+    _require_both_labels(table, folds)
     template = samples["template"].to_numpy()
     return new_comparisons(template[table[:, 0]], template[table[:, 1]], table[:, 2],
                            table[:, 3]), notes
+
+
+#: What a set with too few usable identities lacks (two folds is the least there is).
+_MORE_YAW = ("needs more identities with two or more images of known yaw: estimate the "
+             "missing yaw with `bench yaw DATA --out yaw.csv` (a --yaw-file must cover every "
+             "photo), or add photos")
+
+
+def _require_both_labels(table: np.ndarray, folds: int) -> None:
+    """Every fold needs genuine and impostor pairs: a fold without one cannot be scored,
+    and cross-validated accuracy over the rest would be reported as if nothing were amiss."""
+    for fold in range(1, folds + 1):
+        labels = table[table[:, 3] == fold, 2]
+        for value, name in ((1, "genuine"), (0, "impostor")):
+            if not (labels == value).any():
+                raise DataError(f"fold {fold} has no {name} pair (its identities have too "
+                                f"few images of known yaw): the split {_MORE_YAW}")
 
 
 def _genuine_candidates(members: np.ndarray, subj: np.ndarray, bins: np.ndarray) -> np.ndarray:
