@@ -152,6 +152,19 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, **extra: Any) -> P
     return path
 
 
+def checkpoint_training(path: str | Path) -> dict[str, Any] | None:
+    """The ``training`` record (mode, run key) a harness checkpoint carries, None for any
+    other file. Memory-mapped: the tensors are not read."""
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a zip checkpoint (legacy format): only ours carry a record
+        return None
+    if not (isinstance(raw, dict) and raw.get("format") == CHECKPOINT_FORMAT):
+        return None
+    training = raw.get("training")
+    return dict(training) if isinstance(training, dict) else None
+
+
 def checkpoint_digest(path: str | Path) -> str:
     """Content hash recorded in results so a score file names the exact weights."""
     return sha256_file(path)

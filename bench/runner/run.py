@@ -196,7 +196,9 @@ def _pretrained_model(cfg: RunConfig, mode: str) -> tuple[torch.nn.Module, dict]
                           + ("was given --weights" if cfg.weights else
                              "ships its weights" if source == "packaged" else
                              "runs its own model file")
-                          + ": drop --mode (it runs as 'pretrained')")
+                          + ": drop --mode (it runs as 'pretrained'"
+                          + (", or as the mode `bench train` recorded in the checkpoint)"
+                             if cfg.weights else ")"))
     if cfg.weights:
         path = Path(cfg.weights)
         if not path.is_file():
@@ -249,10 +251,15 @@ def _model_info(cfg: RunConfig, path: Path, model) -> dict:
     # the file's hash names the model: the one the factory took when it runs ``path`` itself
     # (an ONNX file), else ``path``'s own (a checkpoint: e.g. a block stitched onto SFace,
     # whose config records the SFace file too)
+    from ..train.modes import trained_as
+
     own = model_file(model)
     sha = own[1] if own is not None and own[0] == Path(path) else sha256_file(path)
-    return {"name": cfg.model, "mode": "pretrained", "checkpoint": str(path),
-            "checkpoint_sha256": sha, "training": None}
+    # a checkpoint `bench train` wrote runs as what it was trained as: its rows in the
+    # leaderboard must tell naive, end2end, retrain and stitch apart
+    training = None if _is_onnx(path) else trained_as(path, sha)
+    return {"name": cfg.model, "mode": training["mode"] if training else PRETRAINED,
+            "checkpoint": str(path), "checkpoint_sha256": sha, "training": training}
 
 
 def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path | None,
@@ -381,6 +388,7 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     train_root = Path(cfg.train_data) if cfg.train_data else _default_train(
         cfg.data or default_root or os.environ.get(DATA_ENV))
     model, model_info = get_model(cfg, mode, device, train_root, echo)
+    mode = model_info["mode"]  # a trained checkpoint's own mode
     timer.mark("train")
 
     flip = cfg.flip

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import platform
 import time
@@ -39,7 +40,7 @@ from ..detect.stage import DetectOptions
 from ..errors import ConfigError
 from ..fileio import dump_json, sha256_file
 from ..models import MODELS, FaceModel, create_model, factory_options, frozen_stem, model_file
-from ..models.weights import save_checkpoint
+from ..models.weights import checkpoint_training, save_checkpoint
 from ..modes import MODES, dream_name, stem_name
 from ..threads import cpu_threads
 from .config import TrainConfig, digest, preset
@@ -81,6 +82,27 @@ class TrainResult:
                 "key": self.key, "data_hash": self.data_hash, "reused": self.reused,
                 "metrics": self.metrics,
                 "upstream": None if self.upstream is None else self.upstream.to_dict()}
+
+
+def trained_as(checkpoint: str | Path, sha256: str) -> dict[str, Any] | None:
+    """What ``bench train`` recorded about ``checkpoint`` (a file given to ``bench run
+    --weights``): its mode and run key, which the checkpoint itself carries, and the metrics
+    and data of its training when the log beside it is that very file's (same sha256).
+    None for a checkpoint no training of ours wrote."""
+    record = checkpoint_training(checkpoint)
+    if record is None or record.get("mode") not in MODES:
+        return None
+    log = Path(checkpoint).parent / LOG_NAME
+    try:
+        entry = json.loads(log.read_text())
+    except (OSError, ValueError):
+        entry = {}
+    if not (isinstance(entry, dict) and entry.get("finished")
+            and entry.get("checkpoint_sha256") == sha256):
+        return {"mode": record["mode"], "key": record.get("key"), "log": None}
+    return {"mode": record["mode"], "key": entry.get("key"), "log": str(log),
+            "data_hash": entry.get("data_hash"), "metrics": entry.get("metrics"),
+            "upstream": entry.get("upstream")}
 
 
 def model_names(model_name: str) -> tuple[str, str]:
