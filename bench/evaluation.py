@@ -185,7 +185,8 @@ def _tar_by_fold(df: pd.DataFrame, plan: EvalPlan) -> dict:
         tar = [float("nan")] * len(plan.far) if labels.all() or not labels.any() else \
             M.roc_summary(block["score"].to_numpy(np.float64), labels,
                           plan.far_values)["tar_at_far"]
-        folds.append({"fold": _plain(fold), "tar_at_far": dict(zip(plan.far, tar, strict=True))})
+        folds.append({"fold": _plain(fold), "n_impostor": int((~labels).sum()),
+                      "tar_at_far": dict(zip(plan.far, tar, strict=True))})
     values = np.array([list(f["tar_at_far"].values()) for f in folds], dtype=np.float64)
     with warnings.catch_warnings():  # an all-NaN column is NaN, as it should be
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -53,3 +53,21 @@ def test_a_split_with_one_class_gives_nan_not_an_error():
 def test_no_folds_no_split_summary():
     df = pd.DataFrame({"score": [0.9, 0.1], "label": [1, 0]})
     assert evaluate_scores(df, EvalPlan(n_boot=0))["tar_at_far_folds"] is None
+
+
+def test_per_fold_tar_below_a_folds_resolution_is_marked():
+    """Bug: the per-fold TAR@FAR line printed 0.001 on 20 impostors per fold, a TAR at zero
+    false accepts, without the '*' the README promises wherever a FAR is below one false
+    accept (the pooled table marked it; this line did not)."""
+    from bench.report.tables import BELOW_FLOOR, summary_table
+
+    rng = np.random.default_rng(1)
+    frames = [pd.DataFrame({"score": rng.normal(np.r_[np.ones(20), np.zeros(20)], 1.0),
+                            "label": np.r_[np.ones(20, int), np.zeros(20, int)], "fold": f})
+              for f in (1, 2)]
+    result = evaluate_scores(pd.concat(frames, ignore_index=True), EvalPlan(n_boot=0))
+    assert [f["n_impostor"] for f in result["tar_at_far_folds"]["folds"]] == [20, 20]
+    line = next(s for s in summary_table(result).splitlines() if "per fold's own ROC" in s)
+    parts = dict(p.split(": ", 1) for p in line.split(" folds: ", 1)[1].split(", "))
+    assert parts["0.1"].rstrip(" %").endswith(tuple("0123456789"))  # 0.1 * 20 = 2 false accepts
+    assert parts["0.01"].rstrip(" %").endswith(BELOW_FLOOR)

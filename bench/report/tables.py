@@ -37,10 +37,20 @@ def ci_note(ci: dict | None) -> str:
 BELOW_FLOOR = "*"
 
 
-def below_floor(block: dict, far: str) -> bool:
-    """The block has too few impostor pairs to resolve ``far`` (see ``far_floor``)."""
-    n_impostor = block["n_pairs"] - block["n_genuine"]
+def _unresolved(n_impostor: int, far: str) -> bool:
+    """``far`` allows under one false accept on ``n_impostor`` pairs (see ``far_floor``)."""
     return n_impostor > 0 and float(far) * n_impostor < 1
+
+
+def below_floor(block: dict, far: str) -> bool:
+    """The block has too few impostor pairs to resolve ``far``."""
+    return _unresolved(block["n_pairs"] - block["n_genuine"], far)
+
+
+def below_fold_floor(folds: dict, far: str) -> bool:
+    """Some fold has too few impostors to resolve ``far`` on its own ROC (results written
+    before folds carried ``n_impostor`` are left unmarked)."""
+    return any(_unresolved(f.get("n_impostor", 0), far) for f in folds["folds"])
 
 
 def _row(block: dict, far: list[str]) -> list[str]:
@@ -82,7 +92,12 @@ def summary_table(result: dict, fmt: str = "github") -> str:
         text += ("\nTAR@FAR per fold's own ROC, mean +- std over "
                  f"{len(folds['folds'])} folds: " + ", ".join(
                      f"{t}: {100 * folds['mean'][t]:.2f} +- {100 * folds['std'][t]:.2f}"
+                     + (BELOW_FLOOR if below_fold_floor(folds, t) else "")
                      for t in far if t in folds["mean"]) + " %")
+        marked = [t for t in far if t in folds["mean"] and below_fold_floor(folds, t)]
+        if marked:
+            text += (f"\n{BELOW_FLOOR} per fold, TAR@FAR={', '.join(marked)}: under one false "
+                     "accept allowed on a fold's impostor pairs: the TAR at zero false accepts")
     return text
 
 
