@@ -24,7 +24,12 @@ from .params import POSITIVE, SEED
               help="Write a PNG grid of identities x yaws to this file instead.")
 @click.option("--preview-identities", type=POSITIVE, default=5, show_default=True)
 def synth(out, preset_name, identities, seed, force, workers, preview, preview_identities):
-    """Generate a synthetic 3D face dataset in the CFP, IJB-A and manifest formats into OUT.
+    """Generate a synthetic 3D face dataset in the CFP, IJB-A and manifest formats into OUT,
+    or only a preview grid: two uses, one at a time.
+
+    \b
+        bench synth OUT [--preset small|full] [--identities N] [--seed S] [--force]
+        bench synth --preview FILE.png [--preview-identities N] [--seed S]
 
     Same seed, same bytes. Layout: OUT/synth.json, OUT/train/metadata.csv, OUT/cfp/...,
     OUT/ijba/... (see bench/synth/__init__.py).
@@ -47,7 +52,7 @@ def synth(out, preset_name, identities, seed, force, workers, preview, preview_i
     if out is None:
         raise click.UsageError("give an output folder OUT (or --preview FILE.png)")
     summary = generate(out, config, force=force, workers=workers, progress=True,
-                       preset_name=preset_name)
+                       preset_name=preset_name, force_name="--force")
     counts = summary["counts"]
     click.echo(
         f"wrote {counts['images']} images ({summary['bytes'] / 1e6:.1f} MB) to {summary['path']} "

@@ -26,7 +26,7 @@ from ..data.skipped import SkippedRows
 from ..data.yaw_file import apply_listed_yaw_file
 from ..errors import ConfigError, DataError
 from ..readers import READERS, read_dataset
-from .protocol import Protocol
+from .protocol import Protocol, suggest
 
 DATA_ENV = "BENCH_DATA"
 SYNTH_MANIFEST = "synth.json"
@@ -85,7 +85,8 @@ def reader_kwargs(protocol: Protocol) -> dict[str, Any]:
     bad = sorted(set(protocol.reader) - set(allowed))
     if bad:
         raise ConfigError(f"{protocol.source or protocol.name}: [reader] options {bad} are not "
-                          f"options of the {protocol.format!r} reader; it takes {allowed}")
+                          f"options of the {protocol.format!r} reader; it takes {allowed}"
+                          f"{suggest(bad, allowed)}")
     kwargs = dict(protocol.reader)
     injected = {"folds": protocol.folds.count, "yaw_edges": protocol.yaw.bins}
     kwargs.update({k: v for k, v in injected.items() if k in params})

@@ -24,8 +24,9 @@ Fields of a protocol file (``protocols/cfp-fp.toml`` is a commented example)::
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,24 @@ COUNT_NAMES = ("images", "samples", "subjects", "templates", "folds", "pairs", "
 FLIP = (True, False, "model")
 
 
+def suggest(unknown: Iterable[str], allowed: Iterable[str]) -> str:
+    """``"; did you mean 'count' for 'cuont'?"`` for each unknown name close to an allowed one
+    (a typo is the usual cause), or ``""``."""
+    allowed = list(allowed)
+    close = [f"{match[0]!r} for {name!r}" for name in unknown
+             if (match := difflib.get_close_matches(name, allowed, n=1))]
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+def check_keys(given: Iterable[str], allowed: Iterable[str], what: str) -> None:
+    """Refuse names not in ``allowed``, listing every allowed one and the closest."""
+    allowed = sorted(allowed)
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown {what}: {', '.join(map(repr, unknown))} "
+                          f"(allowed: {', '.join(allowed)}){suggest(unknown, allowed)}")
+
+
 @dataclass(frozen=True)
 class Folds:
     """How the protocol's folds (1:1) or splits (1:N) are defined, and how many."""
@@ -52,7 +71,7 @@ class Folds:
     def __post_init__(self) -> None:
         if self.kind not in FOLD_KINDS:
             raise ConfigError(f"folds.kind must be one of {FOLD_KINDS}, got {self.kind!r}")
-        if not isinstance(self.count, int) or self.count < 1:
+        if not isinstance(self.count, int) or isinstance(self.count, bool) or self.count < 1:
             raise ConfigError(f"folds.count must be a positive integer, got {self.count!r}")
 
 
@@ -111,34 +130,41 @@ class Protocol:
     metric_specs: tuple[MetricSpec, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        # one place names where the protocol came from: its file when loaded from one
+        try:
+            specs = self._checked_specs()
+        except ConfigError as exc:
+            raise ConfigError(f"{self.source or self.name}: {exc}") from None
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        object.__setattr__(self, "metric_specs", specs)
+        object.__setattr__(self, "reader", dict(self.reader))
+        object.__setattr__(self, "counts", dict(self.counts))
+
+    def _checked_specs(self) -> tuple[MetricSpec, ...]:
+        """Validate every field; the parsed metrics."""
         if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", self.name or ""):
             raise ConfigError(f"protocol name must be lower-case letters, digits, '.', '_', "
                               f"'-', got {self.name!r}")
         if self.task not in TASKS:
-            raise ConfigError(f"{self.name}: task must be one of {TASKS}, got {self.task!r}")
+            raise ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
         for name in ("format", "data", "version"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ConfigError(f"{self.name}: {name} must be a non-empty string")
-        unknown = sorted(set(self.counts) - set(COUNT_NAMES))
-        if unknown:
-            raise ConfigError(f"{self.name}: unknown counts {unknown}; known: {COUNT_NAMES}")
+                raise ConfigError(f"{name} must be a non-empty string")
+        check_keys(self.counts, COUNT_NAMES, "counts")
         if any(not isinstance(v, int) or v < 0 for v in self.counts.values()):
-            raise ConfigError(f"{self.name}: counts must be non-negative integers")
+            raise ConfigError("counts must be non-negative integers")
         metrics = tuple(self.metrics)
         try:
             specs = parse_metrics(metrics, self.task)
         except ConfigError as exc:
-            raise ConfigError(f"{self.name}: {exc} (this is a {self.task} protocol)") from None
+            raise ConfigError(f"{exc} (this is a {self.task} protocol)") from None
         if not specs:
-            raise ConfigError(f"{self.name}: [metrics] report lists no metric; {self.task} "
-                              f"metrics: {ACCEPTED[self.task]}")
+            raise ConfigError(f"[metrics] report lists no metric; {self.task} metrics: "
+                              f"{ACCEPTED[self.task]}")
         if self.main_score not in metrics:
-            raise ConfigError(f"{self.name}: main_score {self.main_score!r} is not one of the "
-                              f"reported metrics {list(metrics)}")
-        object.__setattr__(self, "metrics", metrics)
-        object.__setattr__(self, "metric_specs", specs)
-        object.__setattr__(self, "reader", dict(self.reader))
-        object.__setattr__(self, "counts", dict(self.counts))
+            raise ConfigError(f"main_score {self.main_score!r} is not one of the reported "
+                              f"metrics {list(metrics)}")
+        return specs
 
     @property
     def main_metric(self) -> MetricSpec:
@@ -162,46 +188,69 @@ class Protocol:
         return out
 
 
-SECTIONS = {"folds": Folds, "yaw": YawBinning, "pooling": Pooling}
+def _section(cls: type) -> Callable[[Mapping[str, Any]], Any]:
+    """A builder of ``cls`` from its table: an unknown key is named (with the allowed ones)
+    here, not left to a Python ``__init__() got an unexpected keyword`` message."""
+    def build(table: Mapping[str, Any]) -> Any:
+        check_keys(table, [f.name for f in dataclasses.fields(cls)], "keys")
+        return cls(**table)
+    return build
+
+
+def _metrics(table: Mapping[str, Any]) -> dict[str, Any]:
+    """``[metrics] report, main`` as the Protocol's ``metrics`` and ``main_score``."""
+    check_keys(table, ("report", "main"), "keys")
+    out: dict[str, Any] = {}
+    if "report" in table:
+        if not isinstance(table["report"], list):
+            raise ConfigError(f"report must be a list of metrics, got {table['report']!r}")
+        out["metrics"] = tuple(table["report"])
+    if "main" in table:
+        out["main_score"] = table["main"]
+    return out
+
+
+#: The tables of a protocol file and how each becomes Protocol data.
+TABLES: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "folds": _section(Folds), "yaw": _section(YawBinning), "pooling": _section(Pooling),
+    "metrics": _metrics, "reader": dict, "counts": dict}
+#: The keys a protocol file may hold at its top level.
+FILE_KEYS = ({f.name for f in dataclasses.fields(Protocol)}
+             - {"source", "main_score", "metric_specs"})
 
 
 def protocol_from_dict(data: Mapping[str, Any], source: str = "") -> Protocol:
-    """Build a Protocol from a resolved (``extends`` applied) file's tables."""
-    data = dict(data)
-    known = {f.name for f in dataclasses.fields(Protocol)} - {"source", "main_score",
-                                                              "metric_specs"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{source}: unknown protocol keys {unknown}; known: {sorted(known)}")
-    missing = [k for k in ("name", "format", "data") if k not in data]
-    if missing:
-        raise ConfigError(f"{source}: missing required protocol keys {missing}")
-    kwargs: dict[str, Any] = {"source": source}
-    for key, value in data.items():
-        if key in SECTIONS:
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{source}: [{key}] must be a table")
-            try:
-                kwargs[key] = SECTIONS[key](**value)
-            except TypeError as exc:
-                names = [f.name for f in dataclasses.fields(SECTIONS[key])]
-                raise ConfigError(f"{source}: [{key}] {exc}; known keys: {names}") from None
-        elif key == "metrics":
-            kwargs.update(_metrics(value, source))
-        else:
-            kwargs[key] = value
+    """Build a Protocol from a resolved (``extends`` applied) file's tables; any mistake is
+    reported as ``SOURCE: [table] message``."""
     try:
-        return Protocol(**kwargs)
-    except TypeError as exc:
+        kwargs = _protocol_fields(data)
+    except ConfigError as exc:
+        # the one place a mistake found while reading the file's tables gets its path;
+        # Protocol's own checks name it through ``source``
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        return Protocol(**kwargs, source=source)
+    except TypeError as exc:  # a value of the wrong type that no check above caught
         raise ConfigError(f"{source}: {exc}") from None
 
 
-def _metrics(value: Any, source: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping) or set(value) - {"report", "main"}:
-        raise ConfigError(f"{source}: [metrics] must hold 'report' (a list) and 'main'")
-    out: dict[str, Any] = {}
-    if "report" in value:
-        out["metrics"] = tuple(value["report"])
-    if "main" in value:
-        out["main_score"] = value["main"]
-    return out
+def _protocol_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    check_keys(data, FILE_KEYS, "protocol keys")
+    missing = [k for k in ("name", "format", "data") if k not in data]
+    if missing:
+        raise ConfigError(f"missing required protocol keys {missing}")
+    kwargs = {key: _table(key, value) if key in TABLES else value
+              for key, value in data.items()}
+    kwargs.update(kwargs.pop("metrics", {}))  # [metrics] sets metrics and main_score
+    return kwargs
+
+
+def _table(key: str, value: Any) -> Any:
+    """Table ``key`` built, its errors prefixed with ``[key]`` (the dataclasses validate
+    themselves and know nothing of files or tables)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"[{key}] must be a table (a [{key}] section), got {value!r}")
+    try:
+        return TABLES[key](value)
+    except ConfigError as exc:
+        raise ConfigError(f"[{key}] {exc}") from None

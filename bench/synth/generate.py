@@ -36,18 +36,18 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _check_target(out: Path, force: bool) -> None:
+def _check_target(out: Path, force: bool, force_name: str) -> None:
     if out.exists() and not out.is_dir():
         raise DataError("exists and is not a folder", out)
     if out.is_dir() and any(out.iterdir()):
         if not force:
-            raise DataError("folder is not empty; pass --force (force=True) to replace it", out)
+            raise DataError(f"folder is not empty; pass {force_name} to replace it", out)
         if not (out / MANIFEST).is_file():
             raise DataError(f"folder is not empty and holds no {MANIFEST}: refusing to replace "
                             "something that is not a synthetic dataset", out)
         foreign = sorted(p.name for p in out.iterdir() if p.name not in DATASET_ENTRIES)
         if foreign:
-            raise DataError(f"--force would delete {', '.join(foreign[:5])}"
+            raise DataError(f"{force_name} would delete {', '.join(foreign[:5])}"
                             f"{' ...' if len(foreign) > 5 else ''}, which a synthetic dataset "
                             "does not hold: move them away first", out)
 
@@ -97,14 +97,16 @@ def _results(jobs: list[IdentityJob], config: SynthConfig, root: Path,
 def generate(out: str | Path, config: SynthConfig | None = None, *, force: bool = False,
              workers: int | None = None,
              progress: bool | Callable[[int], None] = False,
-             preset_name: str | None = None) -> dict:
+             preset_name: str | None = None, force_name: str = "force=True") -> dict:
     """Generate the dataset into ``out``; returns the ``synth.json`` content plus timings.
 
     ``progress``: True for a tqdm bar, or a callable given the number of images just written.
+    ``force_name``: how the caller's user asks for ``force``, named when ``out`` is refused
+    (a command line passes its flag, ``"--force"``).
     """
     config = config if config is not None else SynthConfig()
     out = Path(out).absolute()
-    _check_target(out, force)
+    _check_target(out, force, force_name)
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
