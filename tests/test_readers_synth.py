@@ -135,8 +135,10 @@ def test_a_truncated_synthetic_pair_list_is_a_count_mismatch(synth_root, tmp_pat
     shutil.copytree(synth_root, copy)
     same = copy / "cfp" / "Protocol" / "Split" / "FP" / "01" / "same.txt"
     same.write_text("".join(same.read_text().splitlines(keepends=True)[:-1]))
-    with pytest.raises(DataError, match="count mismatch.*genuine: expected"):
+    with pytest.raises(DataError, match="count mismatch.*genuine: expected") as err:
         load_eval_set("cfp-fp", copy, cache_dir=tmp_path / "c")
+    # it says what to do, not only what is wrong (bug: the message stopped at the counts)
+    assert "--lenient" in str(err.value) and "strict_counts = false" in str(err.value)
     ev, ev_report = load_eval_set("cfp-fp", copy, cache_dir=tmp_path / "c", lenient=True)
     assert any(m.startswith("genuine") for m in ev_report.mismatches)
 

@@ -193,6 +193,8 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
                           skipped=skipped.as_records(), notes=notes)
     if report.mismatches and protocol.strict_counts and not lenient:
         raise DataError(f"count mismatch with protocol {protocol.name} (expected counts from "
-                        f"{report.count_source}): {'; '.join(report.mismatches)}",
-                        location.dataset)
+                        f"{report.count_source}): {'; '.join(report.mismatches)}. A truncated "
+                        "download or another release of the files? Check them; to run on "
+                        "them as they are, pass --lenient (the mismatch is then reported) or "
+                        "use a protocol file with strict_counts = false", location.dataset)
     return evalset, report
