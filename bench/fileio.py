@@ -7,7 +7,8 @@ owner is gone, so the next start cleans up after a SIGKILL. Everything is create
 process umask (0644 files and 0755 folders under umask 022), never the 0600/0700 of
 ``tempfile``. :func:`prepare_output_dir` and :func:`check_output_file` check an output
 before any work: not a file where a folder is wanted, writable, and not one of the inputs
-(nor inside or around one).
+or of the files read from them, such as a dataset's images and lists (nor inside or around
+one).
 """
 
 from __future__ import annotations
@@ -135,23 +136,50 @@ def output_error(exc: OSError, path: str | Path | None = None,
     return BenchError(f"cannot write {where}: {reason}" if where else f"cannot write: {reason}")
 
 
-def _resolved(path: str | Path) -> Path:
-    return Path(os.path.abspath(os.path.expanduser(str(path)))).resolve()
+def _resolved_each(paths: Iterable[str | Path | None]) -> Iterator[tuple[str | Path, str]]:
+    """``(path, its resolved form)`` for each path but None. A dataset lists 10^5 images
+    in a few folders, and resolving walks every component of a path (an lstat each, some
+    microseconds): each folder is resolved once and read once for its links, and a file
+    is resolved itself only when it is a link."""
+    folders: dict[str, tuple[str, frozenset[str]]] = {}
+    for item in paths:
+        if item is None:
+            continue
+        head, _, name = os.path.abspath(os.path.expanduser(item)).rpartition(os.sep)
+        head = head or os.sep  # "/x" splits into "" and "x"
+        if head not in folders:
+            folders[head] = _as_folder(os.path.realpath(head)), _links_in(head)
+        folder, links = folders[head]
+        yield item, os.path.realpath(folder + name) if name in links else folder + name
+
+
+def _links_in(folder: str) -> frozenset[str]:
+    """Names of the symbolic links in ``folder`` (none when it cannot be read)."""
+    try:
+        with os.scandir(folder) as entries:
+            return frozenset(entry.name for entry in entries if entry.is_symlink())
+    except OSError:
+        return frozenset()
+
+
+def _as_folder(path: str) -> str:
+    """``path`` ending in one separator: what the paths under it start with (text, not
+    Path objects, for 10^5 images)."""
+    return path.rstrip(os.sep) + os.sep
 
 
 def _check_not_input(path: Path, inputs: Iterable[str | Path | None], what: str,
                      inside: bool = True, contains: bool = True) -> None:
-    target = _resolved(path)
-    for item in inputs:
-        if item is None:
-            continue
-        source = _resolved(item)
+    [(_, target)] = _resolved_each([path])
+    around = _as_folder(target)
+    for item, source in _resolved_each(inputs):
         if target == source:
-            raise ConfigError(f"{what} {path} is the input {item}: refusing to write over it")
-        if inside and target.is_relative_to(source):
+            raise ConfigError(f"{what} {path} is the input {item}: refusing to write over it; "
+                              "choose another path")
+        if inside and target.startswith(_as_folder(source)):
             raise ConfigError(f"{what} {path} is inside the input {item}: refusing to write "
                               "into an input; choose a folder outside it")
-        if contains and source.is_relative_to(target):
+        if contains and source.startswith(around):
             raise ConfigError(f"{what} {path} contains the input {item}: refusing to write "
                               "over an input; choose another folder")
 
@@ -180,19 +208,22 @@ def _check_writable(folder: Path, what: str, shown: Path) -> None:
 
 
 def prepare_output_dir(path: str | Path, inputs: Iterable[str | Path | None] = (),
-                       what: str = "--out", *, owned: Iterable[str] | None = None) -> Path:
+                       what: str = "--out", *, owned: Iterable[str] | None = None,
+                       read: Iterable[str | Path | None] = ()) -> Path:
     """Check an output folder before any work; nothing is created.
 
-    Refuses a path that is a file, that is (or is inside, or contains) one of ``inputs``,
-    or whose folder (or nearest existing parent) is not writable. Errors are ConfigErrors
-    (``error: ...``, exit 2 from the CLI). A shared results folder that a command writes
-    only at some names (``owned``, e.g. ``runs`` and ``leaderboard.csv``) may hold inputs
-    elsewhere (a yaw table beside the runs); those names may not hold or be one.
+    Refuses a path that is a file, that is (or is inside, or contains) one of ``inputs``
+    or of the files ``read`` from them (a dataset's images and lists: see
+    :func:`check_output_file`), or whose folder (or nearest existing parent) is not
+    writable. Errors are ConfigErrors (``error: ...``, exit 2 from the CLI). A shared
+    results folder that a command writes only at some names (``owned``, e.g. ``runs`` and
+    ``leaderboard.csv``) may hold inputs elsewhere (a yaw table beside the runs); those
+    names may not hold or be one.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{what} {path} is a file, not a folder")
-    inputs = list(inputs)
+    inputs = [*inputs, *read]  # a folder is replaced whole: a file read is an input like DATA
     _check_not_input(path, inputs, what, contains=owned is None)
     for name in owned or ():
         _check_not_input(path / name, inputs, what, inside=False)
@@ -201,14 +232,17 @@ def prepare_output_dir(path: str | Path, inputs: Iterable[str | Path | None] = (
 
 
 def check_output_file(path: str | Path, inputs: Iterable[str | Path | None] = (),
-                      what: str = "--out") -> Path:
-    """Like :func:`prepare_output_dir` for an output file: not a folder, not an input (a
-    new file inside an input folder is allowed, e.g. a yaw table beside the images), its
-    folder writable."""
+                      what: str = "--out", *, read: Iterable[str | Path | None] = ()) -> Path:
+    """Like :func:`prepare_output_dir` for an output file: not a folder, not an input, its
+    folder writable. A new file inside an input folder is allowed (a yaw table beside the
+    images), so ``read`` names the files the command reads inside (or outside) the inputs:
+    the images a dataset lists, its manifest and lists; the output may not be one of them
+    (nor lie inside or contain one: a folder of point files is read whole)."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{what} {path} is a folder, not a file")
     _check_not_input(path, inputs, what, inside=False)
+    _check_not_input(path, read, what)
     _check_writable(_existing_ancestor(path.parent), what, path)
     return path
 

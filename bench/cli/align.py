@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -38,27 +39,28 @@ def align(data, template_name, out, preview, preview_count, profile, device, bat
     """Align the faces of DATA (a manifest CSV, a folder with metadata.csv, identity folders,
     a CFP or IJB-A root, or an insightface .bin) to a template; write crops + manifest."""
     from ..align.api import align_batches
-    from ..align.export import read_data, write_aligned
+    from ..align.export import write_aligned
     from ..align.plan import AlignOptions
     from ..align.preview import write_preview
     from ..align.templates import get_template
     from ..data.cache import cache_root
     from ..data.samples import unique_images
+    from ..data.skipped import SkippedRows
     from ..detect import DETECTORS, DetectOptions, complete_landmarks
     from ..errors import ConfigError
-    from ..fileio import check_output_file, dump_json, prepare_output_dir, staged_dir
+    from ..fileio import dump_json, staged_dir
+    from .yaw import read_sample_set
 
-    # before any work: never write over (or into) the dataset, never fail at the end
-    prepare_output_dir(out, inputs=(data,))
-    if preview is not None:
-        check_output_file(preview, inputs=(data,), what="--preview")
-    if cache_dir is not None:
-        prepare_output_dir(cache_dir, inputs=(data,), what="--cache-dir")
     template = get_template(template_name)  # an unknown name fails before any reading
     if detector not in DETECTORS:  # so does a detector's, needed or not
         raise ConfigError(DETECTORS.unknown_message(detector))
     options = DetectOptions(detector=detector, model=detector_model, mode=detect_mode)
-    sample_set, skipped = read_data(data, lenient)
+    skipped = SkippedRows(lenient=lenient)
+    # before any work: never write over (or into) the dataset or a file it lists, never
+    # fail at the end
+    guard = functools.partial(check_outputs, out, preview, cache_dir,
+                              inputs=(data, detector_model))
+    sample_set = read_sample_set(data, "auto", skipped, guard)
     crops_frame, inverse = unique_images(sample_set.samples)
     # as bench run does: samples without usable points get a detector's (cached)
     crops_frame, detection = complete_landmarks(
@@ -85,3 +87,16 @@ def align(data, template_name, out, preview, preview_count, profile, device, bat
     click.echo(f"wrote {len(crops_frame)} crops and {manifest}")
     if preview is not None:
         click.echo(f"wrote {write_preview(stream, preview, preview_count)}")
+
+
+def check_outputs(out: Path, preview: Path | None, cache_dir: Path | None, *, inputs,
+                  read=()) -> None:
+    """Every output of ``bench align`` checked against its ``inputs`` and the files
+    ``read`` from them (see :func:`bench.fileio.prepare_output_dir`)."""
+    from ..fileio import check_output_file, prepare_output_dir
+
+    prepare_output_dir(out, inputs=inputs, read=read)
+    if preview is not None:
+        check_output_file(preview, inputs=inputs, what="--preview", read=read)
+    if cache_dir is not None:
+        prepare_output_dir(cache_dir, inputs=inputs, what="--cache-dir", read=read)

@@ -7,6 +7,7 @@ The detections land in the stage's per-image cache (``$BENCH_CACHE/detect``), so
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,13 +44,16 @@ def detect(data: Path, out: Path, detector: str, detector_model: str | None, mod
     from ..data.samples import unique_images
     from ..data.skipped import SkippedRows
     from ..detect import DetectOptions, complete_landmarks, create_detector, detection_table
-    from ..fileio import atomic_write
-    from .yaw import read_samples
+    from ..fileio import atomic_write, check_output_file
+    from .yaw import read_sample_set
 
     options = DetectOptions(detector=detector, model=detector_model, mode=mode)
     backend = create_detector(detector, detector_model)  # a bad name or model fails first
     skipped = SkippedRows(lenient=lenient)
-    crops, _ = unique_images(read_samples(data, fmt, skipped))
+    # --out is checked before the dataset is read and with its files, before the detection
+    guard = functools.partial(check_output_file, out, inputs=(data, detector_model))
+    sample_set = read_sample_set(data, fmt, skipped, guard)
+    crops, _ = unique_images(sample_set.samples)
     start = time.perf_counter()
     frame, report = complete_landmarks(crops, options=options, detector=backend,
                                        progress=not quiet)

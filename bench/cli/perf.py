@@ -1,4 +1,8 @@
-"""``bench perf``: benchmarks that measure and record figures under results/perf/."""
+"""``bench perf``: benchmarks that measure and record figures under results/perf/.
+
+Every option is checked before any benchmark runs (numbers by the types of
+:mod:`bench.cli.params`), so a bad value is a usage error, not a traceback minutes in.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ from pathlib import Path
 import click
 
 from ..perf import SUITES
+from .params import POSITIVE, NameList
 
 OUT = click.option("--out", default="results/perf", show_default=True,
-                   type=click.Path(path_type=Path), help="Folder for the CSV + markdown files.")
+                   type=click.Path(file_okay=False, path_type=Path),
+                   help="Folder for the CSV + markdown files.")
 
 
 @click.group()
@@ -19,21 +25,35 @@ def perf():
 
 @perf.command("metrics")
 @OUT
-@click.option("--pairs", default=15_658_489, show_default=True, help="Comparisons (IJB-C 1:1 size).")
-@click.option("--genuine", default=19_557, show_default=True)
-@click.option("--repeats", default=3, show_default=True)
+@click.option("--pairs", type=POSITIVE, default=15_658_489, show_default=True,
+              help="Comparisons (IJB-C 1:1 size).")
+@click.option("--genuine", type=POSITIVE, default=19_557, show_default=True,
+              help="Genuine comparisons among them (fewer than --pairs).")
+@click.option("--repeats", type=POSITIVE, default=3, show_default=True,
+              help="Timed runs of ours (the fastest counts).")
 def metrics_cmd(out, pairs, genuine, repeats):
     """ROC/AUC/EER/TAR@FAR at IJB-C scale vs scikit-learn; fold accuracy vs a grid."""
     from tabulate import tabulate
 
+    from ..fileio import prepare_output_dir
     from ..perf import metrics_bench
     from ..perf.record import environment, write_records
 
+    _check_genuine(pairs, genuine)
+    prepare_output_dir(out)  # not after minutes of timing
     records = metrics_bench.run(metrics_bench.MetricsBenchConfig(
         n_pairs=pairs, n_genuine=genuine, repeats=repeats))
     click.echo(tabulate(records, headers="keys", tablefmt="github", floatfmt=".4g"))
     csv_path, md_path = write_records(records, "metrics", out, environment("cpu"), "fp64")
     click.echo(f"wrote {csv_path} and {md_path}")
+
+
+def _check_genuine(pairs: int, genuine: int) -> None:
+    """A ROC needs impostor comparisons too: fewer genuine ones than --pairs (the one
+    check between two options, so not a param type)."""
+    if genuine >= pairs:
+        raise click.BadParameter(f"{genuine} is not below --pairs {pairs}: the ROC needs "
+                                 "impostor comparisons too", param_hint="'--genuine'")
 
 
 def _suite_options(fn):
@@ -47,9 +67,9 @@ def _suite_options(fn):
                      help="Also measure torch.compile'd models (CUDA)."),
         click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
                      help="Where temporary JPEGs and datasets go (default: the temp folder)."),
-        click.option("--images", type=click.IntRange(min=1),
+        click.option("--images", type=POSITIVE,
                      help="extract: JPEG files to extract (e.g. 469375, IJB-C's crop count)."),
-        click.option("--models", default=None,
+        click.option("--models", type=NameList("bench.models:MODELS"), default=None,
                      help="extract: comma-separated models instead of resnet18,resnet50 "
                           "(e.g. sface, dlib-resnet)."),
     ]):
@@ -68,9 +88,11 @@ def _echo(name: str, records: list[dict], paths) -> None:
 def _run(names, out, device, quick, compile_, work_dir, images, models=None) -> None:
     import torch
 
+    from ..fileio import prepare_output_dir
     from ..perf.suite import SuiteOptions, machine_note, run_all
     from ..perf.timing import resolve
 
+    prepare_output_dir(out)  # not after the first benchmark
     try:
         dev = resolve(device)
     except RuntimeError as exc:  # e.g. --device gpu
@@ -86,9 +108,8 @@ def _run(names, out, device, quick, compile_, work_dir, images, models=None) -> 
         click.echo(f"note: {note}")
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    chosen = tuple(m.strip() for m in models.split(",") if m.strip()) if models else None
     run_all(SuiteOptions(device=device, quick=quick, compile=compile_, images=images,
-                         models=chosen), out, tuple(names), work_dir, echo=_echo)
+                         models=models), out, tuple(names), work_dir, echo=_echo)
 
 
 def _single(name: str, doc: str):

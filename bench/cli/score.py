@@ -35,7 +35,7 @@ def score(file, bins, far, rule, n_boot, seed, as_json, example):
     from ..yawbins import YawBinning
 
     if example is not None:
-        check_output_file(example, what="--example")
+        check_output_file(example, inputs=(file,), what="--example")  # a FILE given is kept
         path = write_scores(example_scores(), example)
         click.echo(f"wrote example score file {path}")
         return

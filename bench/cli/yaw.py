@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -47,10 +49,11 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
     from ..pose.pnp import DEFAULT_FOCAL_FACTOR
     from ..pose.sources import estimate_yaw
 
-    check_output_file(out, inputs=(data,))  # before the (long) estimation, not after it
+    # the dataset's own files are known once it is read: checked then, before the estimation
+    guard = functools.partial(check_output_file, out, inputs=(data, detector_model))
     skipped = SkippedRows(lenient=lenient)
-    samples = read_samples(data, fmt, skipped)
-    table = estimate_yaw(samples, sources=list(sources),
+    sample_set = read_sample_set(data, fmt, skipped, guard)
+    table = estimate_yaw(sample_set.samples, sources=list(sources),
                          backend=None if backend == "none" else backend,
                          detector_model=detector_model,
                          focal_factor=focal_factor or DEFAULT_FOCAL_FACTOR, progress=not quiet)
@@ -69,8 +72,29 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
         click.echo(f"warning: {exif_note(rotated)}", err=True)
 
 
-def read_samples(data: Path, fmt: str, skipped):
-    """Samples frame of DATA in the layout ``fmt`` (see --format); shared with ``bench detect``."""
+def read_sample_set(data: Path, fmt: str, skipped, guard: Callable[..., object]):
+    """The :class:`~bench.data.SampleSet` of DATA in the layout ``fmt`` (see --format),
+    read between two calls of ``guard(read=...)``, the command's output check: before,
+    with nothing read (a mistyped --out fails before a long read), and after, with every
+    file the dataset holds or lists (:func:`files_read`), before any work on the images.
+    Shared with ``bench detect`` and ``bench align``."""
     from ..readers import read_images_of
 
-    return read_images_of(data, fmt, skipped=skipped).samples
+    guard(read=())
+    sample_set = read_images_of(data, fmt, skipped=skipped)
+    guard(read=files_read(sample_set, skipped))
+    return sample_set
+
+
+def files_read(sample_set, skipped) -> list[str | Path]:
+    """Every file a command working on ``sample_set`` reads, which no output may replace
+    (``read`` of :func:`bench.fileio.check_output_file`): the images, inside DATA or not;
+    the lists and tables its reader hashed (provenance ``files``, named relative to its
+    root: a manifest, CFP's pair lists and fiducial folder); and the file of each row
+    skipped on the way (an undecodable photo that --lenient left out is still the
+    user's). Shared with ``bench detect`` and ``bench align``."""
+    import pandas as pd
+
+    images = pd.unique(sample_set.samples["path"]).tolist()
+    tables = [sample_set.root / name for name in sample_set.provenance.get("files", {})]
+    return [*images, *tables, *(error.path for error in skipped.errors)]
