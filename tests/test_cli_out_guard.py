@@ -189,5 +189,27 @@ def test_score_example_may_not_be_the_score_file(tmp_path):
     scores = tmp_path / "scores.csv"
     scores.write_text("score,label\n0.9,1\n0.1,0\n")
     res = _cli(tmp_path, "score", "scores.csv", "--example", "scores.csv")
-    _refused(res, "--example", "scores.csv")
+    assert res.exit_code == 2 and "not both" in res.output, res.output
     assert scores.read_text() == "score,label\n0.9,1\n0.1,0\n"
+
+
+def test_validate_json_may_not_be_a_file_the_dataset_reads(tiny_synth, tmp_path):
+    """Bug: `bench protocols validate ... --json` was checked against DATA alone and wrote
+    its report over a pair list (or manifest) of the dataset it had just validated."""
+    import shutil
+
+    shutil.copytree(tiny_synth / "cfp", tmp_path / "data" / "cfp")
+    shutil.copy(tiny_synth / "synth.json", tmp_path / "data" / "synth.json")
+    before = _snapshot(tmp_path)
+    res = _cli(tmp_path, "protocols", "validate", "cfp-fp", "--data", "data",
+               "--json", "data/cfp/Protocol/Pair_list_P.txt")
+    _refused(res, "Pair_list_P.txt")
+    assert _snapshot(tmp_path) == before
+
+
+def test_score_with_both_a_file_and_example_is_a_usage_error(tmp_path):
+    """Bug: `bench score FILE --example OUT` wrote the example and silently ignored FILE."""
+    (tmp_path / "scores.csv").write_text("score,label\n0.9,1\n0.1,0\n")
+    res = _cli(tmp_path, "score", "scores.csv", "--example", "ex.csv")
+    assert res.exit_code == 2 and "not both" in res.output, res.output
+    assert not (tmp_path / "ex.csv").exists()

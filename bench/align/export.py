@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 from ..data.samples import SampleSet
-from ..data.skipped import SkippedRows
 from ..detect.stage import DETECTION, SOURCE_COLUMN
 from ..face3d import FIVE_POINT
 from ..fileio import atomic_write
@@ -30,15 +29,6 @@ from .transform import apply
 
 MANIFEST_COLUMNS = ("path", "subject", "yaw", "pitch", "roll", "yaw_source", "template",
                     "media", "landmarks")
-
-
-def read_data(path: Path, lenient: bool = False) -> tuple[SampleSet, SkippedRows]:
-    """Samples of ``path`` in any layout (:func:`bench.readers.read_images_of`) and the
-    rows skipped on the way."""
-    from ..readers import read_images_of
-
-    skipped = SkippedRows(lenient=lenient)
-    return read_images_of(path, skipped=skipped), skipped
 
 
 def crop_names(paths: Iterable[str], root: Path, suffix: str) -> list[str]:

@@ -86,9 +86,15 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
         default = synthetic_root(cache_dir=cache_dir, echo=lambda m: click.echo(m, err=True))
     # the readers' part of the cache, as bench run and bench yaw name it: a yaw file
     # written for a .bin lists its images there
-    _, report = load_eval_set(protocol, data, lenient=lenient, default=default,
-                              cache_dir=reader_cache(cache_dir), yaw_file=yaw_file,
-                              decode=decode)
+    eval_set, report = load_eval_set(protocol, data, lenient=lenient, default=default,
+                                     cache_dir=reader_cache(cache_dir), yaw_file=yaw_file,
+                                     decode=decode)
+    if json_path:  # the files the dataset read are known now: none may be the report
+        from ..data.skipped import SkippedRows
+        from .yaw import files_read
+
+        check_output_file(json_path, inputs=(data, yaw_file), what="--json",
+                          read=files_read(eval_set.samples, SkippedRows()))
     click.echo(report.format())
     if json_path:
         dump_json(report.to_dict(), json_path)

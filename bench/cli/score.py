@@ -35,7 +35,9 @@ def score(file, bins, far, rule, n_boot, seed, as_json, example):
     from ..yawbins import YawBinning
 
     if example is not None:
-        check_output_file(example, inputs=(file,), what="--example")  # a FILE given is kept
+        if file is not None:  # one of the two uses, as bench synth OUT / --preview
+            raise click.UsageError("give either a score FILE or --example OUT.csv, not both")
+        check_output_file(example, what="--example")
         path = write_scores(example_scores(), example)
         click.echo(f"wrote example score file {path}")
         return
