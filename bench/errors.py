@@ -14,12 +14,15 @@ class DataError(BenchError):
 
     ``str(err)`` reads ``path:line: message`` (or ``path: message``) so that editors and
     terminals can jump to it; ``err.text`` keeps the offending line when it was given.
+    ``err.image`` is the image file an error about a list row is about (an undecodable
+    photo named at the manifest row listing it): still a file of the user's.
     """
 
     def __init__(self, message: str, path: str | Path | None = None, line: int | None = None,
-                 text: str | None = None):
+                 text: str | None = None, *, image: str | Path | None = None):
         self.message = message
         self.path = None if path is None else str(path)
+        self.image = None if image is None else str(image)
         self.line = line
         self.text = text
         where = ""

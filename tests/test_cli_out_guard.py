@@ -213,3 +213,40 @@ def test_score_with_both_a_file_and_example_is_a_usage_error(tmp_path):
     res = _cli(tmp_path, "score", "scores.csv", "--example", "ex.csv")
     assert res.exit_code == 2 and "not both" in res.output, res.output
     assert not (tmp_path / "ex.csv").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+@pytest.mark.parametrize("data", ["man.csv", "cfp"])
+def test_a_listed_undecodable_image_skipped_by_lenient_is_still_refused(
+        layout, no_heavy_work, command, data):
+    """Bug: in a layout that lists its images (a manifest, CFP's pair lists) the skipped
+    image's error is moved to the list row naming it, so the guard saw the list, not the
+    photo, and --out wrote CSV text over the user's corrupt photo."""
+    bad = "photos/p1/bad.jpg"
+    (layout / "photos" / "p1" / "bad.jpg").write_bytes(b"not a jpeg")
+    with (layout / "man.csv").open("a") as f:
+        f.write(f"{bad},s1,\n")
+    cfp = _cfp(layout / "cfp")
+    (cfp / "Data" / "Images" / "s1" / "profile" / "02.jpg").write_bytes(b"not a jpeg")
+    with (cfp / "Protocol" / "Pair_list_P.txt").open("a") as f:
+        f.write("2 ../Data/Images/s1/profile/02.jpg\n")
+    out = bad if data == "man.csv" else "cfp/Data/Images/s1/profile/02.jpg"
+    before = _snapshot(layout)
+    res = _cli(layout, command[0], data, "--out", out, "--lenient", *command[1:])
+    _refused(res, out)
+    assert _snapshot(layout) == before
+
+
+def test_validate_json_may_not_be_an_image_lenient_left_out(tiny_synth, tmp_path):
+    import shutil
+
+    shutil.copytree(tiny_synth / "cfp", tmp_path / "data" / "cfp")
+    shutil.copy(tiny_synth / "synth.json", tmp_path / "data" / "synth.json")
+    image = next((tmp_path / "data" / "cfp" / "Data" / "Images").rglob("*.jpg"))
+    image.write_bytes(b"not a jpeg")
+    out = image.relative_to(tmp_path).as_posix()
+    before = _snapshot(tmp_path)
+    res = _cli(tmp_path, "protocols", "validate", "cfp-fp", "--data", "data", "--lenient",
+               "--json", out)
+    _refused(res, out)
+    assert _snapshot(tmp_path) == before

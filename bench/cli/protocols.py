@@ -90,11 +90,10 @@ def validate(name: str, data: str | None, lenient: bool, json_path: str | None,
                                      cache_dir=reader_cache(cache_dir), yaw_file=yaw_file,
                                      decode=decode)
     if json_path:  # the files the dataset read are known now: none may be the report
-        from ..data.skipped import SkippedRows
         from .yaw import files_read
 
         check_output_file(json_path, inputs=(data, yaw_file), what="--json",
-                          read=files_read(eval_set.samples, SkippedRows()))
+                          read=files_read(eval_set.samples, report.skipped))
     click.echo(report.format())
     if json_path:
         dump_json(report.to_dict(), json_path)

@@ -82,19 +82,22 @@ def read_sample_set(data: Path, fmt: str, skipped, guard: Callable[..., object])
 
     guard(read=())
     sample_set = read_images_of(data, fmt, skipped=skipped)
-    guard(read=files_read(sample_set, skipped))
+    guard(read=files_read(sample_set, skipped.as_records()))
     return sample_set
 
 
-def files_read(sample_set, skipped) -> list[str | Path]:
+def files_read(sample_set, skipped_rows: list[dict]) -> list[str | Path]:
     """Every file a command working on ``sample_set`` reads, which no output may replace
     (``read`` of :func:`bench.fileio.check_output_file`): the images, inside DATA or not;
     the lists and tables its reader hashed (provenance ``files``, named relative to its
-    root: a manifest, CFP's pair lists and fiducial folder); and the file of each row
-    skipped on the way (an undecodable photo that --lenient left out is still the
-    user's). Shared with ``bench detect`` and ``bench align``."""
+    root: a manifest, CFP's pair lists and fiducial folder); and the file and image of each
+    row skipped on the way (``skipped_rows``, as ``SkippedRows.as_records`` gives them: an
+    undecodable photo that --lenient left out is still the user's, and is named at the
+    list row listing it). Shared with ``bench detect``, ``align`` and ``protocols
+    validate``."""
     import pandas as pd
 
     images = pd.unique(sample_set.samples["path"]).tolist()
     tables = [sample_set.root / name for name in sample_set.provenance.get("files", {})]
-    return [*images, *tables, *(error.path for error in skipped.errors)]
+    skipped = [row.get(key) for row in skipped_rows for key in ("path", "image")]
+    return [*images, *tables, *(path for path in skipped if path)]

@@ -224,5 +224,6 @@ def at_listings(exc: DataError, frame: pd.DataFrame) -> list[DataError]:
     where = [w for w in pd.unique(listed.to_numpy()) if isinstance(w, str)]
     if not where:
         return [exc]
-    return [DataError(f"image {exc.path}: {exc.message}", file, int(line), exc.text)
+    return [DataError(f"image {exc.path}: {exc.message}", file, int(line), exc.text,
+                      image=exc.path)
             for file, _, line in (w.rpartition(":") for w in where)]

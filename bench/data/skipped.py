@@ -27,5 +27,5 @@ class SkippedRows:
         return len(self.errors)
 
     def as_records(self) -> list[dict]:
-        return [{"path": e.path, "line": e.line, "message": e.message, "text": e.text}
-                for e in self.errors]
+        return [{"path": e.path, "line": e.line, "message": e.message, "text": e.text,
+                 "image": e.image} for e in self.errors]
