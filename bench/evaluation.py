@@ -110,9 +110,11 @@ def subject_columns(df: pd.DataFrame):
     return None, None
 
 
-def metrics_block(df: pd.DataFrame, plan: EvalPlan, correct: np.ndarray | None = None,
-                  with_ci: bool = True) -> dict:
-    """AUC, EER, TAR@FAR (+ accuracy from per-pair correctness) with bootstrap CIs.
+def metrics_block(df: pd.DataFrame, plan: EvalPlan,
+                  correct: np.ndarray | M.Decisions | None = None, with_ci: bool = True) -> dict:
+    """AUC, EER, TAR@FAR (+ accuracy from per-pair correctness: the pooled fraction of a
+    bool array, the mean over folds of :class:`~bench.metrics.Decisions` built with them)
+    with bootstrap CIs.
 
     A block with one class only gets NaN metrics and a warning (never an exception), so a
     sparse yaw cell cannot stop a report.
@@ -125,22 +127,24 @@ def metrics_block(df: pd.DataFrame, plan: EvalPlan, correct: np.ndarray | None =
     out: dict = {"n_pairs": int(len(df)), "n_genuine": int(labels.sum()),
                  "far_floor": 1.0 / n_impostor if n_impostor else None}
     nan_far = {t: float("nan") for t in plan.far}
+    decisions = None if correct is None else \
+        correct if isinstance(correct, M.Decisions) else M.Decisions(np.asarray(correct, bool))
     if labels.all() or not labels.any():
         warnings.warn(f"a block of {len(df)} pairs has a single class: metrics are NaN",
                       stacklevel=2)
         out.update(auc=float("nan"), eer=float("nan"), tar_at_far=nan_far,
-                   accuracy=None if correct is None else float(np.mean(correct)) if len(df) else None,
+                   accuracy=None if decisions is None or not len(df) else decisions.accuracy(),
                    ci=None)
         return out
     summary = M.roc_summary(scores, labels, plan.far_values)
     out.update(auc=summary["auc"], eer=summary["eer"], eer_threshold=summary["eer_threshold"],
                tar_at_far=dict(zip(plan.far, summary["tar_at_far"], strict=True)),
                tar_thresholds=dict(zip(plan.far, summary["tar_thresholds"], strict=True)))
-    if correct is not None:
-        out["accuracy"] = float(np.mean(correct))
+    if decisions is not None:
+        out["accuracy"] = decisions.accuracy()
     if with_ci and plan.n_boot > 0:
         sa, sb = subject_columns(df)
-        boot = M.bootstrap_ci(scores, labels, sa, sb, plan.bootstrap_spec(), correct=correct)
+        boot = M.bootstrap_ci(scores, labels, sa, sb, plan.bootstrap_spec(), correct=decisions)
         out["ci"] = boot.as_dict()
     return out
 
@@ -164,7 +168,9 @@ def evaluate_scores(df: pd.DataFrame, plan: EvalPlan | None = None) -> dict:
             "folds": [{"fold": _plain(f), "accuracy": float(a), "threshold": float(t)}
                       for f, a, t in zip(fa.folds, fa.accuracy, fa.thresholds, strict=True)],
         }
-    result = metrics_block(df, plan, correct)
+    # the interval is of the figure reported: the mean over folds, also of unequal size
+    result = metrics_block(df, plan, None if correct is None else
+                           M.Decisions.of(correct, df["fold"]))
     result.pop("accuracy", None)
     result["accuracy"] = accuracy
     result["tar_at_far_folds"] = _tar_by_fold(df, plan) if accuracy is not None else None

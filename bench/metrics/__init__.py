@@ -1,6 +1,12 @@
 """Exact, vectorised verification and identification metrics (pure functions)."""
 
-from .bootstrap import BootstrapResult, BootstrapSpec, bootstrap_ci, paired_comparison
+from .bootstrap import (
+    BootstrapResult,
+    BootstrapSpec,
+    Decisions,
+    bootstrap_ci,
+    paired_comparison,
+)
 from .folds import FoldAccuracy, accuracy_at_thresholds, fold_accuracy
 from .ident_bootstrap import identification_ci, paired_identification
 from .identification import (
@@ -15,7 +21,7 @@ from .identification import (
 from .roc import Roc, auc, eer, roc_curve, roc_summary, tar_at_far
 
 __all__ = [
-    "BootstrapResult", "BootstrapSpec", "bootstrap_ci", "paired_comparison",
+    "BootstrapResult", "BootstrapSpec", "Decisions", "bootstrap_ci", "paired_comparison",
     "FoldAccuracy", "accuracy_at_thresholds", "fold_accuracy",
     "ProbeScores", "cmc", "cmc_rates", "identification_ci", "mate_ranks", "paired_identification",
     "probe_scores",

@@ -50,6 +50,62 @@ class BootstrapSpec:
     progress: bool = True
 
 
+@dataclass(frozen=True)
+class Decisions:
+    """Per-pair decisions at fixed thresholds, for the accuracy and its interval.
+
+    ``correct`` (n,) bool; ``group`` (n,) int codes 0..F-1 of the folds and ``group_weight``
+    (F,) the weight of a decision in each (None, None: every decision weighs 1, the pooled
+    fraction). Folds of unequal size weigh ``n / (F * n_f)``: the weighted fraction is then
+    the mean over folds, the figure a 10-fold protocol reports, and each replicate's is a
+    ratio of weighted sums, so it never leaves [0, 1].
+    """
+
+    correct: np.ndarray
+    group: np.ndarray | None = None
+    group_weight: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, correct, folds=None) -> Decisions:
+        """``folds`` (n,) fold labels: decisions weighted to the mean over folds when the
+        folds differ in size (unweighted when they do not: the same number, exactly)."""
+        correct = np.asarray(correct, dtype=bool)
+        if folds is None:
+            return cls(correct)
+        _, group, sizes = np.unique(np.asarray(folds), return_inverse=True, return_counts=True)
+        if np.all(sizes == sizes[0]):
+            return cls(correct)
+        return cls(correct, group.astype(np.int64), correct.size / (sizes.size * sizes))
+
+    @property
+    def weight(self) -> np.ndarray | None:
+        """(n,) each decision's weight; None when all weigh 1."""
+        return None if self.group is None else self.group_weight[self.group]
+
+    @property
+    def right(self) -> np.ndarray:
+        """(n,) float: each pair's weight when decided correctly, else 0."""
+        w = self.weight
+        return self.correct.astype(float) if w is None else np.where(self.correct, w, 0.0)
+
+    def accuracy(self) -> float:
+        w = self.weight
+        return float(np.mean(self.correct)) if w is None else \
+            float(np.sum(self.right) / np.sum(w))
+
+    def subset(self, sel) -> Decisions:
+        """The decisions of the pairs ``sel``, keeping their weights."""
+        if self.group is None:
+            return Decisions(self.correct[sel])
+        return Decisions(self.correct[sel], self.group[sel], self.group_weight)
+
+
+def _decisions(correct) -> Decisions | None:
+    if correct is None or isinstance(correct, Decisions):
+        return correct
+    return Decisions(np.asarray(correct, dtype=bool))
+
+
 @dataclass
 class Interval:
     estimate: float
@@ -207,15 +263,18 @@ def _curve_metrics(tps: np.ndarray, fps: np.ndarray, far_targets,
     return out
 
 
-def _weighted_metrics(order, last, ys, w, far_targets, correct=None) -> dict[str, np.ndarray]:
+def _weighted_metrics(order, last, ys, w, far_targets, decisions: Decisions | None = None
+                      ) -> dict[str, np.ndarray]:
     """Metrics for a batch of weight vectors ``w`` (B, n) over a fixed sort."""
     wo = w[:, order]
     zeros = np.zeros((w.shape[0], 1))
     tps = np.concatenate([zeros, np.cumsum(wo * ys, axis=1)[:, last]], axis=1)
     fps = np.concatenate([zeros, np.cumsum(wo * ~ys, axis=1)[:, last]], axis=1)
-    if correct is None:
+    if decisions is None:
         return _curve_metrics(tps, fps, far_targets)
-    return _curve_metrics(tps, fps, far_targets, w @ correct.astype(float), w.sum(axis=1))
+    weight = decisions.weight
+    return _curve_metrics(tps, fps, far_targets, w @ decisions.right,
+                          w.sum(axis=1) if weight is None else w @ weight)
 
 
 class _ReducedWeights:
@@ -223,19 +282,23 @@ class _ReducedWeights:
 
     Subjects: the pair weights follow from the shared subject draw ``m`` (genuine and head
     pairs exactly, bulk bins through their subject degrees). Pairs: one multinomial over
-    genuine pairs, head pairs and bulk bins (split into correct and wrong pairs), which is
-    the per-pair multinomial summed within each bin, exactly.
+    genuine pairs, head pairs and bulk bins (split into classes of decisions: correct or
+    wrong, in each fold when folds weigh unequally), which is the per-pair multinomial
+    summed within each bin, exactly. A class is a boolean mask over the bulk, never a
+    float per impostor (69M in IJB-C's 1:N).
     """
 
-    def __init__(self, red: ReducedScores, sampler: _WeightSampler, correct=None):
-        self.red, self.sampler = red, sampler
-        self.correct = None if correct is None else np.asarray(correct, bool)
+    def __init__(self, red: ReducedScores, sampler: _WeightSampler,
+                 decisions: Decisions | None = None):
+        self.red, self.sampler, self.decisions = red, sampler, decisions
         j = red.n_bins
-        bulk_ok = (np.zeros(red.bulk.size, bool) if self.correct is None
-                   else self.correct[red.bulk])
+        # (mask over the bulk, its decisions' weight if correct, its weight) per class
+        classes = self._classes()
         if sampler.unit != "subject":
-            self.bin_sizes = np.concatenate([np.bincount(red.bulk_bin[bulk_ok], minlength=j),
-                                             np.bincount(red.bulk_bin[~bulk_ok], minlength=j)])
+            self.bin_sizes = np.concatenate(
+                [np.bincount(red.bulk_bin[mask], minlength=j) for mask, _, _ in classes])
+            self.class_right = np.array([r for _, r, _ in classes], dtype=float)
+            self.class_weight = np.array([w for _, _, w in classes], dtype=float)
             return
         ia, ib, same = sampler.ia, sampler.ib, sampler.same
         n_s = sampler.n_subjects
@@ -251,9 +314,31 @@ class _ReducedWeights:
         del cell
         self.degrees = deg.reshape(j, n_s).T.astype(float)       # (S, J)
         self.offset = np.bincount(red.bulk_bin[~one], minlength=j).astype(float)
-        self.degrees_ok = (np.bincount(a[bulk_ok], minlength=n_s)
-                           + np.bincount(b[bulk_ok & ~one], minlength=n_s)).astype(float)
-        self.offset_ok = float(np.sum(bulk_ok & ~one))
+        # the bulk's weighted decisions as subject degrees, correct ones and (weighted) all
+        self.degrees_ok, self.offset_ok = np.zeros(n_s), 0.0
+        self.degrees_all, self.offset_all = np.zeros(n_s), 0.0
+        for mask, right, weight in classes:
+            deg = (np.bincount(a[mask], minlength=n_s)
+                   + np.bincount(b[mask & ~one], minlength=n_s)).astype(float)
+            off = float(np.sum(mask & ~one))
+            self.degrees_ok += right * deg
+            self.offset_ok += right * off
+            self.degrees_all += weight * deg
+            self.offset_all += weight * off
+
+    def _classes(self) -> list[tuple[np.ndarray, float, float]]:
+        red, d = self.red, self.decisions
+        if d is None:
+            return [(np.ones(red.bulk.size, bool), 0.0, 1.0)]
+        ok = d.correct[red.bulk]
+        if d.group is None:
+            return [(ok, 1.0, 1.0), (~ok, 0.0, 1.0)]
+        group = d.group[red.bulk]
+        out = []
+        for g, weight in enumerate(d.group_weight):
+            in_g = group == g
+            out += [(in_g & ok, float(weight), float(weight)), (in_g & ~ok, 0.0, float(weight))]
+        return out
 
     def _own_pair_counts(self, b: int) -> np.ndarray:
         """(b, G + H) draws of the pairs with their own weight, as part of one multinomial
@@ -271,7 +356,7 @@ class _ReducedWeights:
         return np.where(s.same[idx][None, :], ma, ma * m[:, s.ib[idx]])
 
     def __call__(self, m: np.ndarray | None, b: int) -> Weighting:
-        red, c = self.red, self.correct
+        red, d = self.red, self.decisions
         g, j = red.genuine.size, red.n_bins
         if m is None:
             own = self._own_pair_counts(b)
@@ -279,15 +364,22 @@ class _ReducedWeights:
             rest = self.sampler.n - own.sum(axis=1).astype(np.int64)
             binned = self.sampler.rng.multinomial(
                 rest, self.bin_sizes / max(1, self.bin_sizes.sum()), size=b).astype(float)
-            bins, bulk_ok = binned[:, :j] + binned[:, j:], binned[:, :j].sum(axis=1)
+            binned = binned.reshape(b, -1, j)
+            bins, per_class = binned.sum(axis=1), binned.sum(axis=2)
+            bulk_ok, bulk_all = per_class @ self.class_right, per_class @ self.class_weight
         else:
             gen, head = self._pair_weights(m, red.genuine), self._pair_weights(m, red.head)
             bins = m @ self.degrees - self.offset
             bulk_ok = m @ self.degrees_ok - self.offset_ok
-        right = None
-        if c is not None:
-            right = gen @ c[red.genuine] + head @ c[red.head] + bulk_ok
-        return Weighting(gen, head, bins, right)
+            bulk_all = m @ self.degrees_all - self.offset_all
+        if d is None:
+            return Weighting(gen, head, bins)
+        right = d.right
+        right = gen @ right[red.genuine] + head @ right[red.head] + bulk_ok
+        weight = d.weight
+        total = None if weight is None else \
+            gen @ weight[red.genuine] + head @ weight[red.head] + bulk_all
+        return Weighting(gen, head, bins, right, total)
 
 
 def _reduced_replicates(reds: list[ReducedScores], sampler: _WeightSampler,
@@ -306,7 +398,8 @@ def _reduced_replicates(reds: list[ReducedScores], sampler: _WeightSampler,
             for i, (red, draw) in enumerate(zip(reds, weights, strict=True)):
                 w = draw(m, b)
                 tps, fps = curve_counts(red, w)
-                for k, v in _curve_metrics(tps, fps, spec.far_targets, w.correct).items():
+                for k, v in _curve_metrics(tps, fps, spec.far_targets, w.correct,
+                                           w.total).items():
                     acc[i].setdefault(k, []).append(v)
             done += b
             bar.update(b)
@@ -326,8 +419,9 @@ def _exact_replicates(scores_list, y, sampler: _WeightSampler, spec: BootstrapSp
         b = min(chunk, spec.n_boot - done)
         w = sampler.draw(b)
         for i, (order, last, ys) in enumerate(sorts):
-            correct = None if correct_list is None else correct_list[i]
-            for k, v in _weighted_metrics(order, last, ys, w, spec.far_targets, correct).items():
+            decisions = None if correct_list is None else correct_list[i]
+            for k, v in _weighted_metrics(order, last, ys, w, spec.far_targets,
+                                          decisions).items():
                 acc[i].setdefault(k, []).append(v)
         done += b
     return [{k: np.concatenate(v) for k, v in a.items()} for a in acc]
@@ -345,13 +439,18 @@ def _resample(scores_list, labels, sampler: _WeightSampler, spec: BootstrapSpec,
     if int(np.sum(~y)) > head and (sampler.unit == "subject" or len(scores_list) == 1):
         reds = [reduce_scores(s, y, head) for s in scores_list]
         observed = []
-        for red, c in zip(reds, corr, strict=True):
-            w = red.unit_weighting(c)
-            one = _curve_metrics(*curve_counts(red, w), spec.far_targets, w.correct)
+        for red, d in zip(reds, corr, strict=True):
+            w = red.unit_weighting(*(() if d is None else _sums(d)))
+            one = _curve_metrics(*curve_counts(red, w), spec.far_targets, w.correct, w.total)
             observed.append({k: float(v[0]) for k, v in one.items()})
         return observed, _reduced_replicates(reds, sampler, spec, correct_list)
     observed = [_observed(s, y, spec, c) for s, c in zip(scores_list, corr, strict=True)]
     return observed, _exact_replicates(scores_list, y, sampler, spec, correct_list)
+
+
+def _sums(d: Decisions) -> tuple[float, float | None]:
+    weight = d.weight
+    return float(np.sum(d.right)), None if weight is None else float(np.sum(weight))
 
 
 def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -362,11 +461,12 @@ def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _observed(scores, labels, spec: BootstrapSpec, correct=None) -> dict[str, float]:
+def _observed(scores, labels, spec: BootstrapSpec, decisions: Decisions | None = None
+              ) -> dict[str, float]:
     y = np.asarray(labels).astype(bool)
     order, last = sorted_pairs(scores, y)
     one = _weighted_metrics(order, last, y[order], np.ones((1, y.size)), spec.far_targets,
-                            correct)
+                            decisions)
     return {k: float(v[0]) for k, v in one.items()}
 
 
@@ -375,13 +475,15 @@ def bootstrap_ci(scores, labels, subject_a=None, subject_b=None, spec: Bootstrap
     """Percentile CIs of AUC, EER, TAR@FAR (and accuracy when ``correct`` is given).
 
     ``scores``, ``labels``: (n,); ``subject_a``/``subject_b``: (n,) subject ids of both sides
-    (None: resample pairs); ``correct``: (n,) bool per-pair correctness at fixed thresholds.
+    (None: resample pairs); ``correct``: (n,) bool per-pair correctness at fixed thresholds
+    (the pooled fraction), or :class:`Decisions` (``Decisions.of(correct, folds)``: the
+    mean over folds of unequal size).
     """
     spec = spec or BootstrapSpec()
     s, y, _ = check_scores_labels(scores, labels)
     check_targets(spec.far_targets)
     sampler = _WeightSampler(s.size, subject_a, subject_b, spec.seed)
-    corr = None if correct is None else [np.asarray(correct, dtype=bool)]
+    corr = None if correct is None else [_decisions(correct)]
     (obs,), (reps,) = _resample([s], y, sampler, spec, corr)
     n_invalid = int(np.isnan(reps["auc"]).sum())
     intervals = {k: Interval(obs[k], *_percentile(reps[k], spec.level)) for k in obs}
@@ -410,7 +512,8 @@ def paired_comparison(scores_1, scores_2, labels, subject_a=None, subject_b=None
                       ) -> tuple[list[PairedDifference], str]:
     """Compare two systems scored on the same pairs with shared bootstrap resamples
     (:func:`paired_difference`: CIs and p-values; NaN with ``spec.n_boot`` 0). Returns
-    the differences and the resampling unit.
+    the differences and the resampling unit. ``correct_1``, ``correct_2``: as
+    :func:`bootstrap_ci`'s ``correct``.
     """
     spec = spec or BootstrapSpec()
     s1, y, _ = check_scores_labels(scores_1, labels)
@@ -418,7 +521,7 @@ def paired_comparison(scores_1, scores_2, labels, subject_a=None, subject_b=None
     sampler = _WeightSampler(s1.size, subject_a, subject_b, spec.seed)
     corr = None
     if correct_1 is not None and correct_2 is not None:
-        corr = [np.asarray(correct_1, bool), np.asarray(correct_2, bool)]
+        corr = [_decisions(correct_1), _decisions(correct_2)]
     (o1, o2), (r1, r2) = _resample([s1, s2], y, sampler, spec, corr)
     none = np.empty(0)  # n_boot 0: the differences, with no replicates for a CI
     return [paired_difference(k, o1[k], o2[k], r1.get(k, none), r2.get(k, none), spec.level)

@@ -54,11 +54,14 @@ class ReducedScores:
     def bin_sizes(self) -> np.ndarray:
         return np.diff(self.edges)
 
-    def unit_weighting(self, correct: np.ndarray | None = None) -> Weighting:
-        """Every pair weighing 1: its ROC is the exact, unweighted one."""
-        right = None if correct is None else np.array([float(np.sum(correct))])
+    def unit_weighting(self, correct: float | None = None, total: float | None = None
+                       ) -> Weighting:
+        """Every pair weighing 1: its ROC is the exact, unweighted one; ``correct`` and
+        ``total``: the accuracy's numerator and denominator (see :class:`Weighting`)."""
         return Weighting(np.ones((1, self.genuine.size)), np.ones((1, self.head.size)),
-                         self.bin_sizes[None, :].astype(float), right)
+                         self.bin_sizes[None, :].astype(float),
+                         None if correct is None else np.array([float(correct)]),
+                         None if total is None else np.array([float(total)]))
 
 
 def bulk_edges(head: int, n_impostor: int, growth: float = BIN_GROWTH) -> np.ndarray:
@@ -118,13 +121,15 @@ class Weighting:
     """A batch of B replicate weightings of one :class:`ReducedScores`.
 
     ``genuine`` (B, G) and ``head`` (B, H) weigh those pairs; ``bins`` (B, J) are the bulk
-    bins' totals; ``correct`` (B,) the total weight of correctly decided pairs, when asked.
+    bins' totals; ``correct`` (B,) the total weight of correctly decided pairs, when asked,
+    out of ``total`` (B,) (None: all the weight; given when decisions weigh unequally).
     """
 
     genuine: np.ndarray
     head: np.ndarray
     bins: np.ndarray
     correct: np.ndarray | None = None
+    total: np.ndarray | None = None
 
 
 def curve_counts(red: ReducedScores, w: Weighting) -> tuple[np.ndarray, np.ndarray]:

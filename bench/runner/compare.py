@@ -43,11 +43,14 @@ class CompareOutcome:
     runs: dict[str, Path]
 
 
-def _correct(df: pd.DataFrame) -> np.ndarray | None:
+def _correct(df: pd.DataFrame) -> M.Decisions | None:
+    """Per-pair decisions at the folds' thresholds, weighted as a run weighs them (the
+    mean over folds, also when they differ in size)."""
     if "fold" not in df or df["fold"].nunique() < 2:
         return None
     fa = M.fold_accuracy(df["score"], df["label"], df["fold"])
-    return M.accuracy_at_thresholds(df["score"], df["label"], df["fold"], fa)
+    correct = M.accuracy_at_thresholds(df["score"], df["label"], df["fold"], fa)
+    return M.Decisions.of(correct, df["fold"])
 
 
 #: The ``yaw_bin`` of the report rows that compare 1:N searches (rank-k, TPIR@FPIR).
@@ -87,16 +90,20 @@ def paired_table(tables: dict[str, pd.DataFrame], yaw: YawBinning,
         for mode in others:
             diffs, unit = M.paired_comparison(
                 base["score"].to_numpy()[sel], tables[mode]["score"].to_numpy()[sel], y,
-                sa[sel], sb[sel], spec, *_pair_correct(correct, BASELINE, mode, sel))
+                sa[sel], sb[sel], spec, *_pair_correct(correct, BASELINE, mode, sel, k == 0))
             common = {"yaw_bin": name, "n_pairs": int(sel.sum()), "unit": unit}
             rows += _difference_rows(common, mode, diffs, baseline=mode == others[0])
     return pd.DataFrame(rows)
 
 
-def _pair_correct(correct, a, b, sel):
+def _pair_correct(correct, a, b, sel, whole: bool):
+    """Both modes' decisions on the pairs ``sel``: weighted over folds on the whole set,
+    pooled in a yaw bin (as a run's per-bin accuracy)."""
     if correct[a] is None or correct[b] is None:
         return None, None
-    return correct[a][sel], correct[b][sel]
+    if whole:
+        return correct[a], correct[b]
+    return correct[a].correct[sel], correct[b].correct[sel]
 
 
 def search_table(searches: dict[str, list[M.ProbeScores]], plan: EvalPlan) -> pd.DataFrame:
