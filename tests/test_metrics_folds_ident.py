@@ -72,6 +72,21 @@ def test_fold_accuracy_memory_does_not_grow_with_the_fold_count():
     assert peak < 8 * 8 * n, peak / (8 * n)
 
 
+@pytest.mark.parametrize("scores", [
+    [1.7e308, 1.6e308, 1.5e308, 1.4e308],            # hi + lo overflows to inf
+    [np.nextafter(1.0, 2.0), 1.0, 0.5, 0.25],         # (hi + lo) / 2 rounds down to lo
+], ids=["huge", "adjacent"])
+def test_the_midpoint_threshold_separates_what_training_separated(scores):
+    """Bug: the threshold (hi + lo) / 2 overflowed to inf (accepting nothing) or rounded
+    onto the impostor score, so a perfectly separated fold scored 50 %."""
+    s = np.array(scores[:2] * 2)
+    y = np.array([1, 0, 1, 0])
+    f = np.array([0, 0, 1, 1])
+    res = fold_accuracy(s, y, f)
+    np.testing.assert_array_equal(res.accuracy, [1.0, 1.0])
+    assert np.all((res.thresholds > s[1]) & (res.thresholds <= s[0]))
+
+
 def test_fold_accuracy_needs_two_folds():
     with pytest.raises(ValueError):
         fold_accuracy([0.1, 0.9], [0, 1], [1, 1])

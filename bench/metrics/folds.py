@@ -78,10 +78,18 @@ def fold_accuracy(scores, labels, folds) -> FoldAccuracy:
         thr_hi = np.inf if best == 0 else values[best - 1]
         thr_lo = values[nxt - 1] if nxt <= values.size else -np.inf
         thresholds[i] = (np.nextafter(thr_lo, np.inf) if np.isinf(thr_hi)
-                         else thr_hi if np.isinf(thr_lo) else (thr_hi + thr_lo) / 2.0)
+                         else thr_hi if np.isinf(thr_lo) else _between(thr_lo, thr_hi))
         held = fidx == i
         acc[i] = np.count_nonzero((s[held] >= thresholds[i]) == y[held]) / np.count_nonzero(held)
     return FoldAccuracy(fold_ids, acc, thresholds, train_acc, float(acc.mean()), float(acc.std()))
+
+
+def _between(lo: float, hi: float) -> float:
+    """The midpoint of (lo, hi], as a threshold that rejects lo and accepts hi: halves
+    first (hi + lo overflows near the float maximum), and hi itself where the midpoint of
+    two adjacent floats rounds onto lo."""
+    mid = hi / 2.0 + lo / 2.0
+    return mid if lo < mid <= hi else hi
 
 
 def accuracy_at_thresholds(scores, labels, folds, fold_result: FoldAccuracy) -> np.ndarray:
