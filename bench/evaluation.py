@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
+from .errors import ConfigError
 from .metric_specs import MetricSpec, far_key, parse_metric, rank_key, tpir_key
 from .yawbins import CELL_RULE, YawBinning
 
@@ -39,6 +40,14 @@ class EvalPlan:
     min_cell_pairs: int = 1
     metrics: tuple[MetricSpec, ...] = ()
     main: MetricSpec | None = None
+
+    def __post_init__(self):
+        # two spellings of one FAR would be two keys of one number (and misalign tables)
+        values = [float(t) for t in self.far]
+        for i, v in enumerate(values):
+            if v in values[:i]:
+                raise ConfigError(f"FAR targets {self.far[values.index(v)]} and {self.far[i]} "
+                                  "are the same: give each once")
 
     @classmethod
     def from_protocol(cls, protocol, n_boot: int = 1000, seed: int = 0) -> EvalPlan:

@@ -169,3 +169,19 @@ def test_a_score_file_without_any_yaw_says_how_to_get_the_breakdown(tmp_path):
     assert res.exit_code == 0, res.output
     assert "no per-yaw breakdown" in res.output and "bench yaw" in res.output
     assert "pair bin" not in res.output
+
+
+@pytest.mark.parametrize("far", ["0.1,0.1", "1e-3,0.001"])
+def test_a_far_given_twice_is_a_usage_error(example, far):
+    """Bug: --far 0.1,0.1 on a file with folds ended in a zip() traceback; 1e-3,0.001
+    reported one target twice under two names."""
+    r = CliRunner().invoke(main, ["score", str(example), "--far", far, "--n-boot", "0"])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and "once" in r.output, r.output
+
+
+def test_an_eval_plan_refuses_a_repeated_far():
+    from bench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="once"):
+        EvalPlan(far=("0.1", "1e-1"))

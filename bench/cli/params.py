@@ -49,9 +49,10 @@ class FloatList(click.ParamType):
 
     def __init__(self, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False, min_items: int = 1, as_text: bool = False,
-                 edges: bool = False):
+                 edges: bool = False, distinct: bool = False):
         self.low, self.high, self.low_open = low, high, low_open
         self.min_items, self.as_text, self.edges = min_items, as_text, edges
+        self.distinct = distinct
 
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
@@ -72,6 +73,10 @@ class FloatList(click.ParamType):
                 self.fail(f"{t} is out of range {self._range()}", param, ctx)
             if self.high is not None and v > self.high:
                 self.fail(f"{t} is out of range {self._range()}", param, ctx)
+            if self.distinct and v in numbers:
+                same = items[numbers.index(v)]
+                self.fail(f"{same} and {t} are the same number: give each once"
+                          if same != t else f"{t} is given twice: give each once", param, ctx)
             numbers.append(v)
         if self.edges:
             from ..yawbins import check_edges
@@ -91,7 +96,7 @@ class FloatList(click.ParamType):
 #: |yaw| bin edges: from 0, strictly increasing, at most 180 degrees.
 YAW_EDGES = FloatList(low=0.0, high=180.0, min_items=2, edges=True)
 #: FAR targets: probabilities in (0, 1], kept as written.
-FAR_TARGETS = FloatList(low=0.0, high=1.0, low_open=True, as_text=True)
+FAR_TARGETS = FloatList(low=0.0, high=1.0, low_open=True, as_text=True, distinct=True)
 
 
 class NameList(click.ParamType):
