@@ -22,6 +22,11 @@ from .fileio import atomic_write
 REQUIRED = ("score", "label")
 OPTIONAL = ("fold", "subject_a", "subject_b", "yaw_a", "yaw_b")
 NUMERIC = ("score", "yaw_a", "yaw_b")
+SUBJECTS = ("subject_a", "subject_b")
+#: pandas' default missing-value spellings (its read_csv documentation), for every column
+#: but the subject ids: a subject may be called NA or null, and only an empty id is none.
+MISSING = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+           "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
 
 
 #: A side's yaw is an angle in degrees: anything beyond a half turn is a unit or data error.
@@ -74,8 +79,9 @@ def _read_csv(data: bytes, dtype: dict) -> pd.DataFrame:
     """pandas' reader on the header's names stripped as the shape check strips them
     (``np.savetxt(delimiter=", ")`` writes ``score, label``)."""
     names = [str(name).strip() for name in pd.read_csv(io.BytesIO(data), nrows=0).columns]
+    missing = {name: MISSING for name in names if name not in SUBJECTS}
     return pd.read_csv(io.BytesIO(data), header=0, names=names, dtype=dtype,
-                       keep_default_na=True)
+                       keep_default_na=False, na_values=missing)
 
 
 def _parse_fast(data: bytes) -> pd.DataFrame | None:
@@ -167,7 +173,24 @@ def read_scores(path: str | Path) -> pd.DataFrame:
         row = int(np.flatnonzero(df["fold"].isna().to_numpy())[0])
         line = int(row_lines[row])
         raise DataError("column 'fold' is empty", path, line, line_text(data, line))
+    _check_subjects(df, data, row_lines, path)
     return df
+
+
+def _check_subjects(df: pd.DataFrame, data: bytes, row_lines: np.ndarray, path: Path) -> None:
+    """Every pair names both subjects, or none does: one unnamed side would silently turn
+    the subject bootstrap into pair resampling (narrower intervals, under another name)."""
+    if not set(SUBJECTS) <= set(df.columns):
+        return
+    empty = np.column_stack([df[c].fillna("").astype(str).str.strip().eq("").to_numpy()
+                             for c in SUBJECTS])
+    if empty.all() or not empty.any():
+        return
+    row, side = (int(v[0]) for v in np.nonzero(empty))
+    line = int(row_lines[row])
+    raise DataError(f"column {SUBJECTS[side]!r} is empty while other pairs name their "
+                    "subjects: give every pair both, or drop both columns (intervals then "
+                    "resample pairs)", path, line, line_text(data, line))
 
 
 def write_scores(df: pd.DataFrame, path: str | Path) -> Path:

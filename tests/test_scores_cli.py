@@ -185,3 +185,47 @@ def test_an_eval_plan_refuses_a_repeated_far():
 
     with pytest.raises(ConfigError, match="once"):
         EvalPlan(far=("0.1", "1e-1"))
+
+
+def _subject_file(tmp_path, ids):
+    rng = np.random.default_rng(0)
+    rows = ["score,label,subject_a,subject_b,yaw_a,yaw_b"]
+    for i, (a, b) in enumerate(ids):
+        y = i % 2
+        rows.append(f"{rng.normal() + 2 * y:.4f},{y},{a},{b},{'' if i % 3 else 10},NA")
+    return _write(tmp_path, "\n".join(rows) + "\n")
+
+
+def test_subject_ids_spelled_like_missing_values_are_ids(tmp_path, monkeypatch):
+    """Bug: pandas read the ids NA and null as missing, so their pairs lost their subjects
+    and the intervals silently resampled pairs instead."""
+    import bench.scores
+
+    names = ["NA", "null", "N/A", "s3", "s4", "s5"]
+    ids = [(names[i % 6], names[i % 6] if i % 2 else names[(i + 1) % 6]) for i in range(60)]
+    p = _subject_file(tmp_path, ids)
+
+    def no_checked(*args):  # empty and NA yaw stay on the fast parser
+        raise AssertionError("the checked parser ran")
+
+    monkeypatch.setattr(bench.scores, "_parse_checked", no_checked)
+    df = read_scores(p)
+    assert set(df["subject_a"]) == set(names)
+    assert df["yaw_b"].isna().all() and df["yaw_a"].isna().sum() == 40
+    res = evaluate_scores(df, EvalPlan(n_boot=20))
+    assert res["ci"]["unit"] == "subject"
+
+
+def test_a_pair_without_subjects_among_named_ones_is_refused(tmp_path):
+    """Bug: one empty subject id switched every interval to pair resampling, unsaid."""
+    ids = [("s1", "s1"), ("s1", "s2"), ("s2", "s2"), ("", "s1"), ("s2", "s1"), ("s1", "s1")]
+    p = _subject_file(tmp_path, ids)
+    with pytest.raises(DataError, match=r"s\.csv:5: .*subject_a.* empty") as err:
+        read_scores(p)
+    assert "drop both columns" in str(err.value)
+
+
+def test_a_file_with_no_subject_named_resamples_pairs(tmp_path):
+    p = _subject_file(tmp_path, [("", "")] * 6)
+    res = evaluate_scores(read_scores(p), EvalPlan(n_boot=20))
+    assert res["ci"]["unit"] == "pair"
