@@ -37,6 +37,13 @@ from .errors import BenchError, ConfigError
 _UMASK_LOCK = threading.Lock()
 
 
+def absolute(path: str | Path) -> Path:
+    """``path`` made absolute with its ``..`` and ``.`` folded away (links kept, unlike
+    ``resolve``): the one spelling of a dataset's root, so that its listed files, which
+    readers normalise, stay inside it (``Path.absolute`` keeps ``x/../cfp``)."""
+    return Path(os.path.abspath(path))
+
+
 def current_umask() -> int:
     """The process umask (read from /proc where possible: setting it to read it races)."""
     try:

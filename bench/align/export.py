@@ -23,7 +23,7 @@ import pandas as pd
 from ..data.samples import SampleSet
 from ..detect.stage import DETECTION, SOURCE_COLUMN
 from ..face3d import FIVE_POINT
-from ..fileio import atomic_write
+from ..fileio import absolute, atomic_write
 from .api import AlignStream
 from .transform import apply
 
@@ -33,12 +33,12 @@ MANIFEST_COLUMNS = ("path", "subject", "yaw", "pitch", "roll", "yaw_source", "te
 
 def crop_names(paths: Iterable[str], root: Path, suffix: str) -> list[str]:
     """Relative output names mirroring the dataset tree; repeated images get ``__k``."""
-    root = Path(os.path.normpath(Path(root).absolute()))
+    root = absolute(root)
     names, seen = [], {}
     for p in paths:
         # normalised first: "ROOT/../../photos/x.png" is lexically under ROOT, and its
         # name "images/../../photos/x.png" would leave OUT (and overwrite the photo)
-        p = Path(os.path.normpath(Path(p).absolute()))
+        p = absolute(p)
         rel = p.relative_to(root) if p.is_relative_to(root) else Path(p.name)
         base = (Path("images") / rel).with_suffix("").as_posix()
         k = seen[base] = seen.get(base, 0) + 1

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..fileio import sha256_file
+from ..fileio import absolute, sha256_file
 from .delimited import LINE, TEXT, read_angle_table
 from .samples import YAW_UNKNOWN, SampleSet, box_text
 from .skipped import SkippedRows
@@ -67,7 +67,7 @@ def apply_yaw_file(samples: SampleSet, yaw_path: str | Path, skipped: SkippedRow
     yaw_path = Path(yaw_path)
     rows = read_angle_table(yaw_path, "yaw file", skipped, extra=("source", "box"))
     frame = samples.samples
-    listed = _normalise(rows["path"], yaw_path.absolute().parent)
+    listed = _normalise(rows["path"], absolute(yaw_path).parent)
     wanted = _normalise(frame["path"], Path.cwd())
     if "box" in rows:
         # bench yaw writes a row per face, (path, box), when the dataset gives boxes: an

@@ -25,6 +25,7 @@ from ..data.report import ValidationReport, build_report
 from ..data.skipped import SkippedRows
 from ..data.yaw_file import apply_listed_yaw_file
 from ..errors import ConfigError, DataError
+from ..fileio import absolute
 from ..readers import READERS, read_dataset
 from .protocol import Protocol, suggest
 
@@ -68,7 +69,7 @@ def _missing_within(path: str | None, folder: str | Path) -> bool:
     for), or lies in it and does not exist."""
     if path is None:
         return False
-    path, folder = Path(path).absolute(), Path(folder).absolute()
+    path, folder = absolute(path), absolute(folder)
     return path == folder or (path.is_relative_to(folder) and not path.exists())
 
 

@@ -49,13 +49,12 @@ def read_images_of(path, fmt: str = "auto", *, skipped, cache_dir=None):
     root, a manifest CSV, a folder with ``metadata.csv`` or identity folders.
     One function, so every command reads a dataset (and names a .bin's images) alike.
     """
-    from pathlib import Path
-
     from ..errors import ConfigError
+    from ..fileio import absolute
 
     if fmt not in IMAGE_LAYOUTS:
         raise ConfigError(f"unknown layout {fmt!r}; layouts: {', '.join(IMAGE_LAYOUTS)}")
-    path = Path(path).absolute()
+    path = absolute(path)
     if fmt == "auto" and path.suffix == ".bin" and path.is_file():
         fmt = "insightface_bin"
     elif fmt == "auto" and (path / "IJB-A_11_sets").is_dir():

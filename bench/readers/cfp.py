@@ -49,7 +49,7 @@ from ..data.samples import (
 from ..data.skipped import SkippedRows
 from ..errors import ConfigError, DataError
 from ..face3d import LANDMARK_NAMES
-from ..fileio import sha256_file
+from ..fileio import absolute, sha256_file
 
 PROTOCOLS = ("FF", "FP")
 FIDUCIAL_DIRS = ("Fiducials", "Fiducial")
@@ -65,7 +65,7 @@ def read(root: str | Path, *, pairs: str = "FP", folds: int | None = 10,
     if pairs not in PROTOCOLS:
         raise ConfigError(f"CFP pairs must be one of {PROTOCOLS}, got {pairs!r}")
     skipped = skipped if skipped is not None else SkippedRows()
-    root = Path(root).absolute()
+    root = absolute(root)
     lists = ("F",) if pairs == "FF" else ("F", "P")
     samples, files = _read_images(root, lists, skipped)
     if folds is None:
@@ -91,7 +91,7 @@ def read(root: str | Path, *, pairs: str = "FP", folds: int | None = 10,
 def read_samples(root: str | Path, skipped: SkippedRows | None = None) -> SampleSet:
     """Every image of both lists (frontal and profile), e.g. as a yaw-binned split's source."""
     skipped = skipped if skipped is not None else SkippedRows()
-    samples, files = _read_images(Path(root).absolute(), ("F", "P"), skipped)
+    samples, files = _read_images(absolute(root), ("F", "P"), skipped)
     samples.provenance["files"] = files
     return samples
 

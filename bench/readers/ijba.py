@@ -37,7 +37,7 @@ from ..data.evalset import EvalSet
 from ..data.samples import LISTED_AT, SampleSet, new_comparisons, new_samples
 from ..data.skipped import SkippedRows
 from ..errors import ConfigError, DataError
-from ..fileio import sha256_file
+from ..fileio import absolute, sha256_file
 
 TASKS = ("verify", "search")
 REQUIRED = ("TEMPLATE_ID", "SUBJECT_ID", "FILE", "MEDIA_ID")
@@ -59,10 +59,10 @@ def read(root: str | Path, *, task: str = "verify", folds: int | None = 10, imag
     if task not in TASKS:
         raise ConfigError(f"IJB-A task must be one of {TASKS}, got {task!r}")
     skipped = skipped if skipped is not None else SkippedRows()
-    root = Path(root).absolute()
+    root = absolute(root)
     if images == "auto":
         images = "images" if (root / "images").is_dir() or not (root / "img").is_dir() else "."
-    image_dir = require_dir((root / images).absolute() if images != "." else root,
+    image_dir = require_dir(absolute(root / images) if images != "." else root,
                             "IJB-A image folder (img/, frame/)")
     set_dir = require_dir(root / ("IJB-A_11_sets" if task == "verify" else "IJB-A_1N_sets"),
                           f"IJB-A {'1:1' if task == 'verify' else '1:N'} protocol folder")

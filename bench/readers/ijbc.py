@@ -58,7 +58,7 @@ from ..data.samples import (
 )
 from ..data.skipped import SkippedRows
 from ..errors import ConfigError, DataError
-from ..fileio import sha256_file
+from ..fileio import absolute, sha256_file
 
 TASKS = ("verify", "search")
 #: release prefix -> names of its two 1:N galleries
@@ -95,7 +95,7 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
     if task not in TASKS:
         raise ConfigError(f"IJB-B/C task must be one of {TASKS}, got {task!r}")
     skipped = skipped if skipped is not None else SkippedRows()
-    root = Path(root).absolute()
+    root = absolute(root)
     require_dir(root / "meta", "IJB-B/C meta folder")
     if release == "auto":
         release = detect_release(root)

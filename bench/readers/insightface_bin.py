@@ -31,7 +31,14 @@ from ..data.evalset import EvalSet
 from ..data.samples import PRE_ALIGNED, SampleSet, new_comparisons, new_samples
 from ..data.skipped import SkippedRows
 from ..errors import DataError
-from ..fileio import atomic_write, clean_stale_temps, dump_json, make_temp_dir, sha256_file
+from ..fileio import (
+    absolute,
+    atomic_write,
+    clean_stale_temps,
+    dump_json,
+    make_temp_dir,
+    sha256_file,
+)
 
 MAGIC = {b"\xff\xd8\xff": ".jpg", b"\x89PNG": ".png"}
 #: Globals a verification .bin may reference: numpy arrays (issame saved as an array, blobs
@@ -97,7 +104,7 @@ def read(path: str | Path, *, folds: int = 10, cache_dir: str | Path | None = No
          skipped: SkippedRows | None = None) -> EvalSet:
     """Pairs of a .bin as an image-level 1:1 protocol; images land in the cache folder."""
     skipped = skipped if skipped is not None else SkippedRows()
-    path = Path(path).absolute()
+    path = absolute(path)
     digest = sha256_file(require_file(path, "insightface verification .bin file"))
     blobs, issame = load_bin(path)
     suffixes = [_suffix(blob) for blob in blobs]

@@ -23,7 +23,7 @@ from ..data.evalset import EvalSet
 from ..data.samples import LISTED_AT, YAW_METADATA, YAW_UNKNOWN, SampleSet, new_samples
 from ..data.skipped import SkippedRows
 from ..errors import DataError
-from ..fileio import sha256_file
+from ..fileio import absolute, sha256_file
 
 REQUIRED = ("path", "subject", "yaw")
 OPTIONAL = ("pitch", "roll", "yaw_source", "template", "media", "landmarks", "box")
@@ -42,7 +42,7 @@ def read(path: str | Path, *, comparisons: str | None = None,
     if comparisons is None:
         raise DataError("a manifest protocol needs a comparison list (reader option "
                         "'comparisons'), or use the yaw-bins protocol to build one", path)
-    list_path = _base(Path(path).absolute()) / comparisons
+    list_path = _base(absolute(path)) / comparisons
     frame, digest = read_comparisons(list_path, samples.samples["template"], skipped)
     samples.provenance["files"][list_path.name] = digest
     return EvalSet(samples=samples, comparisons=frame)
@@ -51,7 +51,7 @@ def read(path: str | Path, *, comparisons: str | None = None,
 def read_samples(path: str | Path, skipped: SkippedRows | None = None) -> SampleSet:
     """Samples of a manifest CSV, a folder holding ``metadata.csv``, or identity folders."""
     skipped = skipped if skipped is not None else SkippedRows()
-    path = Path(path).absolute()
+    path = absolute(path)
     if path.is_dir() and (path / MANIFEST_NAME).is_file():
         path = path / MANIFEST_NAME
     if path.is_dir():

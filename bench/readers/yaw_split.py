@@ -28,6 +28,7 @@ from ..data.samples import SampleSet, new_comparisons
 from ..data.skipped import SkippedRows
 from ..data.yaw_file import apply_listed_yaw_file
 from ..errors import ConfigError, DataError
+from ..fileio import absolute
 from ..yawbins import DEFAULT_EDGES, bin_labels, check_edges, yaw_bin
 
 BUILDER_VERSION = 1
@@ -51,7 +52,7 @@ def read(path: str | Path, *, source: str = "auto", folds: int = 10,
     without yaw (the real CFP) can be binned on estimated poses.
     """
     skipped = skipped if skipped is not None else SkippedRows()
-    path = Path(path).absolute()
+    path = absolute(path)
     base = path if path.is_dir() else path.parent
     samples = read_source(path, source, skipped)
     check_image_level(samples)
