@@ -98,15 +98,21 @@ def test_unknown_template_and_duplicate_pair(ijba_root):
     assert err.value.line == 9
 
 
-def test_non_numeric_yaw_strict_and_lenient(ijba_root):
+@pytest.mark.parametrize("yaw, message", [
+    ("left", "non-numeric yaw: FACE_YAW is 'left'"),
+    # bug: a yaw beyond a half turn was kept (and binned as a profile)
+    ("400", r"FACE_YAW 400 is outside \[-180, 180\]"),
+    ("1.2e3", "FACE_YAW 1.2e3 is outside"),
+])
+def test_bad_yaw_strict_and_lenient(ijba_root, yaw, message):
     root, info = ijba_root
     meta = root / "IJB-A_11_sets/split1/verify_metadata_1.csv"
     lines = meta.read_text().splitlines()
     fields = lines[1].split(",")
-    fields[IJBA_HEADER_25.index("FACE_YAW")] = "left"
+    fields[IJBA_HEADER_25.index("FACE_YAW")] = yaw
     lines[1] = ",".join(fields)
     meta.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match="non-numeric yaw: FACE_YAW is 'left'") as err:
+    with pytest.raises(DataError, match=message) as err:
         ijba.read(root, folds=2)
     assert err.value.line == 2
     skipped = SkippedRows(lenient=True)

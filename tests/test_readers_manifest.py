@@ -45,6 +45,10 @@ def test_minimal_manifest_with_templates_and_unknown_yaw(tmp_path):
     ("s00/0000.jpg,s00,1,0,0,,1 2 3", "bad box"),
     ("s00/0000.jpg,,1,0,0,,", "empty subject"),
     ("s00/0000.jpg,s00,1", "malformed line"),
+    # bug: angles beyond a half turn were taken as they were (|yaw| 400: a full profile)
+    ("s00/0000.jpg,s00,400,0,0,,", r"yaw 400 is outside \[-180, 180\]"),
+    ("s00/0000.jpg,s00,inf,0,0,,", "yaw inf is outside"),
+    ("s00/0000.jpg,s00,1,0,-200,,", "roll -200 is outside"),
 ])
 def test_bad_rows_name_file_and_line(tmp_path, row, message):
     path = write_manifest(tmp_path, subjects=1, per_subject=1)

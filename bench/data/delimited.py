@@ -168,9 +168,18 @@ def read_angle_table(path: Path, what: str, skipped: SkippedRows,
     angles = {}
     for col in ANGLES:
         if col in rows:
-            angles[col], good = parse_numbers(rows, col, path, skipped, what=f"non-numeric {col}")
-            ok &= good & check_angles(rows, col, angles[col], path, skipped)
+            angles[col], good = parse_angles(rows, col, path, skipped)
+            ok &= good
     return keep_rows(rows.assign(**angles), ok)
+
+
+def parse_angles(frame: pd.DataFrame, column: str, path: Path, skipped: SkippedRows,
+                 what: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parse_numbers` of an angle column in degrees, rows beyond [-180, 180] also
+    rejected (:func:`check_angles`): the values and the mask of good rows."""
+    values, good = parse_numbers(frame, column, path, skipped,
+                                 what=what or f"non-numeric {column}")
+    return values, good & check_angles(frame, column, values, path, skipped, among=good)
 
 
 #: Head pose angles are degrees in [-180, 180]; a larger one is a unit or data error (a
@@ -179,10 +188,13 @@ MAX_ANGLE = 180.0
 
 
 def check_angles(frame: pd.DataFrame, column: str, values: np.ndarray, path: Path,
-                 skipped: SkippedRows) -> np.ndarray:
-    """Mask of rows whose angle is unknown (NaN) or within [-180, 180]; the others are
-    rejected through ``skipped`` with their file:line."""
+                 skipped: SkippedRows, among: np.ndarray | None = None) -> np.ndarray:
+    """Mask of rows whose angle is unknown (NaN) or within [-180, 180]; the others (of the
+    rows ``among``, those not rejected already) are rejected through ``skipped`` with
+    their file:line."""
     bad = ~np.isnan(values) & ~(np.abs(values) <= MAX_ANGLE)
+    if among is not None:
+        bad &= among
     for i in np.flatnonzero(bad):
         skipped.reject(DataError(f"{column} {frame[column].iat[i]} is outside "
                                  f"[-{MAX_ANGLE:g}, {MAX_ANGLE:g}] degrees", path,

@@ -29,6 +29,7 @@ from ..data.delimited import (
     TEXT,
     count_numbered,
     keep_rows,
+    parse_angles,
     parse_numbers,
     read_table,
     require_dir,
@@ -148,8 +149,9 @@ def _read_metadata(path: Path, split: int, skipped: SkippedRows,
     numbers = {}
     for col in (*BOX, *POINTS, "FACE_YAW"):
         if col in rows:
+            parse = parse_angles if col == "FACE_YAW" else parse_numbers
             what = "non-numeric yaw" if col == "FACE_YAW" else "non-numeric coordinate"
-            numbers[col], good = parse_numbers(rows, col, path, skipped, what=what)
+            numbers[col], good = parse(rows, col, path, skipped, what=what)
             ok &= good
         else:
             numbers[col] = np.full(len(rows), np.nan)

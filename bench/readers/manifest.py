@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.comparisons_io import read_comparisons
-from ..data.delimited import LINE, TEXT, keep_rows, parse_numbers, read_table, require_dir
+from ..data.delimited import LINE, TEXT, keep_rows, parse_angles, read_table, require_dir
 from ..data.evalset import EvalSet
 from ..data.samples import LISTED_AT, YAW_METADATA, YAW_UNKNOWN, SampleSet, new_samples
 from ..data.skipped import SkippedRows
@@ -73,7 +73,7 @@ def read_manifest(path: Path, skipped: SkippedRows) -> SampleSet:
     angles = {}
     for col in ("yaw", "pitch", "roll"):
         if col in rows:
-            angles[col], good = parse_numbers(rows, col, path, skipped, what=f"non-numeric {col}")
+            angles[col], good = parse_angles(rows, col, path, skipped)
             ok &= good
     empty_subject = rows["subject"].eq("").to_numpy()
     for i in np.flatnonzero(empty_subject & ok):
