@@ -53,10 +53,14 @@ def test_cache_is_reused_and_keyed_by_content(tmp_path):
     assert os.path.dirname(third["path"][0]) != os.path.dirname(first["path"][0])
 
 
-def test_issame_as_numpy_and_blobs_as_uint8_arrays(tmp_path):
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_issame_as_numpy_and_blobs_as_uint8_arrays(tmp_path, protocol):
+    """Protocol 5 is what insightface's packing scripts write on Python 3.8+
+    (pickle.HIGHEST_PROTOCOL over cv2.imencode arrays); numpy pickles its arrays there
+    through numpy's _frombuffer, which the reader refused."""
     path = tmp_path / "np.bin"
-    blobs = [np.frombuffer(tiny_image(i), np.uint8) for i in range(4)]
-    path.write_bytes(pickle.dumps((blobs, np.array([True, False])), protocol=2))
+    blobs = [np.frombuffer(tiny_image(i), np.uint8).reshape(-1, 1) for i in range(4)]
+    path.write_bytes(pickle.dumps((blobs, np.array([True, False])), protocol=protocol))
     ev = insightface_bin.read(path, folds=2, cache_dir=tmp_path / "c")
     assert ev.comparisons["label"].tolist() == [1, 0]
     assert ev.comparisons["fold"].tolist() == [1, 2]

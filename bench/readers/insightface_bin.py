@@ -44,10 +44,12 @@ MAGIC = {b"\xff\xd8\xff": ".jpg", b"\x89PNG": ".png"}
 #: Globals a verification .bin may reference: numpy arrays (issame saved as an array, blobs
 #: as uint8 arrays), the codec call Python 3 uses for bytes at pickle protocol < 3, and
 #: bytearray blobs, rebuilt by a call below protocol 5 (spelt ``__builtin__`` by Python 2
-#: and by Python 3 at protocol < 3).
+#: and by Python 3 at protocol < 3); at protocol 5 (insightface's packing scripts on Python
+#: 3.8+) numpy rebuilds arrays from their out-of-band buffer with ``_frombuffer``.
 SAFE_GLOBALS = {
     ("_codecs", "encode"), ("builtins", "bytearray"), ("__builtin__", "bytearray"),
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
     ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
 }
