@@ -108,3 +108,14 @@ def test_write_bin_round_trip(tmp_path):
     assert digest == hashlib.sha256((tmp_path / "w.bin").read_bytes()).hexdigest()
     blobs, same = insightface_bin.load_bin(tmp_path / "w.bin")
     assert blobs == images and same.tolist() == [False, True]
+
+
+def test_an_uppercase_bin_name_is_found_as_a_bin(tmp_path, monkeypatch):
+    """Bug: CFP_FP.BIN fell through to the manifest reader: 'not UTF-8 text (byte 0 is
+    0x80)'."""
+    from bench.readers import read_images_of
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "CFP_FP.BIN"
+    write_bin(path, n_pairs=3)
+    assert len(read_images_of(path, skipped=SkippedRows()).samples) == 6

@@ -55,7 +55,7 @@ def read_images_of(path, fmt: str = "auto", *, skipped, cache_dir=None):
     if fmt not in IMAGE_LAYOUTS:
         raise ConfigError(f"unknown layout {fmt!r}; layouts: {', '.join(IMAGE_LAYOUTS)}")
     path = absolute(path)
-    if fmt == "auto" and path.suffix == ".bin" and path.is_file():
+    if fmt == "auto" and path.suffix.lower() == ".bin" and path.is_file():
         fmt = "insightface_bin"
     elif fmt == "auto" and (path / "IJB-A_11_sets").is_dir():
         fmt = "ijba"
