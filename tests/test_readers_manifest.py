@@ -45,6 +45,7 @@ def test_minimal_manifest_with_templates_and_unknown_yaw(tmp_path):
     ("s00/0000.jpg,s00,1,0,0,,1 2 3", "bad box"),
     ("s00/0000.jpg,,1,0,0,,", "empty subject"),
     ("s00/0000.jpg,s00,1", "malformed line"),
+    ("s00\\0000.jpg,s00,1,0,0,,", r"missing image: .*separates folders with '\\'"),
     # bug: angles beyond a half turn were taken as they were (|yaw| 400: a full profile)
     ("s00/0000.jpg,s00,400,0,0,,", r"yaw 400 is outside \[-180, 180\]"),
     ("s00/0000.jpg,s00,inf,0,0,,", "yaw inf is outside"),

@@ -39,6 +39,14 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
+def missing_image(image: str | Path) -> str:
+    """The message for a listed image that is not there; a list written on Windows
+    separates folders with backslashes, which name no folder here: say so."""
+    hint = (" (the path separates folders with '\\', which names no folder here: "
+            "write '/')") if "\\" in str(image) else ""
+    return f"missing image: expected {image}{hint}"
+
+
 def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         kind = "a file" if path.exists() else "nothing"

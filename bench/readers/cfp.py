@@ -30,6 +30,7 @@ from ..data.delimited import (
     TEXT,
     count_numbered,
     keep_rows,
+    missing_image,
     parse_numbers,
     read_angle_table,
     read_lines,
@@ -139,7 +140,7 @@ def _read_pair_list(path: Path, kind: str, skipped: SkippedRows) -> pd.DataFrame
             continue
         image = Path(os.path.normpath(base / rel))
         if not image.is_file():
-            skipped.reject(DataError(f"missing image: expected {image}", path, line_no, text))
+            skipped.reject(DataError(missing_image(image), path, line_no, text))
             continue
         seen.add(index)
         # <id>/<frontal|profile>/NN.jpg: the identity is the folder above the pose folder.

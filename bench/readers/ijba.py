@@ -29,6 +29,7 @@ from ..data.delimited import (
     TEXT,
     count_numbered,
     keep_rows,
+    missing_image,
     parse_angles,
     parse_numbers,
     read_table,
@@ -211,7 +212,7 @@ def _reject_missing_images(meta: pd.DataFrame, image_dir: Path,
     present = {f: (image_dir / f).is_file() for f in files}
     missing = ~meta["FILE"].map(present).to_numpy(dtype=bool)
     for i in np.flatnonzero(missing):
-        skipped.reject(DataError(f"missing image: expected {image_dir / meta['FILE'].iat[i]}",
+        skipped.reject(DataError(missing_image(image_dir / meta["FILE"].iat[i]),
                                  meta["_file"].iat[i], int(meta[LINE].iat[i]),
                                  meta[TEXT].iat[i]))
     return keep_rows(meta, ~missing)

@@ -43,6 +43,7 @@ from ..data.delimited import (
     TEXT,
     keep_rows,
     line_text,
+    missing_image,
     read_columns,
     read_table,
     require_dir,
@@ -273,7 +274,7 @@ def _reject_missing_images(faces: pd.DataFrame, crops: Path, path: Path,
         data = path.read_bytes()
         for i in np.flatnonzero(missing):
             line = int(faces[LINE].iat[i])
-            skipped.reject(DataError(f"missing image: expected {crops / faces['image'].iat[i]}",
+            skipped.reject(DataError(missing_image(crops / faces["image"].iat[i]),
                                      path, line, line_text(data, line)))
     return faces.loc[~missing].reset_index(drop=True)
 

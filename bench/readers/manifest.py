@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 
 from ..data.comparisons_io import read_comparisons
-from ..data.delimited import LINE, TEXT, keep_rows, parse_angles, read_table, require_dir
+from ..data.delimited import (
+    LINE,
+    TEXT,
+    keep_rows,
+    missing_image,
+    parse_angles,
+    read_table,
+    require_dir,
+)
 from ..data.evalset import EvalSet
 from ..data.samples import LISTED_AT, YAW_METADATA, YAW_UNKNOWN, SampleSet, new_samples
 from ..data.skipped import SkippedRows
@@ -85,7 +93,7 @@ def read_manifest(path: Path, skipped: SkippedRows) -> SampleSet:
     image = rows["path"].map(lambda p: str(base / p) if not Path(p).is_absolute() else p)
     exists = image.map(lambda p: Path(p).is_file()).to_numpy(dtype=bool)
     for i in np.flatnonzero(~exists & ok_lm & ok_box):
-        skipped.reject(DataError(f"missing image: expected {image.iat[i]}", path,
+        skipped.reject(DataError(missing_image(image.iat[i]), path,
                                  int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
     template = _column_or(rows, "template", rows["path"])
     twice = _duplicate_images(image, template) & exists
