@@ -106,7 +106,7 @@ def test_repeated_pairs_are_kept_counted_and_noted_as_published(cfp_root):
     assert len(ev.comparisons) == before + 1
     rep = ev.samples.provenance["repeated_pairs"]
     assert rep["count"] == 1 and f"{same}:3" in rep["first"][0]
-    assert any("repeat an earlier pair" in n for n in ev.samples.provenance["notes"])
+    assert any("repeats an earlier pair" in n for n in ev.samples.provenance["notes"])
 
 
 def test_lenient_skips_and_reports_each_bad_row(cfp_root):
@@ -206,3 +206,29 @@ def test_edited_fiducials_change_the_data_hash(cfp_root, tmp_path):
     assert edited != before
     fiducial.unlink()  # the image falls back to detection: other crops again
     assert evalset_digest(cfp.read(root, folds=2)) not in (before, edited)
+
+
+def test_repeats_are_noted_by_kind_not_all_as_the_published_reversals(cfp_root):
+    """Bug: every repeat was described as 'an earlier pair in the other order (as in the
+    published FP splits)': a same-order copy, a pair in two splits (so in two folds, one
+    of them the test fold of the other's threshold), and FP (whose published splits repeat
+    nothing) all got the FF wording."""
+    root, _ = cfp_root
+    for pairs in ("FF", "FP"):
+        same1 = root / f"Protocol/Split/{pairs}/01/same.txt"
+        same2 = root / f"Protocol/Split/{pairs}/02/same.txt"
+        a, b = same1.read_text().splitlines()[0].split(",")
+        if pairs == "FF":  # two frontals: the sides may swap
+            _append(same1, f"{b},{a}\n")
+        _append(same1, f"{a},{b}\n")
+        _append(same2, f"{a},{b}\n")
+        ev = cfp.read(root, pairs=pairs, folds=2)
+        notes = " | ".join(n for n in ev.samples.provenance["notes"] if "repeat" in n)
+        if pairs == "FF":
+            assert ("1 pair repeats an earlier pair of its file in the other order (as the "
+                    "published FF splits do") in notes, notes
+        assert "1 pair repeats an earlier pair of its file in the same order" in notes, notes
+        assert "1 pair repeats a pair of another split" in notes and "two folds" in notes
+        assert "published FP" not in notes and "other order" not in notes or pairs == "FF"
+        kinds = ev.samples.provenance["repeated_pairs"]["by_kind"]
+        assert kinds == {"other order": int(pairs == "FF"), "same order": 1, "other file": 1}

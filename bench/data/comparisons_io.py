@@ -12,7 +12,7 @@ import pandas as pd
 from ..errors import DataError
 from ..fileio import atomic_write, sha256_file
 from .delimited import LINE, TEXT, keep_rows, parse_numbers, read_table
-from .samples import COMPARISON_COLUMNS, duplicate_pairs, new_comparisons
+from .samples import COMPARISON_COLUMNS, duplicate_pairs, new_comparisons, pair_keys
 from .skipped import SkippedRows
 
 
@@ -47,7 +47,8 @@ def reject_bad_pairs(pairs: pd.DataFrame, known_templates, path: Path,
     A pair repeated in the other order counts as a duplicate; the first occurrence is kept.
     With a ``repeats`` list, repeated pairs are kept as published instead (CFP's official
     FF splits repeat 130 pairs, and every published number counts them): each is noted
-    there with its file and line.
+    there as ``(kind, error)``, the error naming its file and line and the earlier pair's,
+    ``kind`` one of :data:`REPEAT_KINDS`.
     """
     files = pairs["_file"].to_numpy() if "_file" in pairs else np.full(len(pairs), str(path))
     known = pd.Index(pd.unique(np.asarray(list(known_templates), dtype=object).astype(str)))
@@ -65,13 +66,37 @@ def reject_bad_pairs(pairs: pd.DataFrame, known_templates, path: Path,
         ok &= ~unknown
     dup = np.zeros(len(pairs), dtype=bool)
     dup[ok] = duplicate_pairs(pairs["a"].to_numpy()[ok], pairs["b"].to_numpy()[ok])
+    if repeats is None:
+        for i in np.flatnonzero(dup):
+            skipped.reject(error(i, f"duplicate pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]})"))
+        return keep_rows(pairs, ok & ~dup)
+    repeats += _repeats(pairs, ok, dup, files, error)
+    return keep_rows(pairs, ok)
+
+
+#: How a kept repeat relates to the pair it repeats: the sides swapped in the same file (as
+#: CFP's published FF splits), the same order in the same file, or a pair of another file.
+REPEAT_KINDS = ("other order", "same order", "other file")
+
+
+def _repeats(pairs: pd.DataFrame, ok: np.ndarray, dup: np.ndarray, files: np.ndarray,
+             error) -> list[tuple[str, DataError]]:
+    rows = np.flatnonzero(ok)
+    keys = pair_keys(pairs["a"].to_numpy()[ok], pairs["b"].to_numpy()[ok])
+    first = rows[pd.Series(np.arange(rows.size)).groupby(keys).transform("first").to_numpy()]
+    earlier = np.zeros(len(pairs), dtype=np.int64)
+    earlier[rows] = first
+    a, b = pairs["a"].astype(str).to_numpy(), pairs["b"].astype(str).to_numpy()
+    out = []
     for i in np.flatnonzero(dup):
-        repeat = error(i, f"duplicate pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]})")
-        if repeats is None:
-            skipped.reject(repeat)
-        else:
-            repeats.append(repeat)
-    return keep_rows(pairs, ok if repeats is not None else ok & ~dup)
+        j = int(earlier[i])
+        kind = ("other file" if files[i] != files[j] else
+                "same order" if a[i] == a[j] else "other order")
+        where = f"line {int(pairs[LINE].iat[j])}" + ("" if files[i] == files[j]
+                                                     else f" of {files[j]}")
+        out.append((kind, error(i, f"duplicate pair ({a[i]}, {b[i]}): repeats {where}, "
+                                   f"{'the sides swapped' if a[i] != a[j] else 'as written'}")))
+    return out
 
 
 def read_comparisons(path: str | Path, known_templates, skipped: SkippedRows | None = None

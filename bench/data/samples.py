@@ -169,6 +169,12 @@ def check_comparisons(comparisons: pd.DataFrame, templates, where: str = "compar
 
 def duplicate_pairs(a, b) -> np.ndarray:
     """Bool mask: True for each pair already seen earlier (order of the two sides ignored).
+    """
+    return pd.Series(pair_keys(a, b)).duplicated().to_numpy()
+
+
+def pair_keys(a, b) -> np.ndarray:
+    """(n,) int64: one integer per unordered pair, equal for equal pairs.
 
     Ids compare as text (``3`` and ``"3"`` are one template). The sides are coded by
     hashing and the unordered pair becomes one integer, so IJB-C's 15.7M pairs take
@@ -179,7 +185,7 @@ def duplicate_pairs(a, b) -> np.ndarray:
     codes = merged[codes].astype(np.int64)
     ca, cb = codes[:a.size], codes[a.size:]
     lo, hi = np.minimum(ca, cb), np.maximum(ca, cb)
-    return pd.Series(lo * (int(codes.max(initial=0)) + 1) + hi).duplicated().to_numpy()
+    return lo * (int(codes.max(initial=0)) + 1) + hi
 
 
 def box_text(box) -> str:
