@@ -196,3 +196,17 @@ def test_a_corrupt_image_is_named_with_its_manifest_line(tmp_path):
             decode()
         assert (err.value.path, err.value.line) == (str(path), 5), str(err.value)
         assert "s01/0001.jpg" in str(err.value) and "cannot decode image" in str(err.value)
+
+
+def test_images_below_the_identity_folders_are_said_not_silently_dropped(tmp_path):
+    """Bug: ROOT/<subject>/<video>/frame.jpg was skipped without a word."""
+    (tmp_path / "bob" / "v1").mkdir(parents=True)
+    (tmp_path / "bob" / "0.png").write_bytes(tiny_image(0, ".png"))
+    (tmp_path / "amy").mkdir()
+    (tmp_path / "amy" / "0.png").write_bytes(tiny_image(1, ".png"))
+    for i in range(2):
+        (tmp_path / "bob" / "v1" / f"{i}.png").write_bytes(tiny_image(2 + i, ".png"))
+    read = manifest.read_samples(tmp_path)
+    assert read.samples["template"].tolist() == ["amy/0.png", "bob/0.png"]
+    (note,) = [n for n in read.provenance["notes"] if "deeper" in n]
+    assert note.startswith("2 images") and "bob/v1/0.png" in note and "metadata.csv" in note

@@ -188,6 +188,15 @@ def read_folders(root: Path) -> SampleSet:
                   "landmark_scheme": None,
                   "notes": ["identity folders carry no yaw of their own (`bench yaw` estimates "
                             "it; pass the file with --yaw-file)"]}
+    deeper = sorted(p for p in root.glob("*/*/**/*") if p.is_file()
+                    and p.suffix.lower() in IMAGE_SUFFIXES
+                    and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    if deeper:  # frames of a video folder, say: their subject is not this layout's to guess
+        first = ", ".join(p.relative_to(root).as_posix() for p in deeper[:3])
+        provenance["notes"].append(
+            f"{len(deeper)} images lie deeper than ROOT/<subject>/<image> and were left out "
+            f"(list them in a {MANIFEST_NAME} to use them): {first}"
+            + (", ..." if len(deeper) > 3 else ""))
     if others:  # a .tif or .heic left out must not pass unnoticed
         first = ", ".join(p.relative_to(root).as_posix() for p in others[:3])
         provenance["notes"].append(
