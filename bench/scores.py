@@ -75,11 +75,13 @@ def _check_shape(data: bytes, path: Path) -> np.ndarray:
     return starts[1:]
 
 
-def _read_csv(data: bytes, dtype: dict) -> pd.DataFrame:
+def _read_csv(data: bytes, dtype: dict, as_written: bool = False) -> pd.DataFrame:
     """pandas' reader on the header's names stripped as the shape check strips them
-    (``np.savetxt(delimiter=", ")`` writes ``score, label``)."""
+    (``np.savetxt(delimiter=", ")`` writes ``score, label``); ``as_written``: every value
+    as its text, none read as missing, in the columns of ``dtype``."""
     names = [str(name).strip() for name in pd.read_csv(io.BytesIO(data), nrows=0).columns]
-    missing = {name: MISSING for name in names if name not in SUBJECTS}
+    kept = set(SUBJECTS) | (set(dtype) if as_written else set())
+    missing = {name: MISSING for name in names if name not in kept}
     return pd.read_csv(io.BytesIO(data), header=0, names=names, dtype=dtype,
                        keep_default_na=False, na_values=missing)
 
@@ -118,7 +120,7 @@ def _parse_checked(data: bytes, row_lines: np.ndarray, path: Path) -> pd.DataFra
 
     as_text = {c: str for c in ("subject_a", "subject_b", *NUMERIC, "label")}
     try:
-        df = _read_csv(data, as_text)
+        df = _read_csv(data, as_text, as_written=True)
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"cannot parse as CSV: {exc}", path) from None
     except pd.errors.EmptyDataError:
@@ -133,8 +135,9 @@ def _parse_checked(data: bytes, row_lines: np.ndarray, path: Path) -> pd.DataFra
         raise DataError(f"read {len(df)} rows from {len(row_lines)} lines", path)
     for col in [c for c in NUMERIC if c in df.columns]:
         raw = df[col].str.strip()
-        values = pd.to_numeric(raw, errors="coerce")
-        bad = values.isna() if col == "score" else (values.isna() & raw.notna() & raw.ne(""))
+        unknown = raw.isin(MISSING)  # a yaw may be unknown, a score may not
+        values = pd.to_numeric(raw.mask(unknown), errors="coerce")
+        bad = values.isna() if col == "score" else (values.isna() & ~unknown)
         finite = values.fillna(0.0)
         bad |= ~np.isfinite(finite)
         far = (np.abs(finite) > MAX_ABS_YAW) & np.isfinite(finite) if col != "score" else bad & False
@@ -143,15 +146,25 @@ def _parse_checked(data: bytes, row_lines: np.ndarray, path: Path) -> pd.DataFra
             row = int(np.flatnonzero(bad.to_numpy())[0])
             what = (f"is outside [-{MAX_ABS_YAW:g}, {MAX_ABS_YAW:g}] degrees" if far.iloc[row]
                     else "is not a finite number")
-            fail(row, f"column {col!r}: {str(df[col].iloc[row])!r} {what}")
+            fail(row, _bad_value(df[col], row, what))
         df[col] = values.astype(np.float64)
-    labels = pd.to_numeric(df["label"].str.strip(), errors="coerce")
+    # pandas writes a bool column as True/False, and its fast reader takes them: so do we
+    raw = df["label"].str.strip()
+    labels = pd.to_numeric(raw.str.lower().replace({"true": "1", "false": "0"}),
+                           errors="coerce")
     bad = ~labels.isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        fail(row, f"column 'label': {str(df['label'].iloc[row])!r} is not 0 or 1")
+        fail(row, _bad_value(df["label"], row, "is not 0 or 1"))
     df["label"] = labels.astype(np.int8)
     return df
+
+
+def _bad_value(column: pd.Series, row: int, what: str) -> str:
+    value = column.iloc[row]
+    if not str(value).strip():
+        return f"column {column.name!r} is empty"
+    return f"column {column.name!r}: {str(value)!r} {what}"
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:

@@ -41,6 +41,12 @@ def test_crlf_and_bom_read_like_plain_text(tmp_path):
     ("score,label\n0.5,1\nnan,0\n", 3, "not a finite number"),
     ("score,label,yaw_b\n0.5,1,200\n0.1,0,1\n", 2, "outside"),
     ("score,label\n0.5,1\n0.1,2\n", 3, "is not 0 or 1"),
+    # bug: an empty field was shown as 'nan'
+    ("score,label\n0.5,1\n0.1,\n", 3, "column 'label' is empty"),
+    ("score,label\n0.5,1\n,0\n", 3, "column 'score' is empty"),
+    # bug: True/False passed the fast parser, so the checked one (run for another bad
+    # row) blamed the first True instead of the bad row
+    ("score,label\n0.5,True\n0.2,False\n0.3,1.5\n", 4, "'1.5' is not 0 or 1"),
 ])
 def test_bad_rows_are_named_by_line(tmp_path, text, line, what):
     p = tmp_path / "bad.csv"
@@ -63,3 +69,10 @@ def test_score_files_are_gzipped_at_the_fast_level(tmp_path):
     assert path.read_bytes()[8] == 4  # XFL 4: "compressor used fastest algorithm"
     assert len(read_scores(path)) == len(df)
     assert gzip.decompress(path.read_bytes()).startswith(b"score,label")
+
+
+def test_labels_written_as_booleans_read_as_0_and_1(tmp_path):
+    """pandas writes a bool column as True/False: both parsers take them, in any case."""
+    p = tmp_path / "b.csv"
+    p.write_text("score,label\n0.9,True\n0.1,false\n0.8,TRUE\n0.2,0\n")
+    assert read_scores(p)["label"].tolist() == [1, 0, 1, 0]
