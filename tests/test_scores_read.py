@@ -76,3 +76,14 @@ def test_labels_written_as_booleans_read_as_0_and_1(tmp_path):
     p = tmp_path / "b.csv"
     p.write_text("score,label\n0.9,True\n0.1,false\n0.8,TRUE\n0.2,0\n")
     assert read_scores(p)["label"].tolist() == [1, 0, 1, 0]
+
+
+def test_a_gzipped_file_under_a_plain_name_is_read(tmp_path):
+    """Bug: scores.csv holding gzip bytes failed as 'not UTF-8 text (byte 1 is 0x8b)'."""
+    import gzip
+
+    text = "score,label\n0.9,1\n0.1,0\n"
+    plain, packed = tmp_path / "a.csv", tmp_path / "b.csv"
+    plain.write_text(text)
+    packed.write_bytes(gzip.compress(text.encode()))
+    pd.testing.assert_frame_equal(read_scores(packed), read_scores(plain))

@@ -210,15 +210,19 @@ def check_angles(frame: pd.DataFrame, column: str, values: np.ndarray, path: Pat
     return ~bad
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def read_text_bytes(path: Path) -> bytes:
-    """The file's bytes (gunzipped when ``.gz``), checked to be UTF-8, without a byte-order
-    mark, with line ends normalised to ``\\n`` and spaces or tabs at a line's end removed."""
+    """The file's bytes (gunzipped when ``.gz`` or gzip's magic opens it: a downloaded
+    ``scores.csv`` may be compressed under its plain name), checked to be UTF-8, without a
+    byte-order mark, with line ends normalised to ``\\n`` and spaces or tabs at a line's
+    end removed."""
     try:
-        if path.suffix == ".gz":
+        data = path.read_bytes() if path.suffix != ".gz" else None
+        if data is None or data.startswith(GZIP_MAGIC):
             with gzip.open(path, "rb") as f:
                 data = f.read()
-        else:
-            data = path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", path) from None
     try:
