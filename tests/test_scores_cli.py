@@ -229,3 +229,22 @@ def test_a_file_with_no_subject_named_resamples_pairs(tmp_path):
     p = _subject_file(tmp_path, [("", "")] * 6)
     res = evaluate_scores(read_scores(p), EvalPlan(n_boot=20))
     assert res["ci"]["unit"] == "pair"
+
+
+def test_tables_keep_two_decimals_for_every_rate(example):
+    """Bug: tabulate re-parsed the formatted cells, so 97.10 printed as 97.1 and 3.00 as 3
+    beside 99.51 (and the leaderboard's 78.50 as 78.5)."""
+    import pandas as pd
+
+    from bench.runner.leaderboard import to_markdown
+
+    r = CliRunner().invoke(main, ["score", str(example), "--n-boot", "0"])
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.output.splitlines() if line.startswith("| all"))
+    cells = [c.strip() for c in row.strip("|").split("|")][3:]
+    assert all(c.rstrip("*").count(".") == 1 and len(c.rstrip("*").split(".")[1]) == 2
+               for c in cells), row
+    board = pd.DataFrame([{"protocol": "p", "model": "m", "value": 0.785, "ci_low": 0.75,
+                           "n": 4, "run_id": "x"}])
+    text = to_markdown(board)
+    assert "78.50" in text and "75.00" in text, text

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import math
+import re
 
 from tabulate import tabulate
 
 from ..metric_specs import far_key
+
+
+def text_table(rows, headers, fmt: str = "github") -> str:
+    """tabulate with every cell as written: its number parsing would turn ``97.10`` into
+    97.1 and ``3.00`` into 3 beside 99.51. Columns of numbers align right, others left."""
+    rows = [["" if v is None else str(v) for v in row] for row in rows]
+    right = [all(not c or re.match(r"[-+]?\d", c) for c in col) if col else False
+             for col in zip(*rows, strict=True)] if rows else [False] * len(headers)
+    return tabulate(rows, headers=list(headers), tablefmt=fmt, disable_numparse=True,
+                    colalign=tuple("right" if r else "left" for r in right))
 
 
 def pct(value, ci: dict | None = None, key: str | None = None) -> str:
@@ -80,7 +91,7 @@ def summary_table(result: dict, fmt: str = "github") -> str:
     far = list(result["tar_at_far"])
     block = dict(result)
     block["accuracy"] = result["accuracy"]["mean"] if result.get("accuracy") else None
-    text = tabulate([["all", *_row(block, far)]], headers=["", *_headers(far)], tablefmt=fmt)
+    text = text_table([["all", *_row(block, far)]], ["", *_headers(far)], fmt)
     text += _floor_note([block], far)
     text += ci_note(result.get("ci"))
     acc = result.get("accuracy")
@@ -116,7 +127,7 @@ def identification_table(ident: dict, fmt: str = "github") -> str:
     rows.append(["mean +- std" + (" [low, high]" if ci else ""), "", "", *(
         f"{100 * ident['summary'][k]['mean']:.2f} +- {100 * ident['summary'][k]['std']:.2f}"
         + ci_text(ci, k) for k in keys)])
-    text = tabulate(rows, headers=["", "gallery", "probes", *map(label, keys)], tablefmt=fmt)
+    text = text_table(rows, ["", "gallery", "probes", *map(label, keys)], fmt)
     return (text + f"\nstd over {len(ident['splits'])} splits ({ident.get('std_kind', '')}); "
             "a split without non-mated probes has no TPIR (n/a)" + ci_note(ci)
             + ("; the interval is the mean's over splits (probe subjects resampled, galleries "
@@ -144,9 +155,9 @@ def yaw_table(result: dict, fmt: str = "github") -> str:
         return ""
     far = list(result["tar_at_far"])
     rows = [[f"|yaw| {name}", *_row(block, far)] for name, block in by["by_bin"].items()]
-    text = tabulate(rows, headers=["pair bin", *_headers(far)], tablefmt=fmt)
+    text = text_table(rows, ["pair bin", *_headers(far)], fmt)
     cells = [[f"{c['a']} x {c['b']}", *_row(c, far)] for c in by["cells"]]
-    text += "\n\n" + tabulate(cells, headers=["yaw cell", *_headers(far)], tablefmt=fmt)
+    text += "\n\n" + text_table(cells, ["yaw cell", *_headers(far)], fmt)
     # rule_doc already reads "pair bin = ..."; the cell rule needs its own label
     text += f"\n{by['rule_doc']}; yaw cell = {by['cell_rule']}"
     text += _floor_note([*by["by_bin"].values(), *by["cells"]], far)

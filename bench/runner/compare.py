@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tabulate import tabulate
 
 from .. import metrics as M
 from ..errors import ConfigError
@@ -27,6 +26,7 @@ from ..models import MODELS, frozen_stem
 from ..modes import FROZEN_STEM_MODES, MODES, PRETRAINED, is_dream, model_for_mode, stem_name
 from ..protocols import load_protocol
 from ..report import plots
+from ..report.tables import text_table
 from ..train.distributed import distributed
 from ..yawbins import YawBinning
 from . import leaderboard
@@ -185,7 +185,7 @@ def markdown_report(table: pd.DataFrame, title: str, runs: dict[str, Path],
             by_metric = mb.set_index("metric")
             rows.append([mode] + [_cell(by_metric.loc[m], mode) if m in by_metric.index
                                   else "" for m in metrics])
-        lines.append(tabulate(rows, headers=["mode", *metrics], tablefmt="github"))
+        lines.append(text_table(rows, ["mode", *metrics]))
         lines.append("")
     lines += ["## runs", ""] + [f"- {m}: `{p}`" for m, p in runs.items()] + [""]
     return "\n".join(lines)
