@@ -248,3 +248,11 @@ def test_tables_keep_two_decimals_for_every_rate(example):
                            "n": 4, "run_id": "x"}])
     text = to_markdown(board)
     assert "78.50" in text and "75.00" in text, text
+
+
+def test_scores_that_look_like_distances_are_warned_about(tmp_path):
+    """A distance file (lower = more alike) gave AUC 11 % and 0 % TARs without a word."""
+    p = _write(tmp_path, "score,label\n0.1,1\n0.9,0\n0.2,1\n0.8,0\n0.5,1\n0.4,0\n")
+    r = CliRunner().invoke(main, ["score", str(p), "--n-boot", "0"])
+    assert r.exit_code == 0 and "AUC 11.11 % is below 50 %" in r.output, r.output
+    assert "negate" in r.output
