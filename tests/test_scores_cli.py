@@ -201,7 +201,7 @@ def test_subject_ids_spelled_like_missing_values_are_ids(tmp_path, monkeypatch):
     and the intervals silently resampled pairs instead."""
     import bench.scores
 
-    names = ["NA", "null", "N/A", "s3", "s4", "s5"]
+    names = ["NA", "null", "N/A", "nan", "None", "s5"]
     ids = [(names[i % 6], names[i % 6] if i % 2 else names[(i + 1) % 6]) for i in range(60)]
     p = _subject_file(tmp_path, ids)
 

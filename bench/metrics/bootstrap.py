@@ -19,6 +19,7 @@ intervals against the exact per-pair resampling.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,28 +71,38 @@ class Decisions:
         """``folds`` (n,) fold labels: decisions weighted to the mean over folds when the
         folds differ in size (unweighted when they do not: the same number, exactly)."""
         correct = np.asarray(correct, dtype=bool)
-        if folds is None:
+        if folds is None or correct.size == 0:
             return cls(correct)
         _, group, sizes = np.unique(np.asarray(folds), return_inverse=True, return_counts=True)
         if np.all(sizes == sizes[0]):
             return cls(correct)
-        return cls(correct, group.astype(np.int64), correct.size / (sizes.size * sizes))
+        # a byte a pair while folds are few: IJB-C's 1:N has 69M
+        group = group.astype(np.min_scalar_type(sizes.size - 1))
+        return cls(correct, group, correct.size / (sizes.size * sizes))
 
     @property
     def weight(self) -> np.ndarray | None:
         """(n,) each decision's weight; None when all weigh 1."""
-        return None if self.group is None else self.group_weight[self.group]
+        return self.weight_at(slice(None))
 
     @property
     def right(self) -> np.ndarray:
         """(n,) float: each pair's weight when decided correctly, else 0."""
-        w = self.weight
-        return self.correct.astype(float) if w is None else np.where(self.correct, w, 0.0)
+        return self.right_at(slice(None))
+
+    def weight_at(self, idx) -> np.ndarray | None:
+        """:attr:`weight` of the pairs ``idx`` alone (no (n,) float array is made)."""
+        return None if self.group is None else self.group_weight[self.group[idx]]
+
+    def right_at(self, idx) -> np.ndarray:
+        """:attr:`right` of the pairs ``idx`` alone."""
+        w, c = self.weight_at(idx), self.correct[idx]
+        return c.astype(float) if w is None else np.where(c, w, 0.0)
 
     def accuracy(self) -> float:
-        w = self.weight
-        return float(np.mean(self.correct)) if w is None else \
-            float(np.sum(self.right) / np.sum(w))
+        right, total = _sums(self)
+        total = self.correct.size if total is None else total
+        return right / total if total else float("nan")
 
     def subset(self, sel) -> Decisions:
         """The decisions of the pairs ``sel``, keeping their weights."""
@@ -134,8 +145,13 @@ class BootstrapResult:
                 "metrics": {k: v.as_dict() for k, v in self.intervals.items()}}
 
 
-#: Subject ids that mean "unknown" (an insightface .bin stores none).
-UNKNOWN_SUBJECTS = ("", "nan", "None")
+#: The text of an unknown subject id: an empty one, or a missing value (None, NaN: an
+#: insightface .bin stores none). A subject may be called "nan" or "None" in a file.
+UNKNOWN_SUBJECT = ""
+
+
+def _id_text(value) -> str:
+    return UNKNOWN_SUBJECT if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
 
 
 #: Rows factorised at a time by :func:`_sorted_codes`: pandas sizes its hash table by the
@@ -152,7 +168,7 @@ def _sorted_codes(*columns: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     codes are int32 while they fit: a few bytes a row, whatever the row count."""
     found = [_column_codes(np.asarray(c)) for c in columns]
     # only the distinct values are turned into text (10 and "10" become one subject)
-    names, merged = np.unique(np.array([str(u) for _, uniques in found for u in uniques],
+    names, merged = np.unique(np.array([_id_text(u) for _, uniques in found for u in uniques],
                                        dtype=str), return_inverse=True)
     merged = merged.astype(index_dtype(names.size))
     codes, start = [], 0
@@ -181,9 +197,10 @@ def _column_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def subjects_known(ids) -> bool:
-    """True when every id names a subject (none empty or NaN)."""
+    """True when every id of the distinct texts ``ids`` (:func:`_sorted_codes`' names)
+    names a subject (none empty)."""
     ids = np.asarray(ids).astype(str)
-    return ids.size > 0 and not np.isin(ids, UNKNOWN_SUBJECTS).any()
+    return ids.size > 0 and not (ids == UNKNOWN_SUBJECT).any()
 
 
 class _WeightSampler:
@@ -292,13 +309,21 @@ class _ReducedWeights:
                  decisions: Decisions | None = None):
         self.red, self.sampler, self.decisions = red, sampler, decisions
         j = red.n_bins
+        if decisions is not None:  # the pairs with their own weights, computed once
+            own = (red.genuine, red.head)
+            self.own_right = [decisions.right_at(i) for i in own]
+            self.own_weight = None if decisions.group is None else \
+                [decisions.weight_at(i) for i in own]
         # (mask over the bulk, its decisions' weight if correct, its weight) per class
-        classes = self._classes()
         if sampler.unit != "subject":
-            self.bin_sizes = np.concatenate(
-                [np.bincount(red.bulk_bin[mask], minlength=j) for mask, _, _ in classes])
-            self.class_right = np.array([r for _, r, _ in classes], dtype=float)
-            self.class_weight = np.array([w for _, _, w in classes], dtype=float)
+            sizes, self.class_right, self.class_weight = [], [], []
+            for mask, right, weight in self._classes():
+                sizes.append(np.bincount(red.bulk_bin[mask], minlength=j))
+                self.class_right.append(right)
+                self.class_weight.append(weight)
+            self.bin_sizes = np.concatenate(sizes)
+            self.class_right = np.asarray(self.class_right, dtype=float)
+            self.class_weight = np.asarray(self.class_weight, dtype=float)
             return
         ia, ib, same = sampler.ia, sampler.ib, sampler.same
         n_s = sampler.n_subjects
@@ -317,7 +342,7 @@ class _ReducedWeights:
         # the bulk's weighted decisions as subject degrees, correct ones and (weighted) all
         self.degrees_ok, self.offset_ok = np.zeros(n_s), 0.0
         self.degrees_all, self.offset_all = np.zeros(n_s), 0.0
-        for mask, right, weight in classes:
+        for mask, right, weight in self._classes() if decisions is not None else ():
             deg = (np.bincount(a[mask], minlength=n_s)
                    + np.bincount(b[mask & ~one], minlength=n_s)).astype(float)
             off = float(np.sum(mask & ~one))
@@ -326,19 +351,22 @@ class _ReducedWeights:
             self.degrees_all += weight * deg
             self.offset_all += weight * off
 
-    def _classes(self) -> list[tuple[np.ndarray, float, float]]:
+    def _classes(self) -> Iterator[tuple[np.ndarray, float, float]]:
+        """One class at a time: each mask is a byte per bulk impostor (69M in IJB-C)."""
         red, d = self.red, self.decisions
         if d is None:
-            return [(np.ones(red.bulk.size, bool), 0.0, 1.0)]
+            yield np.ones(red.bulk.size, bool), 0.0, 1.0
+            return
         ok = d.correct[red.bulk]
         if d.group is None:
-            return [(ok, 1.0, 1.0), (~ok, 0.0, 1.0)]
+            yield ok, 1.0, 1.0
+            yield ~ok, 0.0, 1.0
+            return
         group = d.group[red.bulk]
-        out = []
         for g, weight in enumerate(d.group_weight):
             in_g = group == g
-            out += [(in_g & ok, float(weight), float(weight)), (in_g & ~ok, 0.0, float(weight))]
-        return out
+            yield in_g & ok, float(weight), float(weight)
+            yield in_g & ~ok, 0.0, float(weight)
 
     def _own_pair_counts(self, b: int) -> np.ndarray:
         """(b, G + H) draws of the pairs with their own weight, as part of one multinomial
@@ -374,11 +402,9 @@ class _ReducedWeights:
             bulk_all = m @ self.degrees_all - self.offset_all
         if d is None:
             return Weighting(gen, head, bins)
-        right = d.right
-        right = gen @ right[red.genuine] + head @ right[red.head] + bulk_ok
-        weight = d.weight
-        total = None if weight is None else \
-            gen @ weight[red.genuine] + head @ weight[red.head] + bulk_all
+        right = gen @ self.own_right[0] + head @ self.own_right[1] + bulk_ok
+        total = None if self.own_weight is None else \
+            gen @ self.own_weight[0] + head @ self.own_weight[1] + bulk_all
         return Weighting(gen, head, bins, right, total)
 
 
@@ -449,8 +475,13 @@ def _resample(scores_list, labels, sampler: _WeightSampler, spec: BootstrapSpec,
 
 
 def _sums(d: Decisions) -> tuple[float, float | None]:
-    weight = d.weight
-    return float(np.sum(d.right)), None if weight is None else float(np.sum(weight))
+    """Total weight of the correct decisions and of all, by counts per fold (no (n,)
+    float array); the total is None when all weigh 1."""
+    if d.group is None:
+        return float(np.count_nonzero(d.correct)), None
+    k = d.group_weight.size
+    right = np.bincount(d.group[d.correct], minlength=k) @ d.group_weight
+    return float(right), float(np.bincount(d.group, minlength=k) @ d.group_weight)
 
 
 def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
