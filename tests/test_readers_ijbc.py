@@ -123,6 +123,21 @@ def test_a_missing_crop_is_named_with_its_face_list_line(ijbc):
     assert f"face_tid_mid.txt:{line}:" in str(err.value)
 
 
+def test_a_missing_crop_of_a_gzipped_face_list_is_named_too(ijbc):
+    """Bug: the face list's line was quoted from its compressed bytes: IndexError."""
+    import gzip
+
+    tid = _meta(ijbc, "face_tid_mid.txt")
+    text = tid.read_text()
+    tid.write_bytes(gzip.compress(text.encode()))
+    (ijbc / "loose_crop" / "3.jpg").unlink()
+    with pytest.raises(DataError, match="missing image") as err:
+        read(ijbc)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith("3.jpg "))
+    assert f"face_tid_mid.txt:{line}:" in str(err.value)
+    assert err.value.text.startswith("3.jpg ")
+
+
 def test_not_a_release_folder_says_what_it_expected(tmp_path):
     (tmp_path / "meta").mkdir()
     (tmp_path / "loose_crop").mkdir()

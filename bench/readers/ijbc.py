@@ -109,10 +109,11 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
     files = {_rel(p, root): sha256_file(p) for p in (tid_path, five_path)}
     notes: list[str] = []
 
-    faces, _ = read_columns(tid_path, "face list", ("image", "template", "media"),
-                            skipped=skipped)
+    faces, text = read_columns(tid_path, "face list", ("image", "template", "media"),
+                               skipped=skipped)
     listed = set(faces["template"])
-    faces = _reject_missing_images(faces, crops, tid_path, skipped)
+    faces = _reject_missing_images(faces, crops, tid_path, text, skipped)
+    del text
     points = _read_points(five_path, skipped)
 
     roles = None
@@ -266,12 +267,12 @@ def _subjects(root: Path, release: str, faces: pd.DataFrame, pairs: pd.DataFrame
             "subject and the 1:N lists are absent or incomplete)")
 
 
-def _reject_missing_images(faces: pd.DataFrame, crops: Path, path: Path,
+def _reject_missing_images(faces: pd.DataFrame, crops: Path, path: Path, data: bytes,
                            skipped: SkippedRows) -> pd.DataFrame:
+    """``data``: the face list's text as read (gunzipped), to quote its lines."""
     present = set(os.listdir(crops))
     missing = ~faces["image"].isin(present).to_numpy()
     if missing.any():
-        data = path.read_bytes()
         for i in np.flatnonzero(missing):
             line = int(faces[LINE].iat[i])
             skipped.reject(DataError(missing_image(crops / faces["image"].iat[i]),
