@@ -42,12 +42,13 @@ class EvalPlan:
     main: MetricSpec | None = None
 
     def __post_init__(self):
-        # two spellings of one FAR would be two keys of one number (and misalign tables)
-        values = [float(t) for t in self.far]
-        for i, v in enumerate(values):
-            if v in values[:i]:
-                raise ConfigError(f"FAR targets {self.far[values.index(v)]} and {self.far[i]} "
-                                  "are the same: give each once")
+        # two spellings of one FAR would be two keys of one number, and two FARs alike to
+        # 6 digits one key of the intervals (tar@far=0.001): either misaligns the tables
+        keys = [far_key(t) for t in self.far]
+        for i, k in enumerate(keys):
+            if k in keys[:i]:
+                raise ConfigError(f"FAR targets {self.far[keys.index(k)]} and {self.far[i]} "
+                                  f"are the same (to 6 digits: {k}): give each once")
 
     @classmethod
     def from_protocol(cls, protocol, n_boot: int = 1000, seed: int = 0) -> EvalPlan:

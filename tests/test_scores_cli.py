@@ -185,6 +185,9 @@ def test_an_eval_plan_refuses_a_repeated_far():
 
     with pytest.raises(ConfigError, match="once"):
         EvalPlan(far=("0.1", "1e-1"))
+    # alike to the 6 digits of the intervals' keys: one key for two targets
+    with pytest.raises(ConfigError, match="once"):
+        EvalPlan(far=("0.001", "0.0010000001"))
 
 
 def _subject_file(tmp_path, ids):
