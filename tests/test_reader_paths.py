@@ -40,3 +40,19 @@ def test_a_path_with_dot_dot_reads_as_the_plain_one(tiny_synth, tmp_path, part, 
     assert _summary(again) == _summary(plain)
     if part == "cfp":
         assert all(_summary(plain)[1])
+
+
+def test_a_synth_json_is_looked_for_above_the_real_folder(tmp_path, monkeypatch):
+    """Bug: the folders 'above' ../../cfp were its lexical parents, so from
+    T/anc/work/sub a synth.json in T/anc/work (no ancestor of T/anc/cfp) made real data
+    synthetic (its counts, its folds)."""
+    from bench.protocols.dataset import DataLocation, synth_manifest
+
+    (tmp_path / "anc" / "cfp").mkdir(parents=True)
+    (tmp_path / "anc" / "work" / "sub").mkdir(parents=True)
+    (tmp_path / "anc" / "work" / "synth.json").write_text("{}")
+    monkeypatch.chdir(tmp_path / "anc" / "work" / "sub")
+    assert synth_manifest(DataLocation(Path("../../cfp"), None, "test")) is None
+    (tmp_path / "synth.json").write_text("{}")
+    assert synth_manifest(DataLocation(Path("../../cfp"), None, "test")) == \
+        tmp_path / "synth.json"

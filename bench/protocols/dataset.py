@@ -123,7 +123,7 @@ def _ancestors(location: DataLocation) -> list[Path]:
     """The data root, then the dataset's own folder and the two above it."""
     start = location.dataset if location.dataset.is_dir() else location.dataset.parent
     found = [location.root] if location.root is not None else []
-    return found + [start, *list(start.absolute().parents)[:2]]
+    return found + [start, *list(absolute(start).parents)[:2]]
 
 
 def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
@@ -159,7 +159,7 @@ def load_eval_set(protocol: Protocol | str, data: str | Path | None = None, *,
     if yaw_in_reader:
         # this reader bins on yaw while it reads (yaw-bins builds its split there): it must
         # see the file's poses, not get them after the pairs are chosen
-        kwargs["yaw_file"] = str(Path(yaw_file).absolute())
+        kwargs["yaw_file"] = str(absolute(yaw_file))
     skipped = SkippedRows(lenient=lenient)
     try:
         evalset = read_dataset(protocol.format, location.dataset, skipped=skipped,
