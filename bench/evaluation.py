@@ -183,9 +183,9 @@ def evaluate_scores(df: pd.DataFrame, plan: EvalPlan | None = None) -> dict:
                            M.Decisions.of(correct, df["fold"]))
     if result["auc"] < 0.5:  # NaN (one class) is warned about on its own
         warnings.warn(f"AUC {100 * result['auc']:.2f} % is below 50 %: these scores rank "
-                      "impostors above genuine pairs, and bench reads a higher score as more "
-                      "alike; if they are distances, negate them (score = -distance)",
-                      stacklevel=2)
+                      "impostors above genuine pairs (bench reads a higher score as more "
+                      "alike: a score file of distances must be negated, score = -distance; "
+                      "a run's model is worse than chance on this data)", stacklevel=2)
     result.pop("accuracy", None)
     result["accuracy"] = accuracy
     result["tar_at_far_folds"] = _tar_by_fold(df, plan) if accuracy is not None else None

@@ -259,3 +259,13 @@ def test_scores_that_look_like_distances_are_warned_about(tmp_path):
     r = CliRunner().invoke(main, ["score", str(p), "--n-boot", "0"])
     assert r.exit_code == 0 and "AUC 11.11 % is below 50 %" in r.output, r.output
     assert "negate" in r.output
+
+
+def test_a_missing_value_leaves_a_column_of_numbers_right_aligned():
+    from bench.report.tables import text_table
+
+    text = text_table([["a", "97.10"], ["b", "n/a"], ["c", "3.00"]], ["", "acc %"])
+    lines = text.splitlines()
+    assert lines[2].endswith("  97.10 |") and lines[3].endswith("    n/a |"), text
+    with pytest.raises(ValueError, match="headers"):
+        text_table([["a", "1", "2"]], ["", "x"])

@@ -14,7 +14,12 @@ def text_table(rows, headers, fmt: str = "github") -> str:
     """tabulate with every cell as written: its number parsing would turn ``97.10`` into
     97.1 and ``3.00`` into 3 beside 99.51. Columns of numbers align right, others left."""
     rows = [["" if v is None else str(v) for v in row] for row in rows]
-    right = [all(not c or re.match(r"[-+]?\d", c) for c in col) if col else False
+    if any(len(row) != len(headers) for row in rows):  # tabulate would drop a header
+        raise ValueError(f"rows of {sorted({len(r) for r in rows})} cells for "
+                         f"{len(headers)} headers")
+    # a missing value (n/a: a one-class cell, a split without non-mated probes) leaves a
+    # column of numbers one
+    right = [all(not c or c in ("n/a", "nan") or re.match(r"[-+]?\d", c) for c in col)
              for col in zip(*rows, strict=True)] if rows else [False] * len(headers)
     return tabulate(rows, headers=list(headers), tablefmt=fmt, disable_numparse=True,
                     colalign=tuple("right" if r else "left" for r in right))
