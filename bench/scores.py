@@ -190,13 +190,20 @@ def read_scores(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _blank(column: pd.Series) -> np.ndarray:
+    """(n,) bool: the ids that are empty or missing, tested once per distinct id (a row at
+    a time took 14 s on IJB-C's 15.7M pairs)."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    blank = np.array([pd.isna(u) or not str(u).strip() for u in uniques], dtype=bool)
+    return blank[codes] if blank.size else np.zeros(len(column), bool)
+
+
 def _check_subjects(df: pd.DataFrame, data: bytes, row_lines: np.ndarray, path: Path) -> None:
     """Every pair names both subjects, or none does: one unnamed side would silently turn
     the subject bootstrap into pair resampling (narrower intervals, under another name)."""
     if not set(SUBJECTS) <= set(df.columns):
         return
-    empty = np.column_stack([df[c].fillna("").astype(str).str.strip().eq("").to_numpy()
-                             for c in SUBJECTS])
+    empty = np.column_stack([_blank(df[c]) for c in SUBJECTS])
     if empty.all() or not empty.any():
         return
     row, side = (int(v[0]) for v in np.nonzero(empty))
