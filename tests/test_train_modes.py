@@ -211,6 +211,47 @@ def test_the_stitch_is_the_same_at_any_feature_scale(scale):
                                    rtol=1e-3, atol=1e-5 * scale)
 
 
+def test_retrain_starts_from_the_trained_block_as_it_is():
+    """Bug: retrain trained the end2end block on features scaled by 1/s and folded it back
+    with its biases times s, without first expressing it at that scale: with no step at
+    all, the saved block had biases s times the end2end block's (s = 20.6 here), another
+    mapping, and distance_before described that one."""
+    torch.manual_seed(0)
+    identity = torch.randn(40, 8) * 20
+    pairs = StitchPairs(identity - 20.0, torch.full((40,), 75.0), identity, identities=40,
+                        frontal=40)
+    block = DreamBlock(8)
+    with torch.no_grad():
+        for layer in block.residual:
+            if isinstance(layer, torch.nn.Linear):
+                layer.bias.uniform_(0.5, 2.0)
+    start = {k: v.clone() for k, v in block.state_dict().items()}
+    before = mean_distance(block, pairs)
+    outcome = train_block(block, pairs, StitchConfig(iterations=1, batch_size=20, lr=1e-12,
+                                                     momentum=0.0, weight_decay=0.0),
+                          seed=0, trained=True)
+    for key, value in block.state_dict().items():
+        torch.testing.assert_close(value, start[key], rtol=1e-5, atol=1e-6)
+    assert outcome.distance_before == pytest.approx(before, rel=1e-5)
+
+
+def test_retrain_checkpoints_of_the_rescaled_start_are_not_found_again():
+    """Retrain's key changed with the fix (its old checkpoints started from a rescaled
+    block); stitch and end2end keep the keys they had, so their checkpoints stay valid."""
+    import bench.train.modes as modes
+    from bench.train.config import TrainConfig
+
+    cfg, model = TrainConfig(), "resnet18-dream"
+
+    def before_the_fix(mode: str) -> str:
+        return modes.digest({"mode": mode, "model": modes.stage_model(model, mode),
+                             **cfg.hashed_part("stitch"),
+                             "upstream": modes.run_key(model, modes.UPSTREAM[mode], cfg, "d")})
+
+    assert modes.run_key(model, "retrain", cfg, "d") != before_the_fix("retrain")
+    assert modes.run_key(model, "stitch", cfg, "d") == before_the_fix("stitch")
+
+
 def test_lr_schedule_warms_up_and_decays():
     f = lr_factor(ClassifyConfig(epochs=4, warmup_epochs=1), steps_per_epoch=10)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)

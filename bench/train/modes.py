@@ -159,8 +159,11 @@ def run_key(model_name: str, mode: str, config: TrainConfig, data_digest: str) -
         below = (digest({"frozen_stem": frozen_stem_identity(model_name, config),
                          "data": data_digest}) if frozen_stem(model_name)
                  else run_key(model_name, UPSTREAM[mode], config, data_digest))
+        # retrain checkpoints made before its block started as end2end left it (it began
+        # with biases times the feature scale) must not be found again under this key
+        start = {"start": "upstream block as trained"} if mode == "retrain" else {}
         return digest({"mode": mode, "model": name, **config.hashed_part("stitch"),
-                       "upstream": below})
+                       "upstream": below, **start})
     return digest({"mode": mode, "model": name, **config.hashed_part("classify"),
                    "data": data_digest})
 
@@ -343,7 +346,7 @@ def _stitch(run: _Run, mode: str, name: str, folder: Path, entry: dict,
         data = run.train_data(model, collective=False)
         entry["data"] = data.describe()
         outcome = stitch_model(model, data, run.config.stitch, run.config.seed,
-                               progress=run.config.progress)
+                               progress=run.config.progress, trained=mode == "retrain")
         metrics = {**outcome.metrics(),
                    "upstream": None if upstream is None else upstream.metrics}
         _finish(model.cpu(), folder, entry, metrics, mode)

@@ -125,14 +125,18 @@ def mean_distance(block: DreamBlock | None, pairs: StitchPairs, chunk: int = 819
     return float(total) / len(pairs)
 
 
-def train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed: int
-                ) -> StitchOutcome:
-    """SGD on the block's residual branch alone (``cfg.iterations`` steps of MSE)."""
+def train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed: int, *,
+                trained: bool = False) -> StitchOutcome:
+    """SGD on the block's residual branch alone (``cfg.iterations`` steps of MSE).
+
+    ``trained``: the block holds trained weights for the stem's own features (retrain
+    continues end2end's block), so it starts as that very mapping at the training scale;
+    a fresh block's random start is taken as it is."""
     device = pairs.mids.device
     # (B, 256) matrices are too small to share: on a busy CPU, OpenMP threads spend more
     # time waiting for each other than computing (2.4 ms vs 56 ms a step measured on 2 cores)
     with cpu_threads(1 if device.type == "cpu" else None):
-        return _train_block(block, pairs, cfg, seed, device)
+        return _train_block(block, pairs, cfg, seed, device, trained)
 
 
 def feature_scale(pairs: StitchPairs, cfg: StitchConfig) -> float:
@@ -157,9 +161,11 @@ def scale_block(block: DreamBlock, factor: float) -> None:
 
 
 def _train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed: int,
-                 device: torch.device) -> StitchOutcome:
+                 device: torch.device, trained: bool) -> StitchOutcome:
     block.to(device).train()
     scale = feature_scale(pairs, cfg)
+    if trained:  # s R(x / s) = R at the training scale: the fold below gives R back
+        scale_block(block, 1.0 / scale)
     raw, pairs = pairs, StitchPairs(pairs.mids / scale, pairs.yaw, pairs.targets / scale,
                                     pairs.identities, pairs.frontal)
     before = mean_distance(block, pairs) * scale ** 2
@@ -197,15 +203,16 @@ def _train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed:
 
 
 def stitch_model(model: FaceModel, data: TrainData, cfg: StitchConfig, seed: int,
-                 progress: bool = False) -> StitchOutcome:
-    """Freeze ``model.stem`` and train ``model.dream`` on its cached features, in place."""
+                 progress: bool = False, trained: bool = False) -> StitchOutcome:
+    """Freeze ``model.stem`` and train ``model.dream`` on its cached features, in place
+    (``trained``: the block continues trained weights, see :func:`train_block`)."""
     if model.dream is None:
         raise DataError(f"model {model.config.get('name', '?')!r} has no DREAM block to stitch")
     for p in model.stem.parameters():
         p.requires_grad_(False)
     features = extract_features(model, data, progress=progress)
     pairs = stitch_pairs(features, data.labels, data.yaw, cfg, data.source or None)
-    outcome = train_block(model.dream, pairs, cfg, seed)
+    outcome = train_block(model.dream, pairs, cfg, seed, trained=trained)
     for p in model.stem.parameters():
         p.requires_grad_(True)
     return outcome
