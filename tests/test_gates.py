@@ -34,3 +34,16 @@ def test_gates_are_monotone_in_unit_interval_and_even(name):
 def test_unknown_gate_suggests():
     with pytest.raises(ConfigError, match="Did you mean code"):
         gate_values(torch.zeros(1), "cod")
+
+
+def test_the_gate_is_computed_in_float32_for_half_precision_features():
+    """Bug: under CUDA autocast the yaw took the features' bf16 dtype before the gate, so
+    47.3 degrees became 47.25 and the gate at 44 degrees read 0.441 instead of 0.445."""
+    from bench.models import DreamBlock
+
+    block = DreamBlock(4)
+    yaw = torch.tensor([44.0, 46.0, 47.3])
+    exact = block.gate_weight(torch.zeros(3, 4), yaw).reshape(-1)
+    half = block.gate_weight(torch.zeros(3, 4, dtype=torch.bfloat16), yaw).reshape(-1)
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, exact, rtol=0, atol=1e-7)

@@ -41,13 +41,16 @@ class DreamBlock(nn.Module):
 
     def gate_weight(self, mid: torch.Tensor, yaw: torch.Tensor | None = None,
                     condition: torch.Tensor | None = None) -> torch.Tensor:
-        """The ``(N, 1)`` gate value for a batch."""
+        """The ``(N, 1)`` gate value for a batch, in float32 at least: under autocast the
+        features are bf16, whose 8 bits would round the yaw (47.3 to 47.25) and the gate."""
         if (yaw is None) == (condition is None):
             raise ConfigError("DreamBlock needs exactly one of yaw (degrees) or condition ([0, 1])")
+        dtype = torch.promote_types(mid.dtype, torch.float32)
         if yaw is not None:
-            value = GATES.get(self.gate)(torch.as_tensor(yaw).to(mid).abs())
+            value = GATES.get(self.gate)(
+                torch.as_tensor(yaw).to(device=mid.device, dtype=dtype).abs())
         else:
-            value = torch.as_tensor(condition).to(mid)
+            value = torch.as_tensor(condition).to(device=mid.device, dtype=dtype)
             _check(~torch.any((value < 0) | (value > 1)), "condition values must lie in [0, 1]")
         value = value.reshape(-1)
         if value.shape[0] != mid.shape[0]:
