@@ -252,6 +252,28 @@ def test_retrain_checkpoints_of_the_rescaled_start_are_not_found_again():
     assert modes.run_key(model, "stitch", cfg, "d") == before_the_fix("stitch")
 
 
+def test_stitch_batches_draw_identities_alike_as_the_authors_do():
+    """The authors' gen_batch draws an identity, then one of its profiles: an identity
+    with 30 profile images must not weigh 30 times one with a single profile."""
+    from bench.train.stitch import batch_indices
+
+    features = torch.randn(40, 4)
+    labels = torch.tensor([0] * 4 + [1] * 4 + [0] * 30 + [1] * 2)   # frontals, profiles
+    yaw = torch.tensor([0.0] * 8 + [70.0] * 32)
+    pairs = stitch_pairs(features, labels, yaw, StitchConfig())
+    assert pairs.identities == 2 and pairs.owner.tolist() == [0] * 30 + [1] * 2
+    draws = torch.cat(list(batch_indices(pairs, 64, 100, "identity",
+                                         torch.Generator().manual_seed(0))))
+    share = (pairs.owner[draws] == 1).double().mean().item()
+    assert 0.45 < share < 0.55
+    assert set(draws[pairs.owner[draws] == 1].tolist()) == {30, 31}
+    by_image = torch.cat(list(batch_indices(pairs, 16, 100, "image",
+                                            torch.Generator().manual_seed(0))))
+    assert (pairs.owner[by_image] == 1).double().mean().item() < 0.1
+    with pytest.raises(ConfigError, match="stitch.sampling"):
+        StitchConfig(sampling="subject")
+
+
 def test_lr_schedule_warms_up_and_decays():
     f = lr_factor(ClassifyConfig(epochs=4, warmup_epochs=1), steps_per_epoch=10)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)

@@ -89,6 +89,9 @@ class ClassifyConfig:
                "classify.arcface_scale must be > 0 and arcface_margin in [0, 1.6) radians")
 
 
+STITCH_SAMPLING = ("identity", "image")
+
+
 @dataclass(frozen=True)
 class StitchConfig:
     """Training the DREAM block alone on cached stem features (stitch and retrain)."""
@@ -104,8 +107,14 @@ class StitchConfig:
     #: it and the trained block folded back (bench.train.stitch), so one step size fits
     #: every stem (dlib's norms ~0.5, SFace's ~14, ours ~21); None trains on raw features
     feature_rms: float | None = 1.0
+    #: how a batch draws its samples: "identity", an identity uniformly and then one of its
+    #: profile images (the authors' gen_batch: identities with many profiles do not
+    #: dominate the block); "image", every profile image alike
+    sampling: str = "identity"
 
     def __post_init__(self):
+        _check(self.sampling in STITCH_SAMPLING, f"stitch.sampling must be one of "
+               f"{', '.join(STITCH_SAMPLING)}, got {self.sampling!r}")
         _check(self.feature_rms is None or self.feature_rms > 0,
                f"stitch.feature_rms must be > 0 or null, got {self.feature_rms}")
         _check(0 <= self.frontal_max_yaw < self.profile_min_yaw <= 90,

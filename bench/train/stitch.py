@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -34,13 +35,15 @@ from .data import TRAIN_YAW_FIX, TrainData, mix_seed
 @dataclass
 class StitchPairs:
     """``mids`` (P, D) profile features, ``yaw`` (P,) their yaw, ``targets`` (P, D) the mean
-    frontal feature of each one's identity."""
+    frontal feature of each one's identity, ``owner`` (P,) int64 that identity's index in
+    0..identities-1 (None: every sample its own)."""
 
     mids: torch.Tensor
     yaw: torch.Tensor
     targets: torch.Tensor
     identities: int
     frontal: int
+    owner: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.mids.shape[0])
@@ -110,8 +113,36 @@ def stitch_pairs(features: torch.Tensor, labels: torch.Tensor, yaw: torch.Tensor
                         "with `bench run --weights`)", where)
     means = sums / counts.clamp(min=1).unsqueeze(1).to(sums.dtype)
     lab = labels[usable]
-    return StitchPairs(features[usable], yaw[usable], means[lab],
-                       identities=int(torch.unique(lab).numel()), frontal=int(frontal.sum()))
+    kept, owner = torch.unique(lab, return_inverse=True)
+    return StitchPairs(features[usable], yaw[usable], means[lab], identities=int(kept.numel()),
+                       frontal=int(frontal.sum()), owner=owner)
+
+
+def batch_indices(pairs: StitchPairs, batch: int, iterations: int, sampling: str,
+                  generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """``iterations`` index batches into ``pairs`` (on the CPU, drawn by ``generator``).
+
+    ``image``: passes over a shuffled order, every sample alike. ``identity``: ``batch``
+    identities drawn uniformly with replacement, then one profile of each uniformly, as
+    the authors' gen_batch draws them."""
+    if sampling == "image" or pairs.owner is None:
+        per_pass = len(pairs) // batch
+        order = None
+        for it in range(iterations):
+            k = it % per_pass
+            if k == 0:
+                order = torch.randperm(len(pairs), generator=generator)
+            yield order[k * batch:(k + 1) * batch]
+        return
+    owner = pairs.owner.cpu()
+    by_owner = torch.argsort(owner, stable=True)
+    counts = torch.bincount(owner, minlength=pairs.identities)
+    starts = torch.cumsum(counts, 0) - counts
+    for _ in range(iterations):
+        who = torch.randint(pairs.identities, (batch,), generator=generator)
+        pick = (torch.rand(batch, generator=generator, dtype=torch.float64)
+                * counts[who]).long()
+        yield by_owner[starts[who] + pick]
 
 
 def mean_distance(block: DreamBlock | None, pairs: StitchPairs, chunk: int = 8192) -> float:
@@ -167,20 +198,15 @@ def _train_block(block: DreamBlock, pairs: StitchPairs, cfg: StitchConfig, seed:
     if trained:  # s R(x / s) = R at the training scale: the fold below gives R back
         scale_block(block, 1.0 / scale)
     raw, pairs = pairs, StitchPairs(pairs.mids / scale, pairs.yaw, pairs.targets / scale,
-                                    pairs.identities, pairs.frontal)
+                                    pairs.identities, pairs.frontal, pairs.owner)
     before = mean_distance(block, pairs) * scale ** 2
     optimizer = torch.optim.SGD(block.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
     batch = min(cfg.batch_size, len(pairs))
-    per_pass = len(pairs) // batch
     generator = torch.Generator().manual_seed(mix_seed(seed, 2))
     t0 = time.perf_counter()
-    order = None
-    for it in range(cfg.iterations):
-        k = it % per_pass
-        if k == 0:
-            order = torch.randperm(len(pairs), generator=generator).to(device)
-        idx = order[k * batch:(k + 1) * batch]
+    for idx in batch_indices(pairs, batch, cfg.iterations, cfg.sampling, generator):
+        idx = idx.to(device, non_blocking=True)
         loss = F.mse_loss(block(pairs.mids[idx], pairs.yaw[idx]), pairs.targets[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
