@@ -219,10 +219,9 @@ def read_text_bytes(path: Path) -> bytes:
     byte-order mark, with line ends normalised to ``\\n`` and spaces or tabs at a line's
     end removed."""
     try:
-        data = path.read_bytes() if path.suffix != ".gz" else None
-        if data is None or data.startswith(GZIP_MAGIC):
-            with gzip.open(path, "rb") as f:
-                data = f.read()
+        data = path.read_bytes()
+        if path.suffix == ".gz" or data.startswith(GZIP_MAGIC):
+            data = gzip.decompress(data)
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", path) from None
     try:
