@@ -137,8 +137,7 @@ def metrics_block(df: pd.DataFrame, plan: EvalPlan,
     out: dict = {"n_pairs": int(len(df)), "n_genuine": int(labels.sum()),
                  "far_floor": 1.0 / n_impostor if n_impostor else None}
     nan_far = {t: float("nan") for t in plan.far}
-    decisions = None if correct is None else \
-        correct if isinstance(correct, M.Decisions) else M.Decisions(np.asarray(correct, bool))
+    decisions = M.as_decisions(correct)
     if labels.all() or not labels.any():
         warnings.warn(f"a block of {len(df)} pairs has a single class: metrics are NaN",
                       stacklevel=2)

@@ -4,6 +4,7 @@ from .bootstrap import (
     BootstrapResult,
     BootstrapSpec,
     Decisions,
+    as_decisions,
     bootstrap_ci,
     paired_comparison,
 )
@@ -21,7 +22,7 @@ from .identification import (
 from .roc import Roc, auc, eer, roc_curve, roc_summary, tar_at_far
 
 __all__ = [
-    "BootstrapResult", "BootstrapSpec", "Decisions", "bootstrap_ci", "paired_comparison",
+    "BootstrapResult", "BootstrapSpec", "Decisions", "as_decisions", "bootstrap_ci", "paired_comparison",
     "FoldAccuracy", "accuracy_at_thresholds", "fold_accuracy",
     "ProbeScores", "cmc", "cmc_rates", "identification_ci", "mate_ranks", "paired_identification",
     "probe_scores",

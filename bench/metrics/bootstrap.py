@@ -104,14 +104,10 @@ class Decisions:
         total = self.correct.size if total is None else total
         return right / total if total else float("nan")
 
-    def subset(self, sel) -> Decisions:
-        """The decisions of the pairs ``sel``, keeping their weights."""
-        if self.group is None:
-            return Decisions(self.correct[sel])
-        return Decisions(self.correct[sel], self.group[sel], self.group_weight)
 
-
-def _decisions(correct) -> Decisions | None:
+def as_decisions(correct) -> Decisions | None:
+    """``correct`` as :class:`Decisions`: a bool array as unweighted decisions (the pooled
+    fraction), Decisions and None as they are."""
     if correct is None or isinstance(correct, Decisions):
         return correct
     return Decisions(np.asarray(correct, dtype=bool))
@@ -315,6 +311,10 @@ class _ReducedWeights:
             self.own_weight = None if decisions.group is None else \
                 [decisions.weight_at(i) for i in own]
         # (mask over the bulk, its decisions' weight if correct, its weight) per class
+        if sampler.unit != "subject" and decisions is None:  # one class: the bins themselves
+            self.bin_sizes = red.bin_sizes
+            self.class_right, self.class_weight = np.zeros(1), np.ones(1)
+            return
         if sampler.unit != "subject":
             sizes, self.class_right, self.class_weight = [], [], []
             for mask, right, weight in self._classes():
@@ -352,11 +352,9 @@ class _ReducedWeights:
             self.offset_all += weight * off
 
     def _classes(self) -> Iterator[tuple[np.ndarray, float, float]]:
-        """One class at a time: each mask is a byte per bulk impostor (69M in IJB-C)."""
+        """One class of decisions at a time: each mask is a byte per bulk impostor (69M in
+        IJB-C)."""
         red, d = self.red, self.decisions
-        if d is None:
-            yield np.ones(red.bulk.size, bool), 0.0, 1.0
-            return
         ok = d.correct[red.bulk]
         if d.group is None:
             yield ok, 1.0, 1.0
@@ -514,7 +512,7 @@ def bootstrap_ci(scores, labels, subject_a=None, subject_b=None, spec: Bootstrap
     s, y, _ = check_scores_labels(scores, labels)
     check_targets(spec.far_targets)
     sampler = _WeightSampler(s.size, subject_a, subject_b, spec.seed)
-    corr = None if correct is None else [_decisions(correct)]
+    corr = None if correct is None else [as_decisions(correct)]
     (obs,), (reps,) = _resample([s], y, sampler, spec, corr)
     n_invalid = int(np.isnan(reps["auc"]).sum())
     intervals = {k: Interval(obs[k], *_percentile(reps[k], spec.level)) for k in obs}
@@ -552,7 +550,7 @@ def paired_comparison(scores_1, scores_2, labels, subject_a=None, subject_b=None
     sampler = _WeightSampler(s1.size, subject_a, subject_b, spec.seed)
     corr = None
     if correct_1 is not None and correct_2 is not None:
-        corr = [_decisions(correct_1), _decisions(correct_2)]
+        corr = [as_decisions(correct_1), as_decisions(correct_2)]
     (o1, o2), (r1, r2) = _resample([s1, s2], y, sampler, spec, corr)
     none = np.empty(0)  # n_boot 0: the differences, with no replicates for a CI
     return [paired_difference(k, o1[k], o2[k], r1.get(k, none), r2.get(k, none), spec.level)
