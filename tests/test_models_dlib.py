@@ -16,7 +16,6 @@ from packaged_files import hide_package, package_dir, sample_photo
 
 from bench.align.api import align_samples
 from bench.align.templates import get_template
-from bench.align.transform import fit_similarity
 from bench.errors import ConfigError
 from bench.models import MODELS, create_model
 
@@ -120,23 +119,60 @@ def test_dlib_resnet_registered_and_loads(model):
     assert model(x[:0]).shape == (0, 128)
 
 
-def test_dlib150_template_reproduces_dlib_chips(found, dlib_chips):
-    """dlib's own chip is our template's crop when the similarity is fitted as dlib fits
-    it (template -> image, then inverted)."""
-    rgb = found[0][1]
-    ref = np.array([get_template("dlib150").points[n] for n in DLIB5])
-    for chip, points in zip(*dlib_chips, strict=True):
-        to_image = np.vstack([fit_similarity(ref[None], points[None])[0], [0, 0, 1]])
-        ours = cv2.warpAffine(rgb, np.linalg.inv(to_image)[:2], (150, 150),
-                              flags=cv2.INTER_LINEAR)
-        # 0.5-0.8 measured; a 1 px shift of these faces costs ~6 grey levels
-        diff = np.abs(ours.astype(np.float64) - chip)[10:-10, 10:-10].mean()
-        assert diff < 1.5
+def _dlib_points(points):
+    """dlib's five predictor points as canonical landmarks, from a detector (trusted)."""
+    from bench.face3d import LANDMARK_NAMES
+
+    canonical = np.full((len(points), len(LANDMARK_NAMES), 2), np.nan)
+    canonical[:, [LANDMARK_NAMES.index(n) for n in DLIB5]] = points
+    return canonical
+
+
+def test_dlib150_fit_is_dlibs_own_chip_geometry(found, dlib_chips):
+    """Bug: dlib150 was fitted image -> template (insightface's direction) while dlib fits
+    template -> image and inverts it; on t1.jpg's faces our chip was up to 9 % smaller and
+    11.6 px off dlib's. Now every chip pixel maps to the image point dlib samples for it."""
+    import dlib
+
+    from bench.align.plan import plan_alignment
+    from bench.align.transform import apply, invert
+    from bench.models.dlib_stem import dlib_model_file
+
+    rgb, rects = found[0][1], found[0][2]
+    predictor = dlib.shape_predictor(str(dlib_model_file(
+        "models/shape_predictor_5_face_landmarks.dat", "test")))
+    points = dlib_chips[1]
+    n = len(points)
+    plan = plan_alignment(_dlib_points(points), np.full((n, 4), np.nan), np.full((n, 4), np.nan),
+                          np.full(n, np.nan), np.full(n, np.nan), get_template("dlib150"),
+                          trusted=np.ones(n, bool))
+    assert list(plan.method) == ["template"] * n
+    h, w = rgb.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    grid = np.stack(np.meshgrid(np.arange(150.0), np.arange(150.0)), -1).reshape(1, -1, 2)
+    for k, rect in enumerate(rects):
+        details = dlib.get_face_chip_details(predictor(rgb, rect), 150, 0.25)
+        theirs = np.stack([dlib.extract_image_chip(xs, details),
+                           dlib.extract_image_chip(ys, details)], -1).reshape(-1, 2)
+        ours = apply(invert(plan.transforms[k:k + 1]), grid)[0]
+        assert np.abs(ours - theirs).max() < 0.02, (k, np.abs(ours - theirs).max())
+
+
+def test_dlib150_crops_are_dlibs_chips(found, dlib_chips):
+    """The crops the harness embeds are dlib's chips but for rounding (dlib truncates)."""
+    path, points = found[0][0], dlib_chips[1]
+    frame = pd.DataFrame({"path": [str(path)] * len(points),
+                          "landmarks": list(_dlib_points(points)),
+                          "landmark_source": "detection"})
+    crops = align_samples(frame, "dlib150", device="cpu", workers=1).crops
+    diff = crops.transpose(0, 2, 3, 1).astype(np.float64) - dlib_chips[0]
+    assert np.abs(diff).mean(axis=(1, 2, 3)).max() < 0.6, np.abs(diff).mean(axis=(1, 2, 3))
+    assert np.abs(diff).max() <= 2
 
 
 def test_our_crops_embed_like_dlibs_chips(model, embedded, dlib_chips):
     # 0.97-0.999 measured: the 68-point predictor's eye corners and nose differ from the
-    # 5-point one's by ~3 px, and our fit runs image -> template (see the test above)
+    # 5-point one's by ~3 px
     cosine = np.sum(embedded[0] * _embed(model, dlib_chips[0]), axis=1)
     assert np.all(cosine > 0.95), cosine
 

@@ -43,7 +43,7 @@ import numpy as np
 from ..errors import ConfigError
 from .profile import PUPILS, posed_references
 from .templates import Template
-from .transform import FitQuality, box_transforms, fit_quality, fit_similarity
+from .transform import FitQuality, box_transforms, fit_quality
 
 PROFILE_MODES = ("auto", "fixed", "posed")
 #: Methods that mean "the sample's points could not be used" for a landmark template.
@@ -119,7 +119,7 @@ def _posed_fit(points, visible, yaw, pitch, template, options):
     """Pose-aware fits of the given rows: (transforms, residuals, reasons, yaw used)."""
     refs, yaw_est = posed_references(points, template, yaw, pitch)
     weights = visible.astype(float)
-    m = fit_similarity(points, refs, weights)
+    m = template.fit(points, refs, weights)
     q = fit_quality(m, points, refs, weights)
     why = _failures(m, q, q.residual, options)
     why[~np.isfinite(yaw_est)] = "yaw unknown and too few landmarks to estimate it"
@@ -139,7 +139,7 @@ def _landmark_plan(points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
     defining = template.defining
     complete = vis[:, defining].all(1) if defining.any() else np.zeros(n, bool)
     fixed_w = np.where(complete[:, None], defining[None], vis).astype(float)
-    fixed = fit_similarity(pts, template.reference, fixed_w)
+    fixed = template.fit(pts, weights=fixed_w)
     fixed_q = fit_quality(fixed, pts, template.reference, fixed_w)
     wants_fixed = {"fixed": np.ones(n, bool), "auto": vis[:, PUPILS].all(1),
                    "posed": np.zeros(n, bool)}[mode]

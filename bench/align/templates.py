@@ -33,6 +33,14 @@ Registered templates (``TEMPLATES``):
   any yaw and pitch (a rotation by the roll, which alignment removes).
 - ``box``: 112x112 square crop around the sample's box: the box's longer side fills
   1 / (1 + 2 * 0.2) of the crop (20 % margin on each side).
+- ``dlib150``: dlib's ``get_face_chip(img, shape, 150, 0.25)``, fitted as dlib fits it
+  (``fit="dlib_chip"``, see :meth:`Template.fit`).
+
+A least-squares similarity is not symmetric: fitting image -> template (insightface's
+``estimate_norm``, OpenCV's ``alignCrop``) and inverting a template -> image fit (dlib's
+``get_face_chip_details``) differ in scale by the fit's r^2 whenever the points do not sit
+exactly on the template, by 1-9 % on real faces. Each template is fitted in the direction
+of the pipeline its models were trained with.
 """
 
 from __future__ import annotations
@@ -58,6 +66,8 @@ FACE_BOX_MM = (0.0, 40.0, 140.0)
 PROFILE_PIVOT_MM = 30.0
 
 _INDEX = {name: i for i, name in enumerate(LANDMARK_NAMES)}
+#: How a template's similarity is fitted: insightface/OpenCV's direction, or dlib's.
+FITS = ("norm_crop", "dlib_chip")
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class Template:
     posed: bool = False
     pivot_mm: float = PROFILE_PIVOT_MM
     description: str = ""
+    fit_kind: str = "norm_crop"  # one of FITS: how fit() places points on the template
 
     def __post_init__(self):
         if self.points is not None:
@@ -85,6 +96,40 @@ class Template:
             raise ConfigError(f"template {self.name}: give points, geometry or face_box")
         if len(self.size) != 2 or min(self.size) < 1:
             raise ConfigError(f"template {self.name}: size must be (height, width) > 0")
+        if self.fit_kind not in FITS:
+            raise ConfigError(f"template {self.name}: fit_kind must be one of {FITS}")
+        if self.fit_kind == "dlib_chip" and (self.size[0] != self.size[1] or self.size[0] < 2):
+            raise ConfigError(f"template {self.name}: a dlib chip is square, at least 2 px")
+
+    def fit(self, points: np.ndarray, refs: np.ndarray | None = None,
+            weights: np.ndarray | None = None) -> np.ndarray:
+        """(N, 2, 3) image -> crop transforms placing ``points`` (N, 22, 2) on ``refs``
+        ((22, 2) or (N, 22, 2); default :attr:`reference`), ``weights`` (N, 22) as in
+        :func:`~bench.align.transform.fit_similarity`; NaN rows where no fit exists.
+
+        ``norm_crop``: the least-squares similarity from the points to the references.
+        ``dlib_chip``: dlib's ``chip_details``: the similarity from the references (in
+        dlib's continuous chip units, pixel centres at +0.5) to the points, whose chip of
+        side W spans ``W * scale`` image pixels edge to edge with pixel centres
+        ``(W * scale - 1) / (W - 1)`` apart, inverted.
+        """
+        from .transform import apply, fit_similarity, invert
+
+        points = np.asarray(points, dtype=np.float64)
+        refs = self.reference if refs is None else np.asarray(refs, dtype=np.float64)
+        if self.fit_kind == "norm_crop":
+            return fit_similarity(points, refs, weights)
+        side = self.size[0]
+        to_image = fit_similarity(np.broadcast_to(refs + 0.5, points.shape), points, weights)
+        scale = np.hypot(to_image[:, 0, 0], to_image[:, 1, 0])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lin = to_image[..., :2] * ((side * scale - 1) / (side - 1) / scale)[:, None, None]
+        centre = apply(to_image, np.full((len(points), 1, 2), side / 2))[:, 0]
+        offset = centre - lin @ np.full(2, (side - 1) / 2)
+        out = np.full_like(to_image, np.nan)
+        ok = np.isfinite(lin).all((1, 2)) & np.isfinite(offset).all(1) & (scale > 0)
+        out[ok] = invert(np.concatenate([lin, offset[..., None]], -1)[ok])
+        return out
 
     @property
     def uses_landmarks(self) -> bool:
@@ -193,7 +238,8 @@ for _t in (
     # dlib's ResNet chip, dlib.get_face_chip(img, shape, size=150, padding=0.25): the mean
     # face of dlib's get_face_chip_details (dlib/image_transforms/interpolation.h) for its
     # 5-point predictor, on the unit square. Padding p puts u at (u + p) / (1 + 2p) * size
-    # in chip units whose pixel centres sit at +0.5 (measured against dlib within 0.3 px).
+    # in chip units whose pixel centres sit at +0.5; fit_kind="dlib_chip" then reproduces
+    # dlib's chip to 0.01 px (tests/test_models_dlib.py).
     Template("dlib150", (150, 150), points={
         name: ((u + 0.25) / 1.5 * 150 - 0.5, (v + 0.25) / 1.5 * 150 - 0.5)
         for name, (u, v) in {
@@ -202,7 +248,8 @@ for _t in (
             "eye_outer_r": (0.1205750620789, 0.2137274526848),  # part 2
             "eye_inner_r": (0.3340850613712, 0.2290642403242),  # part 3
             "subnasale": (0.4901123135679, 0.6277975316475),    # part 4, below the nose
-        }.items()}, description="dlib get_face_chip 150x150, padding 0.25 (dlib-resnet)"),
+        }.items()}, description="dlib get_face_chip 150x150, padding 0.25 (dlib-resnet)",
+        fit_kind="dlib_chip"),
 ):
     TEMPLATES.add(_t.name, _t)
 del _t
