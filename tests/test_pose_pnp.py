@@ -86,6 +86,16 @@ def test_missing_points_are_dropped_and_too_few_give_nan():
     assert list(fit.n_points) == [19, 4, 22]
 
 
+def test_points_with_no_extent_get_no_pose_and_fail_no_other_face():
+    """Bug: framed by their own extent, coincident points made a frame of size 0 and
+    camera_matrices refused the whole batch ("image sizes must be positive")."""
+    uv, yaw, _, _ = simulate(2, seed=8, shape_mm=0.0, noise_px=0.0)
+    uv[0] = 17.0
+    fit = estimate_pose(uv)
+    assert np.isnan(fit.yaw[0]) and np.isnan(fit.rms_px[0])
+    assert np.isfinite(fit.yaw[1])
+
+
 def test_per_face_image_sizes_and_single_face():
     uv, yaw, _, _ = simulate(2, seed=7, shape_mm=0.0, noise_px=0.0)
     moved = uv + np.array([100.0, 50.0])  # same crop pasted into a 312 x 212 photo

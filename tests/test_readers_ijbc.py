@@ -14,6 +14,7 @@ import pytest
 from bench.data.skipped import SkippedRows
 from bench.errors import DataError
 from bench.metrics import roc_summary
+from bench.protocols import load_protocol
 from bench.readers.ijbc import read
 from bench.runner.pooling import PoolingConfig, pool_templates, template_table
 from bench.runner.scoring import score_comparisons
@@ -102,6 +103,9 @@ def test_ijbb_names_and_galleries_are_found(ijbc, tmp_path):
     ("template_pair_label.txt", lambda t: t.replace(" 1\n", " 2\n", 1), "is not 0 or 1"),
     ("template_pair_label.txt", lambda t: "99999 1 0\n" + t, "unknown template id '99999'"),
     ("name_5pts_score.txt", lambda t: t.replace(t.split(" ")[1], "inf", 1), "not finite"),
+    # bug: a line of coincident points failed the whole read ("image sizes must be positive")
+    ("name_5pts_score.txt", lambda t: " ".join([t.split(" ")[0]] + ["0"] * 10 + ["0.5\n"])
+     + t.split("\n", 1)[1], "the five points coincide"),
 ])
 def test_bad_lines_are_named_by_file_and_line(ijbc, file, change, message):
     path = _meta(ijbc, file)
@@ -148,10 +152,11 @@ def test_not_a_release_folder_says_what_it_expected(tmp_path):
 # -- agreement with insightface's IJB 1:1 computation --------------------------------------
 
 def _insightface_templates(feats, templates, medias, faceness):
-    """Test-local re-implementation of insightface's recognition/_evaluation_/ijb 1:1:
-    per image L2-normalise then times the detector score, mean per media, sum per template,
+    """Test-local re-implementation of insightface's IJB 1:1 in its default test mode
+    N1D1F1 (eval_ijbc.py: use_norm_score, use_detector_score, use_flip_test True): image
+    features kept unnormalised times the detector score, mean per media, sum per template,
     L2-normalise; loops as the script has them."""
-    x = feats / np.linalg.norm(feats, axis=1, keepdims=True) * faceness[:, None]
+    x = feats * faceness[:, None]
     out = {}
     for t in np.unique(templates):
         ind_t = templates == t
@@ -168,6 +173,8 @@ def _nearest_rule_tar(fpr, tpr, far):
 
 
 def test_one_to_one_matches_an_independent_insightface_reimplementation(tiny_synth):
+    """Bug: the shipped IJB-B/C pooling L2-normalised each image (insightface's N0D1F1)
+    while insightface's IJB script defaults to N1D1F1, keeping the image norms."""
     from sklearn.metrics import roc_curve
 
     es = read(tiny_synth / "IJBC")
@@ -175,8 +182,11 @@ def test_one_to_one_matches_an_independent_insightface_reimplementation(tiny_syn
     rng = np.random.default_rng(0)
     # features with a subject signal so the ROC is not degenerate
     centres = {sub: rng.normal(size=32) for sub in s["subject"].unique()}
+    # norms that vary by image, as a real model's do (insightface's default keeps them)
     feats = np.stack([centres[sub] + 0.8 * rng.normal(size=32) for sub in s["subject"]])
-    ids, pooled = pool_templates(feats, s, PoolingConfig(faceness_weight=True))
+    feats *= rng.uniform(0.3, 3.0, size=(len(feats), 1))
+    pooling = PoolingConfig.of(load_protocol("ijbc-verify").pooling)
+    ids, pooled = pool_templates(feats, s, pooling)
     scores = score_comparisons(es.comparisons, ids, pooled, template_table(s))
 
     ref = _insightface_templates(feats, s["template"].to_numpy(), s["media"].to_numpy(),
@@ -250,3 +260,22 @@ def test_duplicate_pairs_compare_ids_as_text_in_either_order():
     a = np.array([1, "2", "1", 3, "x", 2], dtype=object)
     b = np.array(["2", 1, 2, "x", 3, "1"], dtype=object)
     np.testing.assert_array_equal(duplicate_pairs(a, b), [False, True, True, False, True, True])
+
+
+def test_a_crop_without_five_points_weighs_one_not_nan(ijbc):
+    """Bug: a crop with no line in the five points file had faceness NaN, and the
+    faceness-weighted pooling made its whole template NaN: every pair of that template
+    scored NaN and the run died in the metrics, after the whole extraction."""
+    five = _meta(ijbc, "name_5pts_score.txt")
+    lines = five.read_text().splitlines(keepends=True)
+    crop = lines[0].split()[0]
+    five.write_text("".join(lines[1:]))
+    es = read(ijbc)
+    s = es.samples.samples
+    assert np.isnan(s.loc[s["path"].str.endswith("/" + crop), "faceness"]).all()
+    assert any("weigh 1" in n for n in es.samples.provenance["notes"])
+    feats = np.random.default_rng(0).normal(size=(len(s), 8))
+    ids, pooled = pool_templates(feats, s, PoolingConfig.of(load_protocol("ijbc-verify").pooling))
+    assert np.isfinite(pooled).all()
+    scores = score_comparisons(es.comparisons, ids, pooled, template_table(s))
+    assert np.isfinite(scores["score"]).all()

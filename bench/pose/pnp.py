@@ -117,9 +117,13 @@ def estimate_pose(points: np.ndarray, landmark_ids: Sequence[int] | None = None,
         raise ConfigError(f"landmark_ids must give one index < {len(model)} per point ({k})")
     obj = model[ids]
 
+    framed = np.ones(n, bool)
     if image_size is None:
         offset, size = _frames_from_landmarks(pts)
         pts = pts - offset[:, None, :]
+        # points with no extent frame no face: no pose, rather than failing every face
+        framed = (size > 0).all(1)
+        size = np.where(framed[:, None], size, 1.0)
     else:
         size = np.broadcast_to(np.asarray(image_size, dtype=np.float64).reshape(-1, 2), (n, 2))
     cams = camera_matrices(size, focal_factor)
@@ -128,7 +132,7 @@ def estimate_pose(points: np.ndarray, landmark_ids: Sequence[int] | None = None,
     rms = np.full(n, np.nan)
     finite = np.isfinite(pts).all(-1)
     counts = finite.sum(1)
-    todo = counts >= MIN_POINTS
+    todo = (counts >= MIN_POINTS) & framed
     if todo.any():
         rot[todo], rms[todo] = _fit_all(obj, pts[todo], finite[todo], cams[todo])
     yaw, pitch, roll = euler_from_matrix(rot)

@@ -169,6 +169,13 @@ def _read_points(path: Path, skipped: SkippedRows) -> pd.DataFrame:
         skipped.reject(DataError("a point or the faceness is not finite", path, line,
                                  line_text(data, line)))
     frame = frame.loc[~bad]
+    xy = frame[list(FIVE)].to_numpy(np.float64).reshape(-1, 5, 2)
+    flat = np.ptp(xy, axis=1).max(axis=1) < 1.0  # no face has its five points in one pixel
+    for i in np.flatnonzero(flat):
+        line = int(frame[LINE].iat[i])
+        skipped.reject(DataError("the five points coincide (no face was found in this "
+                                 "crop?)", path, line, line_text(data, line)))
+    frame = frame.loc[~flat]
     twice = frame["image"].duplicated().to_numpy()
     for i in np.flatnonzero(twice):
         line = int(frame[LINE].iat[i])
@@ -322,7 +329,7 @@ def _samples(faces: pd.DataFrame, points: pd.DataFrame, pose: pd.DataFrame, crop
     note = (f"yaw fitted to the five points of {int(fitted.sum())} of {len(faces)} crops "
             f"(median RMS reprojection error {np.median(rms[fitted]) if fitted.any() else 0:.2f}"
             f" px); {int((~has).sum())} crops have no five points (the detection stage finds "
-            "them)")
+            "them; with no faceness they weigh 1 in faceness-weighted pooling)")
     return samples, note
 
 

@@ -27,6 +27,13 @@ class PoolingConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def of(cls, pooling) -> PoolingConfig:
+        """The pooling a protocol's ``[pooling]`` section asks for."""
+        return cls(normalise_images=pooling.normalise_images,
+                   media_average=pooling.media_average,
+                   faceness_weight=pooling.faceness_weight)
+
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(x, axis=1, keepdims=True)
@@ -56,7 +63,10 @@ def pool_templates(features: np.ndarray, samples: pd.DataFrame,
         if "faceness" not in samples:
             raise ValueError("pooling.faceness_weight needs a faceness (detector score) per "
                              "image, which this dataset's reader does not give")
-        x = x * samples["faceness"].to_numpy(np.float64)[:, None]
+        # An image the release's detector gave no score (no five points line) weighs as a
+        # sure face, not NaN: one such crop would otherwise void its whole template.
+        faceness = samples["faceness"].to_numpy(np.float64)
+        x = x * np.where(np.isnan(faceness), 1.0, faceness)[:, None]
     templates = samples["template"].to_numpy()
     if cfg.media_average:
         keys = pd.MultiIndex.from_arrays([templates, samples["media"].to_numpy()])

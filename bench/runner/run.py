@@ -418,9 +418,7 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
          + (" (cached)" if finfo.get("cache_hit") else f" on {finfo.get('device')}"))
     timer.mark("extract")
 
-    pool_cfg = PoolingConfig(normalise_images=protocol.pooling.normalise_images,
-                             media_average=protocol.pooling.media_average,
-                             faceness_weight=protocol.pooling.faceness_weight)
+    pool_cfg = PoolingConfig.of(protocol.pooling)
     t_ids, pooled = pool_templates(feats, samples, pool_cfg)
     templates = template_table(samples, protocol.yaw)
     ident = searches = None
