@@ -231,4 +231,19 @@ def test_repeats_are_noted_by_kind_not_all_as_the_published_reversals(cfp_root):
         assert "1 pair repeats a pair of another split" in notes and "two folds" in notes
         assert "published FP" not in notes and "other order" not in notes or pairs == "FF"
         kinds = ev.samples.provenance["repeated_pairs"]["by_kind"]
-        assert kinds == {"other order": int(pairs == "FF"), "same order": 1, "other file": 1}
+        assert kinds == {"other order": int(pairs == "FF"), "same order": 1, "other file": 1,
+                         "self": 0}
+
+
+def test_a_published_self_pair_is_kept_and_noted(cfp_root):
+    """A pair of one image with itself is refused in every other list; in CFP's official
+    splits it would be kept and counted as published, and noted."""
+    root, _ = cfp_root
+    same1 = root / "Protocol/Split/FF/01/same.txt"
+    a = same1.read_text().splitlines()[0].split(",")[0]
+    n = len(cfp.read(root, pairs="FF", folds=2).comparisons)
+    _append(same1, f"{a},{a}\n")
+    ev = cfp.read(root, pairs="FF", folds=2)
+    assert len(ev.comparisons) == n + 1
+    assert ev.samples.provenance["repeated_pairs"]["by_kind"]["self"] == 1
+    assert any("compares an image with itself" in note for note in ev.samples.provenance["notes"])

@@ -96,6 +96,11 @@ def test_unknown_template_and_duplicate_pair(ijba_root):
     with pytest.raises(DataError, match="duplicate pair") as err:
         ijba.read(root, folds=2)
     assert err.value.line == 9
+    # bug: a template paired with itself was kept, scored the maximum, counted genuine
+    comp.write_text(original + "210,210\n")
+    with pytest.raises(DataError, match=r"\(2:210, 2:210\) compares a template with itself") as err:
+        ijba.read(root, folds=2)
+    assert err.value.line == 9 and err.value.path == str(comp)
 
 
 @pytest.mark.parametrize("yaw, message", [

@@ -37,7 +37,8 @@ def write_comparisons(comparisons: pd.DataFrame, path: str | Path) -> str:
 def reject_bad_pairs(pairs: pd.DataFrame, known_templates, path: Path,
                      skipped: SkippedRows, repeats: list[DataError] | None = None,
                      line_text: Callable[[int], str] | None = None) -> pd.DataFrame:
-    """Drop (through ``skipped``) pairs naming an unknown template or listed twice.
+    """Drop (through ``skipped``) pairs naming an unknown template, pairing a template with
+    itself, or listed twice.
 
     ``pairs`` needs ``a``, ``b`` and the ``_line``/``_text`` columns of :func:`read_table`;
     rows gathered from several files name theirs in a ``_file`` column (else ``path``).
@@ -45,7 +46,7 @@ def reject_bad_pairs(pairs: pd.DataFrame, known_templates, path: Path,
     millions of rows would each hold a string) gives ``line_text``: line number -> text,
     called for the rejected rows alone.
     A pair repeated in the other order counts as a duplicate; the first occurrence is kept.
-    With a ``repeats`` list, repeated pairs are kept as published instead (CFP's official
+    With a ``repeats`` list, repeated and self pairs are kept as published instead (CFP's official
     FF splits repeat 130 pairs, and every published number counts them): each is noted
     there as ``(kind, error)``, the error naming its file and line and the earlier pair's,
     ``kind`` one of :data:`REPEAT_KINDS`.
@@ -64,6 +65,15 @@ def reject_bad_pairs(pairs: pd.DataFrame, known_templates, path: Path,
         for i in np.flatnonzero(unknown & ok):
             skipped.reject(error(i, f"unknown template id {pairs[side].iat[i]!r}"))
         ok &= ~unknown
+    same = ok & (pairs["a"].astype(str).to_numpy() == pairs["b"].astype(str).to_numpy())
+    for i in np.flatnonzero(same):
+        message = f"pair ({pairs['a'].iat[i]}, {pairs['b'].iat[i]}) compares a template with itself"
+        if repeats is None:  # it scores the maximum whatever the model: a free true accept
+            skipped.reject(error(i, message))
+        else:
+            repeats.append(("self", error(i, message)))
+    if repeats is None:
+        ok &= ~same
     dup = np.zeros(len(pairs), dtype=bool)
     dup[ok] = duplicate_pairs(pairs["a"].to_numpy()[ok], pairs["b"].to_numpy()[ok])
     if repeats is None:
@@ -75,8 +85,9 @@ def reject_bad_pairs(pairs: pd.DataFrame, known_templates, path: Path,
 
 
 #: How a kept repeat relates to the pair it repeats: the sides swapped in the same file (as
-#: CFP's published FF splits), the same order in the same file, or a pair of another file.
-REPEAT_KINDS = ("other order", "same order", "other file")
+#: CFP's published FF splits), the same order in the same file, or a pair of another file;
+#: "self": a pair of one template with itself, kept as published too.
+REPEAT_KINDS = ("other order", "same order", "other file", "self")
 
 
 def _repeats(pairs: pd.DataFrame, ok: np.ndarray, dup: np.ndarray, files: np.ndarray,

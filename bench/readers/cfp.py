@@ -95,6 +95,7 @@ def _repeat_notes(repeats: list[tuple[str, DataError]], pairs: str) -> list[str]
         "same order": "an earlier pair of its file in the same order",
         "other file": "a pair of another split, so the pair is in two folds (in the "
                       "training folds of the other's threshold)",
+        "self": "no other pair but compares an image with itself (it scores the maximum)",
     }
     notes = []
     for kind in REPEAT_KINDS:
