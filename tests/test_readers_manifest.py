@@ -210,3 +210,35 @@ def test_images_below_the_identity_folders_are_said_not_silently_dropped(tmp_pat
     assert read.samples["template"].tolist() == ["amy/0.png", "bob/0.png"]
     (note,) = [n for n in read.provenance["notes"] if "deeper" in n]
     assert note.startswith("2 images") and "bob/v1/0.png" in note and "metadata.csv" in note
+
+
+def test_hidden_and_system_folders_are_no_identities(tmp_path):
+    """Bug: .thumbnails/ and __MACOSX/ became subjects of their own."""
+    for folder in ("amy", ".thumbnails", "__MACOSX"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "0.png").write_bytes(tiny_image(len(folder), ".png"))
+    read = manifest.read_samples(tmp_path)
+    assert read.samples["subject"].tolist() == ["amy"]
+    (note,) = [n for n in read.provenance["notes"] if "hidden" in n]
+    assert note.startswith("2 hidden") and ".thumbnails" in note and "__MACOSX" in note
+
+
+def test_two_faces_of_one_photo_need_their_own_boxes(tmp_path):
+    """Bug: one photo listed for two faces told apart by landmarks alone collapsed into one
+    crop (stages key a face by photo and box): the second face got the first's crop, yaw
+    and features. The same face listed again (equal points, however written) is fine."""
+    (tmp_path / "group.png").write_bytes(tiny_image(0, ".png"))
+    header = "path,subject,yaw,template,landmarks\n"
+    same = ("group.png,amy,,t1,10 10 20 10 15 15 12 20 18 20\n"
+            "group.png,amy,,t2,10.0 10 20 10 15 15 12 20 18 20\n")
+    path = tmp_path / "m.csv"
+    path.write_text(header + same)
+    assert len(manifest.read_samples(path).samples) == 2
+    path.write_text(header + same + "group.png,bob,,t3,40 10 50 10 45 15 42 20 48 20\n")
+    with pytest.raises(DataError, match="give each face its box") as err:
+        manifest.read_samples(path)
+    assert err.value.line == 4 and err.value.path == str(path)
+    path.write_text("path,subject,yaw,template,landmarks,box\n"
+                    "group.png,amy,,t1,10 10 20 10 15 15 12 20 18 20,5 5 20 20\n"
+                    "group.png,bob,,t3,40 10 50 10 45 15 42 20 48 20,35 5 20 20\n")
+    assert manifest.read_samples(path).samples["subject"].tolist() == ["amy", "bob"]

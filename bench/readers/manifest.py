@@ -28,7 +28,14 @@ from ..data.delimited import (
     require_dir,
 )
 from ..data.evalset import EvalSet
-from ..data.samples import LISTED_AT, YAW_METADATA, YAW_UNKNOWN, SampleSet, new_samples
+from ..data.samples import (
+    LISTED_AT,
+    YAW_METADATA,
+    YAW_UNKNOWN,
+    SampleSet,
+    box_text,
+    new_samples,
+)
 from ..data.skipped import SkippedRows
 from ..errors import DataError
 from ..fileio import absolute, sha256_file
@@ -104,6 +111,14 @@ def read_manifest(path: Path, skipped: SkippedRows) -> SampleSet:
         skipped.reject(DataError(twice_message, path, int(rows[LINE].iat[i]),
                                  rows[TEXT].iat[i]))
     keep = ok_lm & ok_box & exists & ~twice
+    other_face = _other_face_same_crop(image, rows, landmarks, keep)
+    for i in np.flatnonzero(other_face):
+        skipped.reject(DataError(
+            "this photo is listed for another face on an earlier line, with other landmarks "
+            "and the same box (or none): every stage keys a face by photo and box, so the "
+            "faces would share one crop and one yaw; give each face its box (x y w h)",
+            path, int(rows[LINE].iat[i]), rows[TEXT].iat[i]))
+    keep &= ~other_face
     yaw = rows["yaw"].to_numpy(dtype=np.float64)
     default_source = np.where(np.isfinite(yaw), YAW_METADATA, YAW_UNKNOWN)
     source = _column_or(rows, "yaw_source", pd.Series(default_source))
@@ -129,6 +144,23 @@ def _column_or(rows: pd.DataFrame, column: str, default: pd.Series) -> pd.Series
     if column not in rows:
         return default
     return rows[column].where(rows[column].ne(""), default)
+
+
+def _other_face_same_crop(image: pd.Series, rows: pd.DataFrame, landmarks: list,
+                          keep: np.ndarray) -> np.ndarray:
+    """Rows (among ``keep``) whose photo and box an earlier kept row has with other landmarks."""
+    out = np.zeros(len(rows), bool)
+    if "landmarks" not in rows:
+        return out
+    box = rows["box"].map(box_text) if "box" in rows else pd.Series("", index=rows.index)
+    crop = pd.Series(image.to_numpy() + "\0" + box.to_numpy())[keep]
+    shared = np.flatnonzero(keep)[crop.duplicated(keep=False).to_numpy()]
+    if shared.size:  # the points compared as numbers, for the few photos listed twice
+        frame = pd.DataFrame({"crop": crop.to_numpy()[np.isin(np.flatnonzero(keep), shared)],
+                              "points": [box_text(landmarks[i]) for i in shared]})
+        first = frame.groupby("crop", sort=False)["points"].transform("first")
+        out[shared] = (frame["points"] != first).to_numpy()
+    return out
 
 
 def _duplicate_images(image: pd.Series, template: pd.Series) -> np.ndarray:
@@ -167,10 +199,17 @@ def _parse_points(rows: pd.DataFrame, column: str, path: Path, skipped: SkippedR
     return out, ok
 
 
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"
+
+
 def read_folders(root: Path) -> SampleSet:
     """``root/<subject>/<image>``: every image file, sorted, yaw unknown."""
     require_dir(root, "identity folders")
-    files = [p for p in root.glob("*/*") if p.is_file() and not p.name.startswith(".")]
+    # hidden folders (.thumbnails, a Mac's .AppleDouble) and __MACOSX hold no identities
+    hidden = sorted(p.name for p in root.iterdir() if p.is_dir() and _hidden(p.name))
+    files = [p for p in root.glob("*/*") if p.is_file() and not _hidden(p.name)
+             and not _hidden(p.parent.name)]
     images = sorted(p for p in files if p.suffix.lower() in IMAGE_SUFFIXES)
     others = sorted(p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES)
     if not images:
@@ -188,9 +227,12 @@ def read_folders(root: Path) -> SampleSet:
                   "landmark_scheme": None,
                   "notes": ["identity folders carry no yaw of their own (`bench yaw` estimates "
                             "it; pass the file with --yaw-file)"]}
+    if hidden:
+        provenance["notes"].append(f"{len(hidden)} hidden or system folders were left out: "
+                                   + ", ".join(hidden[:3]) + (", ..." if len(hidden) > 3 else ""))
     deeper = sorted(p for p in root.glob("*/*/**/*") if p.is_file()
                     and p.suffix.lower() in IMAGE_SUFFIXES
-                    and not any(part.startswith(".") for part in p.relative_to(root).parts))
+                    and not any(_hidden(part) for part in p.relative_to(root).parts))
     if deeper:  # frames of a video folder, say: their subject is not this layout's to guess
         first = ", ".join(p.relative_to(root).as_posix() for p in deeper[:3])
         provenance["notes"].append(
