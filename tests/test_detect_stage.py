@@ -229,3 +229,15 @@ def test_coordinates_from_a_resized_image_follow_the_pixel_centre_convention():
     back = faces.scaled(0.5)
     np.testing.assert_allclose(back.points[0, 0], (4.5, 9.5))
     np.testing.assert_allclose(back.boxes[0], (4.5, 9.5, 20.0, 30.0))
+
+
+def test_yunet_cache_key_follows_the_opencv_build(detector, monkeypatch):
+    """Bug: YuNet's decoding and NMS are compiled into OpenCV, yet the detection cache key
+    named only the model file and thresholds: detections of an older OpenCV were served
+    after an upgrade."""
+    import cv2
+
+    before = detector.digest()
+    assert detector.identity()["opencv"] == cv2.__version__
+    monkeypatch.setattr(cv2, "__version__", cv2.__version__ + ".post1")
+    assert detector.digest() != before

@@ -70,6 +70,15 @@ def resolve_detector_file(model: str | os.PathLike | None) -> Path:
     return path
 
 
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "?"
+
+
 class InsightFaceDetector(FaceDetector):
     """``det_size``: (width, height) the image is letterboxed into; ``score_threshold``:
     the SCRFD score below which candidates are dropped (insightface's default 0.5)."""
@@ -98,8 +107,10 @@ class InsightFaceDetector(FaceDetector):
         self._sha = sha256_file(self.path)
 
     def identity(self) -> dict:
+        # the decoder and NMS are insightface's code, the graph runs in onnxruntime
         return {"backend": self.name, "model_sha256": self._sha,
-                "det_size": list(self.det_size), "score_threshold": self.score_threshold}
+                "det_size": list(self.det_size), "score_threshold": self.score_threshold,
+                "insightface": _version("insightface"), "onnxruntime": _version("onnxruntime")}
 
     def detect(self, image_bgr: np.ndarray) -> Faces:
         h, w = image_bgr.shape[:2]

@@ -54,8 +54,10 @@ class YuNetDetector(FaceDetector):
             cv2.utils.logging.setLogLevel(previous)
 
     def identity(self) -> dict:
+        # OpenCV's version too: YuNet's pre- and post-processing are compiled into it
         return {"backend": self.name, "model_sha256": self._sha,
-                "score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold}
+                "score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold,
+                "opencv": cv2.__version__}
 
     def _raw(self, image: np.ndarray) -> np.ndarray:
         """(M, 15) float64: box x, y, w, h; five (x, y) points; score."""
