@@ -241,3 +241,55 @@ def test_yunet_cache_key_follows_the_opencv_build(detector, monkeypatch):
     assert detector.identity()["opencv"] == cv2.__version__
     monkeypatch.setattr(cv2, "__version__", cv2.__version__ + ".post1")
     assert detector.digest() != before
+
+
+def _face_points(faces, near):
+    """The eyes (image-left first) of the face whose box centre is nearest ``near``."""
+    centres = faces.boxes[:, :2] + faces.boxes[:, 2:] / 2
+    i = int(np.argmin(np.linalg.norm(centres - near, axis=1)))
+    return faces.points[i, [FIVE_POINT[0], FIVE_POINT[1]]]
+
+
+def test_a_face_filling_a_large_photo_is_found_where_it_is(t1, detector, tmp_path):
+    """Bug: YuNet returns shifted half faces (scores 0.55-0.8) for faces over ~450 px, and
+    the stage ran it at up to 1280 px: t1's third face filling a 4000 px portrait got eyes
+    a third to half an eye distance off, and a yaw that followed the file's resolution.
+    Large faces are detected again smaller; the small faces of a group photo stay found."""
+    image = cv2.imread(str(t1))
+    (whole,), _ = detect_images([str(t1)], detector, options=DetectOptions(workers=1),
+                                cache_dir=tmp_path / "cache")
+    x, y, w, h = BOXES[2]
+    truth = _face_points(whole, (x + w / 2, y + h / 2))
+    eye_distance = np.linalg.norm(truth[1] - truth[0])
+    side = 1.3 * h
+    x0, y0 = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
+    crop = image[y0:y0 + round(side), x0:x0 + round(side)]
+    for size in (4000, 1024):
+        k = size / crop.shape[0]
+        path = tmp_path / f"portrait{size}.png"
+        cv2.imwrite(str(path), cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC))
+        (faces,), _ = detect_images([str(path)], detector, options=DetectOptions(workers=1),
+                                    cache_dir=tmp_path / "cache")
+        assert len(faces) == 1, faces.scores
+        want = (truth - [x0, y0] + 0.5) * k - 0.5
+        error = np.linalg.norm(_face_points(faces, (size / 2, size / 2)) - want, axis=1).max()
+        assert error < 0.15 * eye_distance * k, (size, error / (eye_distance * k))  # 0.35 before
+
+    # a group photo with one large face beside the six small ones: all seven, once each
+    big = cv2.resize(crop, (700, 700), interpolation=cv2.INTER_CUBIC)
+    canvas = np.zeros((886, 1280 + 720, 3), np.uint8)
+    canvas[:, :1280] = image
+    canvas[93:793, 1300:2000] = big
+    path = tmp_path / "group_and_close_up.png"
+    cv2.imwrite(str(path), canvas)
+    (faces,), _ = detect_images([str(path)], detector, options=DetectOptions(max_side=2000,
+                                                                             workers=1),
+                                cache_dir=tmp_path / "cache")
+    centres = faces.boxes[:, :2] + faces.boxes[:, 2:] / 2
+    for bx, by, bw, bh in BOXES:
+        assert (np.linalg.norm(centres - (bx + bw / 2, by + bh / 2), axis=1) < bw / 2).sum() == 1
+    assert (centres[:, 0] > 1300).sum() == 1 and len(faces) == len(BOXES) + 1
+    k = 700 / crop.shape[0]
+    want = (truth - [x0, y0] + 0.5) * k - 0.5 + [1300, 93]
+    error = np.linalg.norm(_face_points(faces, (1650, 443)) - want, axis=1).max()
+    assert error < 0.15 * eye_distance * k
