@@ -214,3 +214,24 @@ def test_validate_failing_on_an_image_does_not_send_the_user_to_validate(tiny_sy
                              env={"BENCH_CACHE": str(tmp_path / "cache")})
     assert res.exit_code != 0 and "cannot decode image" in res.output, res.output
     assert "bench protocols validate" not in res.output and "--lenient" in res.output
+
+
+def test_a_lenient_run_that_left_images_out_never_replaces_the_complete_run(
+        sface_available, tiny_synth, tmp_path):
+    """Bug: the run id hashed the list files alone, so a lenient run on a copy with one
+    damaged image took the complete run's id and replaced its folder and leaderboard row
+    with fewer pairs under the same name (and the same data.sha256)."""
+    data = _copy(tiny_synth, tmp_path, "cfp")
+    assert _run(data, tmp_path, "cfp-fp").exit_code == 0
+    (complete,) = (tmp_path / "results" / "runs").iterdir()
+    whole = json.loads((complete / "result.json").read_text())
+    _corrupt(data / "cfp/Data/Images/002/frontal/02.jpg")
+    res = _run(data, tmp_path, "cfp-fp", "--lenient")
+    assert res.exit_code == 0, res.output
+    runs = sorted((tmp_path / "results" / "runs").iterdir())
+    assert len(runs) == 2 and complete in runs
+    assert json.loads((complete / "result.json").read_text()) == whole
+    (partial,) = [r for r in runs if r != complete]
+    cut = json.loads((partial / "result.json").read_text())
+    assert cut["metrics"]["n_pairs"] < whole["metrics"]["n_pairs"]
+    assert cut["data"]["sha256"] != whole["data"]["sha256"]

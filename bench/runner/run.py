@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,15 +148,25 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def evalset_digest(eval_set) -> str:
+def evalset_digest(eval_set, skipped: Sequence = ()) -> str:
     """Content hash of the evaluation data a reader read (the file sha256s its provenance
     records); ``data.sha256`` of a result. Training data has its own,
-    :func:`bench.train.data.data_hash`."""
+    :func:`bench.train.data.data_hash`.
+
+    ``skipped``: the rows a lenient read left out. Then the same files gave other data
+    (fewer images, templates, pairs), so the hash covers what was kept too: a lenient run
+    on a damaged copy must never take the name, or the place, of the complete run."""
     prov = eval_set.samples.provenance
     files = prov.get("files")
-    if files:
-        return _digest(files)
-    return _digest(sorted(eval_set.samples.samples["path"].tolist()))
+    samples = eval_set.samples.samples
+    base = _digest(files) if files else _digest(sorted(samples["path"].tolist()))
+    if not len(skipped):
+        return base
+    root = str(eval_set.samples.root)
+    kept = sorted(os.path.relpath(p, root) for p in samples["path"].astype(str))
+    table = eval_set.comparisons if eval_set.comparisons is not None else eval_set.search
+    rows = int(pd.util.hash_pandas_object(table.astype(str), index=False).sum())
+    return _digest({"files": base, "kept_images": kept, "kept_rows": rows})
 
 
 class _Timer:
@@ -380,7 +391,7 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     echo(report.format().splitlines()[0])
     if (notes := report.notes_line()) is not None:
         echo(notes)
-    digest = evalset_digest(eval_set)
+    digest = evalset_digest(eval_set, report.skipped)
     if is_dream(cfg.model):  # said before any training, not after it
         require_yaw(eval_set.samples.samples, cfg.yaw_file)
     timer.mark("data")
