@@ -106,6 +106,7 @@ def clean_stale_temps(parent: str | Path) -> list[Path]:
             continue
         if _pid_alive(int(m.group(1))):
             continue
+        _restore_swapped_out(entry, entry.name[1:m.start()])
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
@@ -113,6 +114,21 @@ def clean_stale_temps(parent: str | Path) -> list[Path]:
                 entry.unlink()
         removed.append(entry)
     return removed
+
+
+#: :func:`staged_dir` moves a replaced output into a temp folder of this suffix first.
+SWAPPED_OUT = ".old"
+
+
+def _restore_swapped_out(entry: Path, name: str) -> None:
+    """A writer killed between :func:`staged_dir`'s two renames left the previous output
+    in ``.NAME.old.tmp-*/old`` and NAME missing: put it back rather than delete it."""
+    if not name.endswith(SWAPPED_OUT) or entry.is_symlink():
+        return
+    target = entry.parent / name[:-len(SWAPPED_OUT)]
+    if (entry / "old").is_dir() and not target.exists():
+        with contextlib.suppress(OSError):
+            (entry / "old").rename(target)
 
 
 def make_temp_dir(parent: str | Path, name: str) -> Path:
@@ -275,7 +291,7 @@ def staged_dir(out: str | Path, marker: str | None = None) -> Iterator[Path]:
     try:
         yield tmp
         if out.exists():
-            trash = make_temp_dir(out.parent, f"{out.name}.old")
+            trash = make_temp_dir(out.parent, f"{out.name}{SWAPPED_OUT}")
             out.rename(trash / "old")
             tmp.rename(out)
             shutil.rmtree(trash, ignore_errors=True)

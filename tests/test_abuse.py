@@ -234,6 +234,34 @@ def test_4_leaderboard_removes_a_killed_writer_s_temp_file(tmp_path):
     assert not stale.exists()
 
 
+def test_4_a_run_folder_being_staged_is_no_leaderboard_row(tmp_path):
+    """Bug: pathlib's glob matched runs/.<id>.tmp-PID@HOST-*/result.json, so a run whose
+    writer was killed before its rename (or one still being written) was a phantom row."""
+    out = tmp_path / "R"
+    _fake_run(out)
+    host = make_temp_dir(tmp_path, "x").name.split("@")[1][:8]
+    staged = _fake_run(out, name=f".p__m__naive__dead.tmp-{_dead_pid()}@{host}-k2j4")
+    live = _fake_run(out, name=f".p__m__naive__live.tmp-{os.getpid()}@{host}-k2j4")
+    assert _cli("leaderboard", "--out", out).exit_code == 0
+    assert pd.read_csv(out / "leaderboard.csv")["run_id"].tolist() == ["p__m__naive__abc"]
+    assert not staged.parent.exists() and live.exists()  # the dead writer's is cleaned
+
+
+def test_4_a_writer_killed_between_its_two_renames_loses_no_run(tmp_path):
+    """Bug: staged_dir moves the old output aside, then the new one in; a kill between the
+    two left both in temp folders, and the next clean-up deleted both."""
+    out = tmp_path / "runs" / "p__m__naive__abc"
+    result = _fake_run(tmp_path, name=out.name)
+    host = make_temp_dir(tmp_path, "x").name.split("@")[1][:8]
+    dead = _dead_pid()
+    trash = out.parent / f".{out.name}.old.tmp-{dead}@{host}-k2j4"
+    trash.mkdir()
+    out.rename(trash / "old")
+    (out.parent / f".{out.name}.tmp-{dead}@{host}-k2j4").mkdir()  # the new one, unfinished
+    clean_stale_temps(out.parent)
+    assert result.is_file() and sorted(p.name for p in out.parent.iterdir()) == [out.name]
+
+
 def test_4_clean_stale_temps_spares_other_hosts_and_plain_files(tmp_path):
     dead = _dead_pid()
     (tmp_path / f".a.tmp-{dead}@00000000-x").mkdir()  # another host: maybe alive there

@@ -74,7 +74,10 @@ def collect_runs(out_dir: str | Path, protocol: str | None = None
     """The leaderboard rows of every readable ``runs/*/result.json`` and the unreadable ones."""
     out_dir = Path(out_dir)
     rows, orders, bad = [], [], []
+    clean_stale_temps(out_dir / "runs")  # a run whose writer was killed before its rename
     for path in sorted((out_dir / "runs").glob("*/result.json")):
+        if path.parent.name.startswith("."):  # a run being written (or left by a killed one)
+            continue
         record = _read_result(path)
         if record is None:
             continue
