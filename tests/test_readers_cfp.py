@@ -82,12 +82,18 @@ def _append(path, text):
     ("1,2,3", "malformed line"),
     ("x,2", "bad index"),
     ("1,99", "index out of range"),
+    # bug: "nan" passed the whole-number check and was cast to -2**63 with a RuntimeWarning
+    ("nan,2", "bad index: a is 'nan', not a whole number"),
+    ("1,inf", "bad index: b is 'inf', not a whole number"),
 ])
 def test_bad_split_lines_name_file_and_line(cfp_root, line, message):
+    import warnings
+
     root, _ = cfp_root
     same = root / "Protocol/Split/FP/01/same.txt"
     _append(same, line + "\n")
-    with pytest.raises(DataError) as err:
+    with pytest.raises(DataError) as err, warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
         cfp.read(root, folds=2)
     assert message in str(err.value)
     assert err.value.path == str(same) and err.value.line == 3 and err.value.text == line

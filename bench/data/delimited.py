@@ -145,8 +145,8 @@ def parse_numbers(frame: pd.DataFrame, column: str, path: Path, skipped: Skipped
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
     empty = raw.eq("").to_numpy()
     bad = np.isnan(values) & ~empty & ~raw.str.lower().isin(("nan", "na")).to_numpy()
-    if integer:
-        bad |= np.isfinite(values) & (values != np.round(values))
+    if integer:  # "nan" and "inf" are no whole numbers either (they cast to -2**63)
+        bad |= ~empty & (~np.isfinite(values) | (values != np.round(values)))
     if not allow_empty:
         bad |= empty
     for i in np.flatnonzero(bad):
