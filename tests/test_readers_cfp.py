@@ -162,6 +162,23 @@ def test_non_numeric_yaw_and_bad_fiducial(cfp_root):
     assert s.loc["F4", "landmarks"] is None and len(skipped) == 1
 
 
+@pytest.mark.parametrize("change", ["drop", "add"])
+def test_a_fiducial_file_with_another_count_is_refused(cfp_root, change):
+    """Bug: a fiducial file with a line lost (21 of 22 points) was read as another
+    scheme, and its face cropped from the points' extent without a word."""
+    root, _ = cfp_root
+    path = root / "Data/Fiducials/002/frontal/01.txt"  # F4
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:-1] if change == "drop" else lines + ["50,60\n"]))
+    with pytest.raises(DataError, match=r"fiducial points where this dataset's files have") \
+            as err:
+        cfp.read(root, folds=2)
+    assert err.value.path == str(path)
+    skipped = SkippedRows(lenient=True)
+    s = cfp.read(root, folds=2, skipped=skipped).samples.samples.set_index("template")
+    assert s.loc["F4", "landmarks"] is None and len(skipped) == 1
+
+
 def test_folds_none_counts_the_split_folders(cfp_root):
     root, _ = cfp_root
     assert cfp.read(root, folds=None).folds == [1, 2]

@@ -185,6 +185,7 @@ def _read_fiducials(root: Path, paths: pd.Series, skipped: SkippedRows
         return [None] * len(paths), "no Data/Fiducials folder: images have no landmarks", {}
     images = root / "Data" / "Images"
     out: list[np.ndarray | None] = []
+    read_from: list[Path | None] = []
     listing = hashlib.sha256()
     missing = 0
     for image in paths:
@@ -193,11 +194,31 @@ def _read_fiducials(root: Path, paths: pd.Series, skipped: SkippedRows
         if txt is None or not txt.is_file():
             missing += 1
             out.append(None)
+            read_from.append(None)
             continue
         listing.update(f"{sha256_file(txt)}  {txt.relative_to(folder).as_posix()}\n".encode())
         out.append(_read_points(txt, skipped))
+        read_from.append(txt)
+    _reject_odd_counts(out, read_from, skipped)
     note = f"{missing} images have no fiducial file in {folder.name}/" if missing else ""
     return out, note, {f"{_rel(folder, root)}/": listing.hexdigest()}
+
+
+def _reject_odd_counts(points: list, paths: list, skipped: SkippedRows) -> None:
+    """A fiducial file with another count of points than its view's (a line lost or
+    added) would be read as another landmark scheme, or as none, and crop that face from
+    the points' extent in silence: it is refused (lenient: its image is detected). Counts
+    are compared within each view folder (frontal, profile), which may differ."""
+    rows = [(i, paths[i].parent.name, len(p)) for i, p in enumerate(points) if p is not None]
+    if not rows:
+        return
+    table = pd.DataFrame(rows, columns=["i", "view", "n"])
+    usual = table.groupby("view")["n"].agg(lambda n: int(n.mode().min()))
+    for i, view, n in rows:
+        if n != usual[view]:
+            skipped.reject(DataError(f"{n} fiducial points where this dataset's {view} files "
+                                     f"have {usual[view]} (a line lost or added?)", paths[i]))
+            points[i] = None
 
 
 def _read_points(path: Path, skipped: SkippedRows) -> np.ndarray | None:
