@@ -170,7 +170,7 @@ def test_a_fiducial_file_with_another_count_is_refused(cfp_root, change):
     path = root / "Data/Fiducials/002/frontal/01.txt"  # F4
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:-1] if change == "drop" else lines + ["50,60\n"]))
-    with pytest.raises(DataError, match=r"fiducial points where this dataset's files have") \
+    with pytest.raises(DataError, match=r"fiducial points where this dataset's frontal files") \
             as err:
         cfp.read(root, folds=2)
     assert err.value.path == str(path)
