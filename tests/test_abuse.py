@@ -308,6 +308,27 @@ def test_5_truncated_feature_cache_is_rebuilt_with_a_warning(manifest, tmp_path)
     assert info["cache_hit"]
 
 
+def test_3_nan_features_name_the_weights_and_the_first_image(manifest, tmp_path):
+    """Bug: 'the model produced NaN/inf features', with no file, image or count."""
+    import torch
+
+    from bench.models import create_model
+    from bench.runner.features import ExtractOptions, extract_features
+    from bench.train.data import load_samples
+
+    samples = load_samples(manifest).samples
+    model = create_model(TINY)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    opts = ExtractOptions(device="cpu", batch_size=8, workers=1)
+    with pytest.raises(DataError, match=r"for (\d+) of \1 images, this one first; every "
+                                        r"image: the model or its weights are broken") as err:
+        extract_features(model, samples, opts, weights="/w/broken.pt")
+    assert f"{TINY} (/w/broken.pt)" in str(err.value)
+    assert err.value.path == str(samples["path"].iat[0])
+
+
 def test_5_truncated_model_is_retrained_not_reused(manifest, tmp_path, monkeypatch):
     from bench.train import train
 

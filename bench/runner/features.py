@@ -96,7 +96,8 @@ def require_yaw(samples: pd.DataFrame, yaw_file: str | Path | None = None) -> No
 def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = ExtractOptions(),
                      cache_dir: str | Path | None = None, cache_key: str | None = None,
                      crop_cache: str | Path | None = None,
-                     ctx: DistContext = DistContext()) -> tuple[np.ndarray | None, dict]:
+                     ctx: DistContext = DistContext(),
+                     weights: str | None = None) -> tuple[np.ndarray | None, dict]:
     """(N, D) float32 features, one per ``samples`` row, and an info dict.
 
     ``samples`` needs ``path``, ``yaw`` (required by DREAM models), ``landmarks``, ``box``.
@@ -104,7 +105,7 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     reused when present. Under torchrun (``ctx.enabled``) every rank calls this and embeds
     its block of the batches (:mod:`bench.runner.sharding`); rank 0 gets the features,
     byte-identical to one process's, and alone reads and writes the cache; the other ranks
-    get None.
+    get None. ``weights``: the model's checkpoint, named if its features are not finite.
     """
     flip = model.preprocess.flip_test if opts.flip is None else bool(opts.flip)
     cached = Path(cache_dir) / f"{cache_key}.npy" if cache_dir and cache_key else None
@@ -130,9 +131,16 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     if parts is None:
         return None, {"cache_hit": False, "flip": flip}
     parts = [p for p in parts if p is not None]
-    feats = np.concatenate([f for f, _ in parts])[inverse]
-    if not np.all(np.isfinite(feats)):
-        raise DataError("the model produced NaN/inf features")
+    feats = np.concatenate([f for f, _ in parts])
+    bad = ~np.isfinite(feats).all(axis=1)
+    if bad.any():
+        n = int(bad.sum())
+        why = ("every image: the model or its weights are broken (a checkpoint with NaN "
+               "weights?)" if n == len(crops) else "those images or their crops")
+        raise DataError(f"the model {model_name(model, weights)} produced NaN/inf features for {n} of "
+                        f"{len(crops)} images, this one first; {why}",
+                        str(crops["path"].iat[int(np.flatnonzero(bad)[0])]))
+    feats = feats[inverse]
     info = {"cache_hit": False, "flip": flip, "n_images": int(len(crops)),
             "alignment": AlignReport.join([r for _, r in parts]).to_dict(),
             "device": str(device), "processes": ctx.world_size}
@@ -140,6 +148,14 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
         info["cache"] = str(cached)
         integrity.save_array(cached, feats, meta=info)
     return feats, info
+
+
+def model_name(model, weights: str | None = None) -> str:
+    """The model as a message names it, with its weights file where it has one."""
+    config = getattr(model, "config", {}) or {}
+    name = str(config.get("name") or config.get("family") or type(model).__name__)
+    weights = weights or config.get("weights_path") or config.get("onnx_path")
+    return f"{name} ({weights})" if weights else name
 
 
 def _embed_images(model, crops: pd.DataFrame, yaw: np.ndarray, flip: bool,

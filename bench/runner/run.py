@@ -422,7 +422,8 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
         model, samples, ExtractOptions(device=str(device), batch_size=extract_batch(cfg, device),
                                        flip=flip,
                                        progress=cfg.progress),
-        cache_dir=cache / "features", cache_key=fkey, crop_cache=cache / "crops", ctx=ctx)
+        cache_dir=cache / "features", cache_key=fkey, crop_cache=cache / "crops", ctx=ctx,
+        weights=model_info.get("checkpoint"))
     if not ctx.is_main:  # rank 0 alone scores and writes
         return None
     echo(f"features: {feats.shape[0]} x {feats.shape[1]}"
