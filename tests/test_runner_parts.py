@@ -146,3 +146,82 @@ def test_compare_refuses_a_mode_scored_on_other_comparisons():
     with pytest.raises(ConfigError, match="stitch was not scored on the same comparisons"):
         _report_columns(swapped, naive, "stitch")
     assert _report_columns(naive, None, "naive") is naive
+
+
+@pytest.mark.parametrize("flag", [["--epochs", "3"], ["--preset", "gpu"],
+                                  ["--train-data", "nowhere.csv"],
+                                  ["--train-yaw-file", "nowhere.csv"]])
+def test_training_flags_on_a_model_that_trains_nothing_are_refused(sface_available, tiny_synth,
+                                                                   tmp_path, flag):
+    """Bug: `bench run -m sface --epochs 3` (or a --train-data that does not exist) ran,
+    ignored the flag, and kept it in the record's command as if it had been used."""
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    res = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "-m", "sface", "--data",
+                                    str(tiny_synth), "--out", str(tmp_path / "out"),
+                                    "--n-boot", "0", "--quiet", *flag],
+                             env={"BENCH_CACHE": str(tmp_path / "cache")})
+    assert res.exit_code == 2, res.output
+    assert f"'sface' runs as 'pretrained' here and trains nothing: drop {flag[0]}" in res.output
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+@pytest.mark.parametrize("flag", [["--detector", "bogus"],
+                                  ["--detector-model", "/nowhere/det.onnx"]])
+def test_a_detector_flag_is_checked_even_when_nothing_is_detected(sface_available, tiny_synth,
+                                                                  tmp_path, flag):
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    res = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "-m", "sface", "--data",
+                                    str(tiny_synth), "--out", str(tmp_path / "out"),
+                                    "--n-boot", "0", "--quiet", *flag],
+                             env={"BENCH_CACHE": str(tmp_path / "cache")})
+    assert res.exit_code == 2, res.output
+    assert ("unknown face detector" in res.output if flag[0] == "--detector"
+            else "detector model not found" in res.output), res.output
+
+
+def test_compare_checks_every_input_before_the_first_mode_runs(tmp_path):
+    """Bug: a missing --train-data surfaced in stitch, after naive had run (after its
+    training, for a stem trained here), and left no leaderboard for the run it wrote."""
+    from bench.errors import DataError
+    from bench.runner.compare import compare_modes
+    from bench.runner.run import RunConfig
+
+    base = RunConfig(protocol="cfp-fp", model="sface", out=str(tmp_path / "out"),
+                     train_data=str(tmp_path / "missing.csv"))
+    with pytest.raises(DataError, match="--train-data: not found"):
+        compare_modes("cfp-fp", "sface", base=base, echo=lambda s: None)
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_compare_puts_the_runs_it_wrote_on_the_board_when_a_later_mode_fails(tmp_path,
+                                                                            monkeypatch):
+    from types import SimpleNamespace
+
+    from bench.runner import compare
+    from bench.runner.run import RunConfig
+
+    out = tmp_path / "out"
+    written = []
+
+    def run(cfg, echo):
+        if written:
+            raise RuntimeError("stitch failed")
+        written.append(cfg.model)
+        folder = out / "runs" / "cfp-fp__sface__pretrained__0000000000"
+        folder.mkdir(parents=True)
+        return SimpleNamespace(run_dir=folder, result={}, scores=pd.DataFrame(
+            {"score": [0.5], "label": [1], "fold": [1]}), searches=None)
+
+    updated = []
+    monkeypatch.setattr(compare, "run_benchmark", run)
+    monkeypatch.setattr(compare.leaderboard, "update", lambda o, **k: updated.append(o))
+    with pytest.raises(RuntimeError, match="stitch failed"):
+        compare.compare_modes("cfp-fp", "sface", base=RunConfig(
+            protocol="cfp-fp", model="sface", out=str(out)), echo=lambda s: None)
+    assert written == ["sface"] and updated == [str(out)]

@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -29,7 +30,7 @@ from ..align.schemes import canonical_landmarks
 from ..data.samples import LANDMARK_SOURCE, PRE_ALIGNED, at_listing
 from ..errors import ConfigError, DataError
 from ..progress import progress_bar
-from .backends import DEFAULT_DETECTOR, FaceDetector, create_detector
+from .backends import DEFAULT_DETECTOR, DETECTORS, FaceDetector, create_detector
 from .cache import DetectionCache
 from .faces import Faces, choose_face
 
@@ -63,6 +64,12 @@ class DetectOptions:
         if not 32 <= self.min_side <= self.max_side:
             raise ConfigError(f"need 32 <= min_side <= max_side, got {self.min_side}, "
                               f"{self.max_side}")
+        # checked when given, not when first needed: a typo must not pass a run that
+        # happens to detect nothing, and stand in its record as if it had been used
+        if self.detector not in DETECTORS:
+            raise ConfigError(DETECTORS.unknown_message(self.detector))
+        if self.model is not None and not Path(self.model).expanduser().exists():
+            raise DataError("detector model not found", self.model)
 
 
 @dataclass

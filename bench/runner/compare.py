@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics as M
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..evaluation import EvalPlan, subject_columns
 from ..fileio import atomic_write, dump_json, prepare_output_dir, safe_name, staged_dir
 from ..metric_specs import MetricSpec
@@ -246,6 +246,12 @@ def compare_modes(protocol: str, stem: str, modes=None, base: RunConfig | None =
                           f"--stem onnx --weights FILE.onnx); compare trains {stem!r} itself")
     for mode in modes:  # unknown names fail before any mode runs
         MODELS.get(model_for_mode(stem, mode))
+    # a missing file must not surface after the modes before it ran (hours of training)
+    for flag, path in (("--data", base.data), ("--train-data", base.train_data),
+                       ("--yaw-file", base.yaw_file), ("--train-yaw-file", base.train_yaw_file),
+                       ("--weights", base.weights)):
+        if path is not None and not Path(path).exists():
+            raise DataError(f"{flag}: not found", path)
     resolved = load_protocol(protocol)
     plan = EvalPlan.from_protocol(resolved, n_boot=base.n_boot, seed=base.seed)
     prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file,
@@ -255,23 +261,29 @@ def compare_modes(protocol: str, stem: str, modes=None, base: RunConfig | None =
     tables, runs, results, searches = {}, {}, {}, {}
     # under torchrun every mode's run shares its extraction between the ranks, in one group
     with distributed(resolve_device(base.device).type) as ctx:
-        for mode in modes:
-            # a frozen stem's baseline is the stem as it is, its stitch run trains the block
-            # on that same file (--weights)
-            run_mode = PRETRAINED if frozen and mode == BASELINE else mode
-            cfg = dataclasses.replace(base, protocol=protocol, model=model_for_mode(stem, mode),
-                                      mode=run_mode, update_leaderboard=False)
-            if ctx.is_main:
-                echo(f"== {mode}: {cfg.model}")
-            outcome = run_benchmark(cfg, echo=echo)
-            if outcome is not None:
-                runs[mode], results[mode] = outcome.run_dir, outcome.result
-                tables[mode] = _report_columns(outcome.scores, tables.get(BASELINE), mode)
-                searches[mode] = outcome.searches
-            del outcome  # its whole score table must not live through the next mode's run
+        try:
+            for mode in modes:
+                # a frozen stem's baseline is the stem as it is (nothing to train: no
+                # training flags), its stitch run trains the block on that same file
+                run_mode = PRETRAINED if frozen and mode == BASELINE else mode
+                untrained = {} if run_mode != PRETRAINED else dict(
+                    train_data=None, train_yaw_file=None, train_preset=None, train_changes={})
+                cfg = dataclasses.replace(base, protocol=protocol,
+                                          model=model_for_mode(stem, mode), mode=run_mode,
+                                          update_leaderboard=False, **untrained)
+                if ctx.is_main:
+                    echo(f"== {mode}: {cfg.model}")
+                outcome = run_benchmark(cfg, echo=echo)
+                if outcome is not None:
+                    runs[mode], results[mode] = outcome.run_dir, outcome.result
+                    tables[mode] = _report_columns(outcome.scores, tables.get(BASELINE), mode)
+                    searches[mode] = outcome.searches
+                del outcome  # its whole score table must not live through the next mode's
+        finally:  # the runs written so far are on the board, even when a later mode failed
+            if ctx.is_main and runs:
+                leaderboard.update(base.out)
     if not ctx.is_main:  # rank 0 alone writes the report
         return None
-    leaderboard.update(base.out)
     table = paired_table(tables, plan.yaw, plan.bootstrap_spec())
     if all(s is not None for s in searches.values()):  # a 1:N protocol
         table = pd.concat([search_table(searches, plan), table], ignore_index=True)

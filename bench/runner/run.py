@@ -279,6 +279,13 @@ def get_model(cfg: RunConfig, mode: str, device: torch.device, train_root: Path 
     MODELS.get(cfg.model)  # an unknown name fails here, with did-you-mean
     given = _pretrained_model(cfg, mode)
     if given is not None:
+        unused = [flag for flag, value in (("--train-data", cfg.train_data),
+                                           ("--train-yaw-file", cfg.train_yaw_file),
+                                           ("--preset", cfg.train_preset),
+                                           ("--epochs", cfg.train_changes)) if value]
+        if unused:  # silently ignored, they would stand in the record's command as if used
+            raise ConfigError(f"{cfg.model!r} runs as '{given[1]['mode']}' here and trains "
+                              f"nothing: drop {', '.join(unused)}")
         return given
     from ..train.config import preset
     from ..train.modes import train
