@@ -149,6 +149,26 @@ def test_2_leaderboard_protocol_cannot_escape_and_must_exist(tmp_path):
     assert (out / "leaderboard-cfp-fp.csv").is_file()
 
 
+def test_2_a_run_refreshes_the_per_protocol_boards_too(tmp_path):
+    """Bug: runs rebuilt leaderboard.csv alone, so a leaderboard-cfp-fp.csv made by
+    `bench leaderboard -p cfp-fp` went stale with the next run."""
+    from bench.runner import leaderboard as lb
+
+    out = tmp_path / "R"
+    _fake_run(out)
+    assert _cli("leaderboard", "--out", out, "--protocol", "cfp-fp").exit_code == 0
+    before = (out / "leaderboard-cfp-fp.md").read_text()
+    _fake_run(out, name="p__m__naive__def")
+    _fake_run(out, name="q__m__naive__ghi", protocol="cfp-ff")
+    lb.update(out)  # what a run does after writing its folder
+    assert len(pd.read_csv(out / "leaderboard.csv")) == 3
+    assert pd.read_csv(out / "leaderboard-cfp-fp.csv")["run_id"].tolist() == [
+        "p__m__naive__abc", "p__m__naive__def"]
+    after = (out / "leaderboard-cfp-fp.md").read_text()
+    assert after.count("| 90.00 |") == 2 * before.count("| 90.00 |") > 0
+    assert not (out / "leaderboard-cfp-ff.csv").exists()
+
+
 def test_2_safe_name():
     assert safe_name("cfp-fp__resnet18__naive__0a1b") == "cfp-fp__resnet18__naive__0a1b"
     for bad in ("../x", "a/b", ".hidden", "", "a..b", "x\0y"):

@@ -27,6 +27,7 @@ from .result_schema import RunResult, column_order
 
 #: What runs and leaderboards write in a results folder (anything else there is left alone).
 LOCK = ".leaderboard.lock"
+BOARD = "leaderboard"
 OWNED = ("runs", "leaderboard.csv", "leaderboard.md", LOCK)
 
 @dataclass(frozen=True)
@@ -158,18 +159,27 @@ def update(out_dir: str | Path, protocol: str | None = None, *, strict: bool = F
                 warnings.warn(message, stacklevel=2)
             else:
                 warn(message)
-        stem = "leaderboard" if protocol is None else f"leaderboard-{protocol}"
-        csv_path, md_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.md"
-        with atomic_write(csv_path) as f:
-            df.to_csv(f, index=False, float_format="%.6g")
-        with atomic_write(md_path) as f:
-            f.write(to_markdown(df))
+        csv_path, md_path = _write_board(out_dir, protocol, df)
+        if protocol is None:  # the per-protocol boards `bench leaderboard -p` made, too
+            for board in sorted(out_dir.glob(f"{BOARD}-*.csv")):
+                name = board.stem[len(BOARD) + 1:]
+                _write_board(out_dir, name, collect_runs(out_dir, name)[0])
     if bad:
         warn_count = f"{len(bad)} run file(s) skipped: the board lacks them"
         if warn is None:
             warnings.warn(warn_count, stacklevel=2)
         else:
             warn(warn_count)
+    return csv_path, md_path
+
+
+def _write_board(out_dir: Path, protocol: str | None, df: pd.DataFrame) -> tuple[Path, Path]:
+    stem = BOARD if protocol is None else f"{BOARD}-{protocol}"
+    csv_path, md_path = out_dir / f"{stem}.csv", out_dir / f"{stem}.md"
+    with atomic_write(csv_path) as f:
+        df.to_csv(f, index=False, float_format="%.6g")
+    with atomic_write(md_path) as f:
+        f.write(to_markdown(df))
     return csv_path, md_path
 
 
