@@ -127,7 +127,8 @@ def load_array(path: str | Path, rows: int | None = None) -> np.ndarray | None:
             recorded = json.loads(side.read_text())
         except (OSError, ValueError):
             recorded = None
-    reason = mismatch(path, recorded) if recorded else None
+    # no record: nothing vouches for the array (a cache copied in part, or cleaned by hand)
+    reason = mismatch(path, recorded) if recorded else "no record of its size and checksum"
     array = None
     if reason is None:
         try:

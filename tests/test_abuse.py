@@ -964,3 +964,15 @@ def test_property_arbitrary_bytes(tmp_path, head, body, lenient):
         apply_yaw_file(_yaw_samples(tmp_path), p, SkippedRows(lenient=lenient))
     except DataError as exc:
         assert str(exc).startswith(str(p))
+
+
+def test_5_a_cached_array_without_its_record_is_not_trusted(tmp_path):
+    """Bug: an array whose .json record was gone (a cache copied in part, cleaned by hand)
+    was loaded unchecked, against the module's promise that a cache is never trusted."""
+    path = tmp_path / "key.npy"
+    integrity.save_array(path, np.arange(6.0).reshape(3, 2))
+    assert integrity.load_array(path, rows=3) is not None
+    (tmp_path / "key.npy.json").unlink()
+    with pytest.warns(integrity.CacheWarning, match="no record"):
+        assert integrity.load_array(path, rows=3) is None
+    assert not path.exists()
