@@ -59,3 +59,28 @@ def test_finished_writes_are_not_tracked(tmp_path):
         raise ValueError("failed write")
     assert not fileio._OPEN_TEMPS and remove_open_temps() == []
     assert (tmp_path / "a.json").read_text() == "{}" and _temps(tmp_path) == []
+
+
+def test_sigterm_cleans_up_as_ctrl_c_does(tmp_path):
+    """Bug: only Ctrl-C ran the clean-up; `timeout` or a scheduler's SIGTERM left the
+    staged output (and a preallocated crop cache file) on disk."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "synth"
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "synth", str(out), "--preset",
+                             "small"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "BENCH_CACHE": str(tmp_path / "cache")})
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".") for p in tmp_path.iterdir()):  # staging has begun
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert b"terminated: nothing was written" in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

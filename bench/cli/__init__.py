@@ -8,6 +8,7 @@ cannot stop the others from running. Each module under ``bench/cli/`` holds one 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 import warnings
 
@@ -58,6 +59,7 @@ class LazyGroup(click.Group):
         # the library reports what it repairs (a corrupt cache entry rebuilt, a bad run file
         # left out) as warnings: one line each, not Python's file:line form
         python_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+        previous = _terminate_like_interrupt()
         try:
             return super().invoke(ctx)
         except BenchError as exc:
@@ -71,17 +73,37 @@ class LazyGroup(click.Group):
                 raise  # anything else is a bug: keep its traceback
             click.echo(f"error: {output_error(exc)}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             from ..fileio import remove_open_temps
 
             # outputs are written atomically and temporary folders removed on the way out
             remove_open_temps()
             fresh_line = "\n" if sys.stderr.isatty() else ""  # after a progress bar's \r
-            click.echo(f"{fresh_line}interrupted: nothing was written for the unfinished step",
+            how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            click.echo(f"{fresh_line}{how}: nothing was written for the unfinished step",
                        err=True)
-            sys.exit(130)
+            sys.exit(143 if isinstance(exc, Terminated) else 130)
         finally:
             warnings.formatwarning = python_format
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a job scheduler's stop, `timeout`, `kill`): unwound as Ctrl-C is, so the
+    same clean-up runs (staged outputs and preallocated cache files removed)."""
+
+
+def _terminate_like_interrupt():
+    """Route SIGTERM to :class:`Terminated`; the previous handler, or None off the main
+    thread (where no handler can be set)."""
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:
+        return None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
