@@ -153,3 +153,31 @@ def test_pose_with_our_face_agrees_with_authors_face(reference_dir):
         assert abs(ours.yaw[0] - theirs.yaw[0]) < 2.5
         assert abs(ours.pitch[0] - theirs.pitch[0]) < 2.5
         assert abs(ours.yaw[0]) > 45  # both examples are strongly turned faces
+
+
+def test_line_of_sight_yaw_of_a_face_looking_at_the_camera_from_a_photo_s_edge():
+    """Bug: yaw was measured against the photo's optical axis, so a face near the edge of
+    a group photo that looks into the camera (frontal in its own crop) fitted 12 degrees,
+    and the same pixels cropped fitted about 0: bins followed the framing. Posed about its
+    box's centre, it is frontal."""
+    width, focal = 1280, 2.0 * 1280
+    depth = focal * 135 / 80  # a face of ~80 px
+    offset = 550 / focal * depth  # 550 px right of the centre
+    turn = np.degrees(np.arctan2(offset, depth))
+    faces = {}
+    for sign in (1.0, -1.0):  # whichever way turns the nose (-z at yaw 0) to the camera
+        r = rotation_matrix(sign * turn)
+        nose = r @ np.array([0.0, 0.0, -1.0])
+        faces[float(nose @ -np.array([offset, 0.0, depth]))] = r
+    r = faces[max(faces)]
+    cam = mean_landmarks_3d() @ r.T + np.array([offset, 0.0, depth])
+    uv = focal * cam[:, :2] / cam[:, 2:] + (np.array([width, 880]) - 1) / 2
+    centre = (uv.min(0) + uv.max(0)) / 2  # a box around the face
+    axis = estimate_pose(uv, image_size=(width, 880))
+    sight = estimate_pose(uv, image_size=(width, 880), principal_point=centre)
+    assert abs(axis.yaw[0]) > 8  # 12 measured
+    assert abs(sight.yaw[0]) < 1.5, sight.yaw
+    mirrored = estimate_pose(np.c_[width - 1 - uv[:, 0], uv[:, 1]][list(MIRROR)],
+                             image_size=(width, 880),
+                             principal_point=(width - 1 - centre[0], centre[1]))
+    assert mirrored.yaw[0] == pytest.approx(-sight.yaw[0], abs=1e-3)

@@ -209,3 +209,29 @@ def test_cli_on_cfp_layout_keeps_ground_truth(tmp_path):
     frontal = table["path"].str.contains("/frontal/")
     assert set(table.loc[frontal, "yaw"]) == {3.0, 6.0}
     assert set(table.loc[~frontal, "yaw"].abs()) == {71.0}
+
+
+def test_a_boxed_face_of_a_group_photo_is_posed_as_its_crop_shows_it(tmp_path):
+    """Bug: a face near the edge of a wide photo, looking into the camera, got ~12 degrees
+    of yaw from the photo's optical axis, and ~0 from a crop of the same pixels."""
+    width, height, focal = 1280, 880, 2.0 * 1280
+    depth = focal * 135 / 80
+    offset = 550 / focal * depth
+    turn = np.degrees(np.arctan2(offset, depth))
+    r = max((rotation_matrix(s * turn) for s in (1.0, -1.0)),
+            key=lambda m: (m @ [0.0, 0.0, -1.0]) @ -np.array([offset, 0.0, depth]))
+    cam = mean_landmarks_3d() @ r.T + np.array([offset, 0.0, depth])
+    uv = focal * cam[:, :2] / cam[:, 2:] + (np.array([width, height]) - 1) / 2
+    cv2.imwrite(str(tmp_path / "group.png"), np.zeros((height, width, 3), np.uint8))
+    lo, hi = uv.min(0) - 10, uv.max(0) + 10
+    box = f"{lo[0]:.2f} {lo[1]:.2f} {hi[0] - lo[0]:.2f} {hi[1] - lo[1]:.2f}"
+    points = " ".join(f"{v:.4f}" for v in uv.ravel())
+    for with_box in (True, False):
+        pd.DataFrame({"path": ["group.png"], "subject": ["a"], "yaw": [""],
+                      "landmarks": [points], "box": [box if with_box else ""]}).to_csv(
+            tmp_path / "m.csv", index=False)
+        yaw = estimate_yaw(read_samples(tmp_path / "m.csv").samples, backend=None)["yaw"][0]
+        if with_box:
+            assert abs(yaw) < 1.5, yaw
+        else:  # no box: the photo is the face's frame, as it always was
+            assert abs(yaw) > 8, yaw

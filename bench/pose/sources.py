@@ -102,7 +102,7 @@ def _from_landmarks(crops, todo, result, *, focal_factor, progress, **_) -> None
     points, _ = canonical_landmarks(list(landmarks[rows]))
     sizes = image_sizes(crops["path"].to_numpy()[rows], progress=progress)
     fit = estimate_pose(points, landmark_ids=range(points.shape[1]), image_size=sizes,
-                        focal_factor=focal_factor)
+                        focal_factor=focal_factor, principal_point=box_centres(crops, rows))
     _store(result, rows, fit, LANDMARKS)
 
 
@@ -131,8 +131,23 @@ def _from_images(crops, todo, result, *, backend, detector_model, focal_factor, 
     points = np.stack([faces.points[i] for faces, i in chosen if i is not None])
     sizes = np.array([faces.image_size for faces, i in chosen if i is not None], np.float64)
     fit = estimate_pose(points, landmark_ids=range(points.shape[1]), image_size=sizes,
-                        focal_factor=focal_factor)
+                        focal_factor=focal_factor, principal_point=box_centres(crops, todo[ok]))
     _store(result, todo[ok], fit, f"image:{backend}")
+
+
+def box_centres(crops: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), 2) centre pixel of each row's dataset box, NaN without one: a boxed face
+    (one of a group photo, an IJB-A frame's) is posed against the line of sight to it, as
+    its crop shows it, not against the photo's optical axis (:func:`estimate_pose`)."""
+    out = np.full((len(rows), 2), np.nan)
+    if "box" not in crops:
+        return out
+    boxes = crops["box"].to_numpy(dtype=object)[rows]
+    for i, box in enumerate(boxes):
+        if box is not None and np.size(box) == 4:
+            x, y, w, h = np.asarray(box, np.float64).ravel()
+            out[i] = (x + w / 2 - 0.5, y + h / 2 - 0.5)  # the box covers x .. x + w - 1
+    return out
 
 
 def image_sizes(paths: Sequence[str], progress: bool = False) -> np.ndarray:
