@@ -68,6 +68,9 @@ def test_detect_writes_one_row_per_sample(faces_dir, cache, tmp_path):
     assert blank["landmark_source"] == "none" and int(blank["n_faces"]) == 0
     assert blank["reason"] == "no face found (yunet)" and blank["box"] == ""
     assert len(_entries(cache)) == 5
+    # bug: only counts were printed; now which images, and what they fall back to
+    assert "no face: 1 sample without a face (1 image)" in res.output
+    assert "blank.jpg (no face found (yunet))" in res.output
 
     res = CliRunner().invoke(main, ["detect", str(faces_dir), "--out", str(out), "--quiet"])
     assert res.exit_code == 0 and "(5 from the cache)" in res.output
@@ -234,3 +237,27 @@ def test_lenient_commands_skip_an_image_that_does_not_decode(faces_dir, cache, t
     else:
         written = pd.read_csv(tmp_path / Path(command[2]).name)
     assert len(written) == 4 and not written["path"].astype(str).str.contains("face2").any()
+
+
+def test_detect_always_keeps_a_missed_sample_s_own_landmarks_and_says_so(faces_dir, cache,
+                                                                         tmp_path):
+    """Bug: with --detect always, a sample whose detection failed was labelled 'none' and
+    reported as keeping its box or image, though its dataset landmarks aligned it."""
+    points = "40 50 80 50 60 70 45 95 75 95"
+    pd.DataFrame({"path": [str(faces_dir / "s1/blank.jpg")], "subject": ["a"], "yaw": [""],
+                  "landmarks": [points]}).to_csv(tmp_path / "metadata.csv", index=False)
+    out = tmp_path / "faces.csv"
+    res = CliRunner().invoke(main, ["detect", str(tmp_path / "metadata.csv"), "--out",
+                                    str(out), "--mode", "always", "--quiet"])
+    assert res.exit_code == 0, res.output
+    row = pd.read_csv(out, keep_default_na=False).iloc[0]
+    assert row["landmark_source"] == "dataset"
+    assert row["reason"] == "no face found (yunet); aligned from the dataset's landmarks"
+
+
+def test_yaw_names_the_images_it_found_no_yaw_for(faces_dir, cache, tmp_path):
+    res = CliRunner().invoke(main, ["yaw", str(faces_dir), "--out", str(tmp_path / "y.csv"),
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "no yaw: 1 image (no face found, or too few points for a pose): " in res.output
+    assert "blank.jpg" in res.output

@@ -62,6 +62,8 @@ def detect(data: Path, out: Path, detector: str, detector_model: str | None, mod
     with atomic_write(out) as f:
         table.to_csv(f, index=False)
     click.echo(summary_line(table, report, seconds, out))
+    if report.failures:  # which ones, not only how many (the CSV has every reason)
+        click.echo(f"no face: {report.failures_note()}", err=True)
     if report.exif_rotated:
         click.echo(f"warning: {report.exif_note()}", err=True)
     for error in skipped.errors:

@@ -62,6 +62,11 @@ def yaw(data: Path, out: Path, fmt: str, sources: str, backend: str,
     counts = table["source"].value_counts()
     click.echo(f"{len(table)} images -> {out}: "
                + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    unknown = table.loc[table["source"] == "none", "path"].astype(str).tolist()
+    if unknown:  # which ones, not only how many: each stays out of every yaw bin
+        click.echo(f"no yaw: {len(unknown)} image{'s' * (len(unknown) != 1)} (no face found, "
+                   "or too few points for a pose): " + ", ".join(unknown[:3])
+                   + " ..." * (len(unknown) > 3), err=True)
     for error in skipped.errors:
         click.echo(f"skipped: {error}", err=True)
     # faces detected in stored pixels: a sideways photo gives a sideways pose, or none

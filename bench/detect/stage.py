@@ -109,18 +109,23 @@ class DetectionReport:
                 f"{self.n_samples} samples found ({self.cache_hits} of {self.n_images} images "
                 f"from the cache)")
         if self.failures:
-            # several samples can share an image (IJB-A's frames): each is named once
-            first_reason: dict[str, str] = {}
-            for f in self.failures:
-                first_reason.setdefault(f["path"], f["reason"])
-            images = list(first_reason.items())
-            first = "; ".join(f"{path} ({reason})" for path, reason in images[:3])
-            n, k = len(self.failures), len(images)
-            text += (f"; {n} sample{'s' * (n != 1)} without a face ({k} image{'s' * (k != 1)}),"
-                     f" kept {'its' if n == 1 else 'their'} box/image: {first}" + " ..." * (k > 3))
+            text += f"; {self.failures_note()}"
         if self.exif_rotated:
             text += f"; {self.exif_note()}"
         return text
+
+    def failures_note(self) -> str:
+        """The samples without a face, in words: how many, and the first three images."""
+        # several samples can share an image (IJB-A's frames): each is named once
+        first_reason: dict[str, str] = {}
+        for f in self.failures:
+            first_reason.setdefault(f["path"], f["reason"])
+        images = list(first_reason.items())
+        first = "; ".join(f"{path} ({reason})" for path, reason in images[:3])
+        n, k = len(self.failures), len(images)
+        return (f"{n} sample{'s' * (n != 1)} without a face ({k} image{'s' * (k != 1)}), "
+                f"{'each' if n != 1 else 'it'} kept its dataset landmarks, else its box or "
+                f"the whole image: {first}" + " ..." * (k > 3))
 
     def exif_note(self) -> str:
         """The images with an EXIF rotation, in words ("" when none)."""
@@ -366,8 +371,11 @@ def complete_landmarks(frame: pd.DataFrame, *, uses_landmarks: bool = True,
         n_faces[row] = len(faces)
         index, reason = choose_face(faces, hint)
         if index is None:
-            sources[row] = NONE
             reasons[row] = f"{reason} ({detector.name})"
+            if sources[row] == DATASET:  # --detect always: its own points still align it
+                reasons[row] += "; aligned from the dataset's landmarks"
+            else:
+                sources[row] = NONE
             report.failures.append({"path": str(frame["path"].iat[row]), "reason": reasons[row]})
             continue
         landmarks[row] = faces.points[index].astype(np.float32)
