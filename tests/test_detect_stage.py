@@ -183,8 +183,18 @@ def test_photo_stored_sideways_with_an_exif_rotation_is_listed(crops, detector, 
     frame = new_samples([crops[0], str(sideways)], ["a", "b"])
     _, report = complete_landmarks(frame, cache_dir=tmp_path / "cache", detector=detector)
     assert report.to_dict()["exif_rotated"] == [{"path": str(sideways), "orientation": 6}]
-    assert f"1 image with an EXIF rotation read as stored (sideways or upside down): " \
-           f"{sideways}" in report.summary()
+    assert f"1 image with an EXIF rotation read as stored: {sideways} (sideways) (turn" \
+        in report.summary()
+
+
+def test_a_photo_stored_mirrored_is_said_to_flip_its_yaw_sign():
+    """Bug: EXIF orientation 2 (stored mirrored) was described as 'sideways or upside
+    down', though its face is upright and its yaw has the sign opposite to the viewer's."""
+    from bench.detect.stage import exif_note
+
+    note = exif_note([{"path": "a.jpg", "orientation": 2}, {"path": "b.jpg", "orientation": 3}])
+    assert "a.jpg (mirrored), b.jpg (upside down)" in note
+    assert "1 stored mirrored, so their yaw has the sign opposite to what a viewer sees" in note
 
 
 def test_corrupt_jpeg_names_the_file(crops, detector, tmp_path):

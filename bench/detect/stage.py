@@ -144,9 +144,19 @@ def exif_note(rotated: Sequence[dict]) -> str:
     n = len(rotated)
     if n == 0:
         return ""
-    first = ", ".join(r["path"] for r in rotated[:3]) + " ..." * (n > 3)
-    return (f"{n} image{'s' * (n != 1)} with an EXIF rotation read as stored (sideways "
-            f"or upside down): {first} (turn the files upright, e.g. `exiftran -ai`)")
+    first = ", ".join(f"{r['path']} ({EXIF_VIEWS.get(r['orientation'], 'turned')})"
+                      for r in rotated[:3]) + " ..." * (n > 3)
+    mirrored = sum(r["orientation"] in (2, 4, 5, 7) for r in rotated)
+    return (f"{n} image{'s' * (n != 1)} with an EXIF rotation read as stored: {first}"
+            + (f"; {mirrored} stored mirrored, so their yaw has the sign opposite to what a "
+               "viewer sees" if mirrored else "")
+            + " (turn the files upright, e.g. `exiftran -ai`)")
+
+
+#: How a photo with each EXIF orientation is stored, against how viewers show it.
+EXIF_VIEWS = {2: "mirrored", 3: "upside down", 4: "mirrored upside down",
+              5: "mirrored and sideways", 6: "sideways", 7: "mirrored and sideways",
+              8: "sideways"}
 
 
 def exif_orientation(path: str) -> int:
