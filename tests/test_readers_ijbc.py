@@ -102,6 +102,9 @@ def test_ijbb_names_and_galleries_are_found(ijbc, tmp_path):
     ("template_pair_label.txt", lambda t: t.replace(" 1\n", " x\n", 1), "is not a number"),
     ("template_pair_label.txt", lambda t: t.replace(" 1\n", " 2\n", 1), "is not 0 or 1"),
     ("template_pair_label.txt", lambda t: "99999 1 0\n" + t, "unknown template id '99999'"),
+    # bug: a repeated line counted its crop twice in its media's average, in silence
+    ("face_tid_mid.txt", lambda t: t + t.splitlines(keepends=True)[0], "is listed on line 1"),
+    ("face_tid_mid.txt", lambda t: t + t.split(" ")[0] + " 2 9\n", "is listed on line 1"),
     ("name_5pts_score.txt", lambda t: t.replace(t.split(" ")[1], "inf", 1), "not finite"),
     # bug: a line of coincident points failed the whole read ("image sizes must be positive")
     ("name_5pts_score.txt", lambda t: " ".join([t.split(" ")[0]] + ["0"] * 10 + ["0.5\n"])

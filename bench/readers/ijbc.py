@@ -111,6 +111,7 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
 
     faces, text = read_columns(tid_path, "face list", ("image", "template", "media"),
                                skipped=skipped)
+    faces = _reject_repeated_crops(faces, tid_path, text, skipped)
     listed = set(faces["template"])
     faces = _reject_missing_images(faces, crops, tid_path, text, skipped)
     del text
@@ -272,6 +273,22 @@ def _subjects(root: Path, release: str, faces: pd.DataFrame, pairs: pd.DataFrame
     return (pd.Series([f"g{c}" for c in comp], index=templates),
             "connected components of the genuine template pairs (the 1:1 files name no "
             "subject and the 1:N lists are absent or incomplete)")
+
+
+def _reject_repeated_crops(faces: pd.DataFrame, path: Path, data: bytes,
+                           skipped: SkippedRows) -> pd.DataFrame:
+    """Every loose crop is one face of one template: a crop listed again (a repeated line
+    of a concatenated or resumed download, or one crop in two templates) would count twice
+    in its media's average, and the image count cannot tell."""
+    again = faces["image"].duplicated().to_numpy()
+    if not again.any():
+        return faces
+    first = faces.groupby("image", sort=False)[LINE].transform("first").to_numpy()
+    for i in np.flatnonzero(again):
+        line = int(faces[LINE].iat[i])
+        skipped.reject(DataError(f"{faces['image'].iat[i]} is listed on line {first[i]} "
+                                 "already", path, line, line_text(data, line)))
+    return keep_rows(faces, ~again)
 
 
 def _reject_missing_images(faces: pd.DataFrame, crops: Path, path: Path, data: bytes,
