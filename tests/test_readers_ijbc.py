@@ -282,3 +282,19 @@ def test_a_crop_without_five_points_weighs_one_not_nan(ijbc):
     assert np.isfinite(pooled).all()
     scores = score_comparisons(es.comparisons, ids, pooled, template_table(s))
     assert np.isfinite(scores["score"]).all()
+
+
+def test_a_gallery_template_that_lost_every_crop_is_said_to_leave_the_search(ijbc):
+    """Bug (lenient): a gallery template whose crops were all missing left the gallery in
+    silence, and its subject's probes became non-mated searches without a word."""
+    gallery = pd.read_csv(_meta(ijbc, "1N_gallery_G1.csv"), dtype=str)
+    template = gallery["TEMPLATE_ID"].iat[0]
+    faces = pd.read_csv(_meta(ijbc, "face_tid_mid.txt"), sep=" ", header=None, dtype=str)
+    for crop in faces.loc[faces[1] == template, 0]:
+        (ijbc / "loose_crop" / crop).unlink()
+    skipped = SkippedRows(lenient=True)
+    es = read(ijbc, task="search", skipped=skipped)
+    assert template not in set(es.search["template"])
+    (note,) = [n for n in es.samples.provenance["notes"] if "lost every crop" in n]
+    assert note.startswith("1 template of the 1:N lists lost every crop") and template in note
+    assert "1 of them gallery template, whose" in note and "non-mated" in note

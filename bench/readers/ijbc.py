@@ -144,6 +144,15 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
                                       np.ones(len(pairs), np.int64))
         return EvalSet(samples=sample_set, comparisons=comparisons)
     known = set(samples["template"])
+    lost = roles[~roles["template"].isin(known)]
+    if len(lost):  # every crop of theirs skipped (lenient): said, as IJB-A's reader says it
+        n = lost["template"].nunique()
+        g = lost.loc[lost["role"] == "gallery", "template"].nunique()
+        notes.append(
+            f"{n} template{'s' * (n != 1)} of the 1:N lists lost every crop and left the "
+            f"search (first: {', '.join(pd.unique(lost['template'])[:3])})"
+            + (f"; {g} of them gallery template{'s' * (g != 1)}, whose subjects' probes "
+               "count as non-mated in that gallery" if g else ""))
     return EvalSet(samples=sample_set,
                    search=roles[roles["template"].isin(known)].reset_index(drop=True))
 
