@@ -298,3 +298,20 @@ def test_a_gallery_template_that_lost_every_crop_is_said_to_leave_the_search(ijb
     (note,) = [n for n in es.samples.provenance["notes"] if "lost every crop" in n]
     assert note.startswith("1 template of the 1:N lists lost every crop") and template in note
     assert "1 of them gallery template, whose" in note and "non-mated" in note
+
+
+def test_a_template_no_1n_list_names(ijbc):
+    """Bug: for search, a face-list template named by no 1:N list failed the read with
+    'no subject for some templates' (naming none); for verify, it switched every
+    template's subject to genuine-pair components with a word in the provenance alone."""
+    probes_path = _meta(ijbc, "1N_probe_mixed.csv")
+    probes = pd.read_csv(probes_path, dtype=str)
+    template = probes["TEMPLATE_ID"].iat[0]
+    probes[probes["TEMPLATE_ID"] != template].to_csv(probes_path, index=False)
+    es = read(ijbc, task="search")
+    assert template not in set(es.samples.samples["template"])
+    (note,) = [n for n in es.samples.provenance["notes"] if "in no 1:N list" in n]
+    assert note.startswith("1 template of the face list is in no 1:N list") and template in note
+    with pytest.warns(UserWarning, match=f"name no subject for 1 template of .*first: {template}"):
+        verify = read(ijbc)
+    assert verify.samples.provenance["subjects"].startswith("connected components")

@@ -32,6 +32,7 @@ no header and are space-separated; they run to 15.7M lines, so they are read by
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,14 @@ def read(root: str | Path, *, task: str = "verify", release: str = "auto",
     else:
         roles, role_files = _read_search(root, release, listed, tid_path, skipped)
         files.update({_rel(p, root): sha256_file(p) for p in role_files})
+        unlisted = ~faces["template"].isin(set(roles["template"])).to_numpy()
+        if unlisted.any():  # no role, no subject: nothing to search with them
+            first = ", ".join(pd.unique(faces.loc[unlisted, "template"])[:3])
+            n = faces.loc[unlisted, "template"].nunique()
+            notes.append(f"{n} template{'s' * (n != 1)} of the face list {'are' if n != 1 else 'is'}"
+                         f" in no 1:N list and take{'s' * (n == 1)} no part in the search "
+                         f"(first: {first})")
+            faces = keep_rows(faces, ~unlisted)
     subject_of, how = _subjects(root, release, faces, pairs if task == "verify" else None,
                                 roles, skipped)
     pose = _pose(points, files[_rel(five_path, root)], cache_dir)
@@ -269,7 +278,13 @@ def _subjects(root: Path, release: str, faces: pd.DataFrame, pairs: pd.DataFrame
         covered = templates.isin(subject.index)
         if covered.all():
             return subject.reindex(templates), "SUBJECT_ID of the 1:N lists"
-    if pairs is None:  # pragma: no cover - search always has its lists
+        if pairs is not None:  # said where a run prints it, not in the provenance alone
+            n = int((~covered).sum())
+            warnings.warn(f"the 1:N lists of {root} name no subject for {n} template"
+                          f"{'s' * (n != 1)} of the 1:1 pairs (first: "
+                          f"{', '.join(templates[~covered][:3])}): every template's subject "
+                          "is its genuine-pair component instead", stacklevel=3)
+    if pairs is None:  # pragma: no cover - search keeps the templates its lists name
         raise DataError("no subject for some templates", root)
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
