@@ -103,18 +103,21 @@ def test_unknown_template_and_duplicate_pair(ijba_root):
     assert err.value.line == 9 and err.value.path == str(comp)
 
 
-@pytest.mark.parametrize("yaw, message", [
-    ("left", "non-numeric yaw: FACE_YAW is 'left'"),
+@pytest.mark.parametrize("column, yaw, message", [
+    ("FACE_YAW", "left", "non-numeric yaw: FACE_YAW is 'left'"),
     # bug: a yaw beyond a half turn was kept (and binned as a profile)
-    ("400", r"FACE_YAW 400 is outside \[-180, 180\]"),
-    ("1.2e3", "FACE_YAW 1.2e3 is outside"),
+    ("FACE_YAW", "400", r"FACE_YAW 400 is outside \[-180, 180\]"),
+    ("FACE_YAW", "1.2e3", "FACE_YAW 1.2e3 is outside"),
+    # bug: a box of no size was kept, then ignored by every stage without a word
+    ("FACE_WIDTH", "0", r"face box of no size \(FACE_WIDTH 0, FACE_HEIGHT"),
+    ("FACE_HEIGHT", "-12", r"face box of no size \(FACE_WIDTH .*, FACE_HEIGHT -12\)"),
 ])
-def test_bad_yaw_strict_and_lenient(ijba_root, yaw, message):
+def test_bad_yaw_strict_and_lenient(ijba_root, column, yaw, message):
     root, info = ijba_root
     meta = root / "IJB-A_11_sets/split1/verify_metadata_1.csv"
     lines = meta.read_text().splitlines()
     fields = lines[1].split(",")
-    fields[IJBA_HEADER_25.index("FACE_YAW")] = yaw
+    fields[IJBA_HEADER_25.index(column)] = yaw
     lines[1] = ",".join(fields)
     meta.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=message) as err:

@@ -157,6 +157,15 @@ def _read_metadata(path: Path, split: int, skipped: SkippedRows,
         else:
             numbers[col] = np.full(len(rows), np.nan)
     rows = rows.assign(**numbers)
+    # an empty box is no box, but a box of no size is a broken row: every later stage
+    # would ignore it and crop the face from elsewhere without a word
+    sides = rows[list(BOX[2:])].to_numpy(np.float64)
+    flat = ok & np.isfinite(sides).all(axis=1) & (sides <= 0).any(axis=1)
+    for i in np.flatnonzero(flat):
+        skipped.reject(DataError(f"face box of no size ({BOX[2]} {sides[i, 0]:g}, {BOX[3]} "
+                                 f"{sides[i, 1]:g})", path, int(rows[LINE].iat[i]),
+                                 rows[TEXT].iat[i]))
+    ok &= ~flat
     rows["template"] = f"{split}:" + rows["TEMPLATE_ID"].astype(str)
     rows = keep_rows(rows, ok)
     # A template is one person: a second SUBJECT_ID means a corrupted row or file.
