@@ -272,7 +272,8 @@ def test_a_bin_run_names_its_bin_file_on_the_leaderboard(cfg, tmp_path, monkeypa
     shutil.copy(Path(cfg.data) / "cfp_fp.bin", bin_file)
     run_cfg = RunConfig(**{**cfg.__dict__, "protocol": "cfp-fp-bin", "model": "sface",
                            "mode": None, "data": str(bin_file), "out": str(tmp_path / "o"),
-                           "lenient": True})  # 24 pairs, not the 7,000 of a real set
+                           "lenient": True,  # 24 pairs, not the 7,000 of a real set
+                           "train_changes": {}})  # sface trains nothing
     outcome = run_benchmark(run_cfg, echo=lambda s: None)
     assert outcome.result["data"]["synthetic"] is False
     board = pd.read_csv(tmp_path / "o" / "leaderboard.csv")

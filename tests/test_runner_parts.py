@@ -225,3 +225,34 @@ def test_compare_puts_the_runs_it_wrote_on_the_board_when_a_later_mode_fails(tmp
         compare.compare_modes("cfp-fp", "sface", base=RunConfig(
             protocol="cfp-fp", model="sface", out=str(out)), echo=lambda s: None)
     assert written == ["sface"] and updated == [str(out)]
+
+
+def test_features_are_reused_across_changes_that_cannot_change_them(sface_available,
+                                                                    tiny_synth, tmp_path):
+    """Bug: the feature cache key held the pair lists' hashes and the detector of a run that
+    detected nothing: reordering diff.txt, or --detect never with nothing to detect,
+    re-embedded every image."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_synth / "cfp", data / "cfp")
+    shutil.copy(tiny_synth / "synth.json", data / "synth.json")
+
+    def run(*extra):
+        res = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "-m", "sface", "--data",
+                                        str(data), "--out", str(tmp_path / "out"), "--n-boot",
+                                        "0", "--quiet", *extra],
+                                 env={"BENCH_CACHE": str(tmp_path / "cache")})
+        assert res.exit_code == 0, res.output
+        (line,) = [x for x in res.output.splitlines() if x.startswith("features:")]
+        return line
+
+    assert "(cached)" not in run()
+    diff = data / "cfp/Protocol/Split/FP/01/diff.txt"
+    diff.write_text("".join(reversed(diff.read_text().splitlines(keepends=True))))
+    assert "(cached)" in run()
+    assert "(cached)" in run("--detect", "never")

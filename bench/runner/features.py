@@ -53,19 +53,22 @@ def to_model_input(crops: torch.Tensor, preprocess) -> torch.Tensor:
     return preprocess.normalise(x.permute(0, 2, 3, 1))
 
 
-def feature_key(checkpoint_sha: str, data_hash: str, preprocess: dict, flip: bool,
-                n_rows: int, device_type: str, detection: dict | None = None,
+def feature_key(checkpoint_sha: str, preprocess: dict, flip: bool, n_rows: int,
+                device_type: str, detection: dict | None = None,
                 inputs: str | None = None) -> str:
-    """Cache key of a feature matrix. ``inputs`` is the samples' alignment key
-    (:func:`bench.align.api.alignment_key`): a reader's file hashes do not cover every
-    image and fiducial file, and an edited one must not bring back the old features. The
-    device type is in it because it sets the numerics (bf16 autocast and nvJPEG on CUDA,
-    fp32 and OpenCV on the CPU): a run must never report one device's features as
-    another's; the detector (and its mode) because it places the crops of samples without
-    dataset landmarks."""
-    blob = json.dumps({"ckpt": checkpoint_sha, "data": data_hash, "pre": preprocess,
-                       "flip": flip, "n": n_rows, "device": device_type, "v": 3,
-                       "detect": detection, "inputs": inputs}, sort_keys=True, default=str)
+    """Cache key of a feature matrix: what a feature depends on, and nothing else (a
+    reordered pair list or a yaw file copied under another name re-embedded every image).
+
+    ``inputs`` is the samples' alignment key (:func:`bench.align.api.alignment_key`):
+    every row's image (path, size, modification time), points, box, yaw and pitch, and the
+    template's definition, so an edited fiducial or a new yaw never brings back old
+    features. The device type sets the numerics (bf16 autocast and nvJPEG on CUDA, fp32 and
+    OpenCV on the CPU): a run must never report one device's features as another's. The
+    detector (and its mode) places the crops of samples without dataset landmarks: give
+    ``detection`` when the run detected any."""
+    blob = json.dumps({"ckpt": checkpoint_sha, "pre": preprocess, "flip": flip, "n": n_rows,
+                       "device": device_type, "v": 4, "detect": detection, "inputs": inputs},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

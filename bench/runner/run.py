@@ -422,8 +422,9 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     echo(detection.summary())
     timer.mark("detect")
     detected_by = {"detector": detection.detector, "mode": detection.mode}
-    fkey = feature_key(model_info["checkpoint_sha256"], digest, model.preprocess.to_dict(),
-                       flip, len(samples), device.type, detection=detected_by,
+    fkey = feature_key(model_info["checkpoint_sha256"], model.preprocess.to_dict(), flip,
+                       len(samples), device.type,
+                       detection=detected_by if detection.n_samples else None,
                        inputs=alignment_key(samples, model.preprocess.template))
     feats, finfo = extract_features(
         model, samples, ExtractOptions(device=str(device), batch_size=extract_batch(cfg, device),
