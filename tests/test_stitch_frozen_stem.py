@@ -187,3 +187,25 @@ def test_two_stitched_checkpoints_are_two_models(sface_available, tiny_synth, tm
         results.append(outcome)
     assert results[0].run_dir != results[1].run_dir
     assert not results[1].scores["score"].equals(results[0].scores["score"])
+
+
+def test_a_stitched_block_is_not_reused_when_the_stem_s_template_changes(sface_available,
+                                                                         monkeypatch):
+    """Bug: the key of a block stitched onto a frozen stem named the stem's file, not its
+    alignment template's definition: when dlib150 began to be fitted as dlib fits its chips,
+    the block fitted on the old crops was found again and reused."""
+    import dataclasses
+
+    from bench.align.templates import TEMPLATES
+    from bench.train import modes
+
+    config = preset("cpu")
+    before = modes.run_key("sface-dream", "stitch", config, "data")
+    template = TEMPLATES.get("arcface112")
+    monkeypatch.setitem(TEMPLATES._entries, "arcface112",
+                        dataclasses.replace(template, fit_kind="dlib_chip"))
+    modes._stem_file.cache_clear()
+    try:
+        assert modes.run_key("sface-dream", "stitch", config, "data") != before
+    finally:
+        modes._stem_file.cache_clear()

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from .. import integrity
+from ..align.templates import get_template
 from ..data.cache import cache_root
 from ..data.samples import SampleSet
 from ..detect.stage import DetectOptions
@@ -148,8 +149,12 @@ def frozen_stem_identity(model_name: str, config: TrainConfig) -> dict[str, Any]
 @functools.lru_cache(maxsize=8)
 def _stem_file(stem: str, options: tuple) -> tuple[tuple[str, str], ...]:
     # building the stem resolves its packaged file and hashes it (an ONNX session, ~1 s)
-    path, sha = model_file(create_model(stem, **dict(options)))
-    return (("model", stem), ("file", str(path)), ("sha256", sha))
+    model = create_model(stem, **dict(options))
+    path, sha = model_file(model)
+    # the crops the block is fitted on follow the template's definition, not its name
+    # alone (dlib150's fit changed direction: a block stitched on the old crops was reused)
+    template = repr(get_template(model.preprocess.template))
+    return (("model", stem), ("file", str(path)), ("sha256", sha), ("template", template))
 
 
 def run_key(model_name: str, mode: str, config: TrainConfig, data_digest: str) -> str:
