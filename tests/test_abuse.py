@@ -7,6 +7,7 @@ no stray process. Fast: tiny files, a tiny model, no full run.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -976,3 +977,38 @@ def test_5_a_cached_array_without_its_record_is_not_trusted(tmp_path):
     with pytest.warns(integrity.CacheWarning, match="no record"):
         assert integrity.load_array(path, rows=3) is None
     assert not path.exists()
+
+
+def test_3_a_dream_model_runs_images_without_yaw_through_its_stem_when_asked(manifest):
+    """A face bench yaw did not find has no yaw, and a DREAM model refused the whole run
+    for it (on real CFP, every DREAM comparison). With --unknown-yaw stem such an image
+    gets gate 0 (the stem's own feature), the others their gate as before."""
+    import copy
+
+    import torch
+
+    from bench.models import create_model
+    from bench.runner.features import ExtractOptions, extract_features
+    from bench.train.data import load_samples
+
+    samples = load_samples(manifest).samples.copy()
+    samples.loc[[1, 4], "yaw"] = np.nan  # YAWS[1] = 5, YAWS[4] = 60
+    torch.manual_seed(0)
+    model = create_model(f"{TINY}-dream").eval()
+    with torch.no_grad():  # a block that moves features, so gate 0 is told apart
+        for p in model.dream.parameters():
+            p.normal_(0, 1)
+    opts = ExtractOptions(device="cpu", batch_size=8, workers=1)
+    with pytest.raises(DataError, match="no yaw"):
+        extract_features(model, samples, opts)
+    feats, info = extract_features(model, samples, dataclasses.replace(opts, unknown_yaw="stem"))
+    assert info["unknown_yaw"]["n_images"] == 2
+    assert info["unknown_yaw"]["images"] == samples["path"].iloc[[1, 4]].tolist()
+    stem = copy.deepcopy(model)
+    stem.dream = None
+    plain, _ = extract_features(stem, samples, opts)
+    np.testing.assert_allclose(feats[[1, 4]], plain[[1, 4]], rtol=1e-6, atol=1e-6)
+    known = samples.drop(index=[1, 4]).reset_index(drop=True)
+    gated, _ = extract_features(model, known, opts)
+    np.testing.assert_allclose(np.delete(feats, [1, 4], axis=0), gated, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(feats[5], plain[5], atol=1e-3)  # yaw -70: the block moved it

@@ -209,3 +209,27 @@ def test_a_stitched_block_is_not_reused_when_the_stem_s_template_changes(sface_a
         assert modes.run_key("sface-dream", "stitch", config, "data") != before
     finally:
         modes._stem_file.cache_clear()
+
+
+def test_unknown_yaw_stem_runs_a_dream_model_on_data_with_missing_yaw(sface_available,
+                                                                      tiny_synth, tmp_path):
+    """`--unknown-yaw stem`: the images without a yaw run through the stem alone, and the
+    record counts and lists them (the default still refuses, as the test above shows)."""
+    import dataclasses
+    import shutil
+
+    cfg = _cfg(tiny_synth, tmp_path, train_data=str(tiny_synth / "train"))
+    data = tmp_path / "data"
+    shutil.copytree(tiny_synth / "cfp", data / "cfp")
+    shutil.copy(tiny_synth / "synth.json", data / "synth.json")
+    pose = data / "cfp/Data/pose.csv"
+    lines = pose.read_text().splitlines(keepends=True)
+    pose.write_text("".join(lines[:1] + lines[2:]))  # the first image loses its yaw
+    cfg = dataclasses.replace(cfg, data=str(data))
+    with pytest.raises(DataError, match="no yaw"):
+        run_benchmark(cfg, echo=lambda s: None)
+    lines_out = []
+    outcome = run_benchmark(dataclasses.replace(cfg, unknown_yaw="stem"), echo=lines_out.append)
+    unknown = outcome.result["preprocessing"]["unknown_yaw"]
+    assert unknown["n_images"] == 1 and unknown["policy"] == "stem (gate 0)"
+    assert any(line.startswith("unknown yaw: 1 image without a yaw") for line in lines_out)

@@ -23,6 +23,11 @@ def run_options(fn):
                      help="Head pose per image (the CSV `bench yaw` writes) for data without "
                           "its own yaw, e.g. real CFP or a .bin; needed by DREAM models and "
                           "the per-yaw breakdown."),
+        click.option("--unknown-yaw", type=click.Choice(["refuse", "stem"]), default="refuse",
+                     show_default=True,
+                     help="A DREAM model's images without a yaw (faces `bench yaw` did not "
+                          "find): refuse the run, or run them through the stem alone (gate "
+                          "0), counted and listed in result.json."),
         click.option("--train-yaw-file", default=None, type=click.Path(dir_okay=False),
                      help="The same for the training data (e.g. identity folders of photos): "
                           "every DREAM mode trains on yaw."),
@@ -59,13 +64,13 @@ def run_options(fn):
     return fn
 
 
-def run_config_kwargs(data, train_data, yaw_file, train_yaw_file, device, out, flip, n_boot, seed, train_preset,
-                      epochs, lenient, batch_size, detector, detector_model, detect_mode,
-                      threads, quiet) -> dict:
+def run_config_kwargs(data, train_data, yaw_file, unknown_yaw, train_yaw_file, device, out,
+                      flip, n_boot, seed, train_preset, epochs, lenient, batch_size, detector,
+                      detector_model, detect_mode, threads, quiet) -> dict:
     if n_boot < 0:
         raise ConfigError("--n-boot must be >= 0")
     changes = {} if epochs is None else {"classify.epochs": epochs}
-    return dict(data=data, train_data=train_data, yaw_file=yaw_file,
+    return dict(data=data, train_data=train_data, yaw_file=yaw_file, unknown_yaw=unknown_yaw,
                 train_yaw_file=train_yaw_file,
                 device=None if device == "auto" else device, out=out, flip=flip, n_boot=n_boot,
                 seed=seed, train_preset=train_preset, train_changes=changes, lenient=lenient,

@@ -21,7 +21,8 @@ import torch
 from .. import integrity
 from ..align.api import AlignReport, align_batches
 from ..data.samples import unique_images
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+from ..models.gates import gate_values
 from ..models.preprocess import resize_crops
 from ..progress import progress_bar
 from ..train.distributed import DistContext
@@ -35,6 +36,18 @@ class ExtractOptions:
     flip: bool | None = None  # None: the model's own preprocess.flip_test
     workers: int = 4
     progress: bool = False    # a progress bar (images/s) on a terminal
+    #: a DREAM model's images without a yaw: "refuse" them, or run them through the
+    #: "stem" alone (gate 0), counted and listed (UNKNOWN_YAW)
+    unknown_yaw: str = "refuse"
+
+    def __post_init__(self):
+        if self.unknown_yaw not in UNKNOWN_YAW:
+            raise ConfigError(f"unknown_yaw must be one of {UNKNOWN_YAW}, got "
+                              f"{self.unknown_yaw!r}")
+
+
+#: What a DREAM model does with an image that has no yaw (a face the detector missed).
+UNKNOWN_YAW = ("refuse", "stem")
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -55,7 +68,7 @@ def to_model_input(crops: torch.Tensor, preprocess) -> torch.Tensor:
 
 def feature_key(checkpoint_sha: str, preprocess: dict, flip: bool, n_rows: int,
                 device_type: str, detection: dict | None = None,
-                inputs: str | None = None) -> str:
+                inputs: str | None = None, unknown_yaw: str = "refuse") -> str:
     """Cache key of a feature matrix: what a feature depends on, and nothing else (a
     reordered pair list or a yaw file copied under another name re-embedded every image).
 
@@ -65,19 +78,24 @@ def feature_key(checkpoint_sha: str, preprocess: dict, flip: bool, n_rows: int,
     features. The device type sets the numerics (bf16 autocast and nvJPEG on CUDA, fp32 and
     OpenCV on the CPU): a run must never report one device's features as another's. The
     detector (and its mode) places the crops of samples without dataset landmarks: give
-    ``detection`` when the run detected any."""
-    blob = json.dumps({"ckpt": checkpoint_sha, "pre": preprocess, "flip": flip, "n": n_rows,
-                       "device": device_type, "v": 4, "detect": detection, "inputs": inputs},
-                      sort_keys=True, default=str)
+    ``detection`` when the run detected any. ``unknown_yaw`` (a policy other than refusing
+    images without yaw) changes a DREAM model's features of those images."""
+    parts = {"ckpt": checkpoint_sha, "pre": preprocess, "flip": flip, "n": n_rows,
+             "device": device_type, "v": 4, "detect": detection, "inputs": inputs}
+    if unknown_yaw != "refuse":
+        parts["unknown_yaw"] = unknown_yaw
+    blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _embed(model, x: torch.Tensor, yaw: torch.Tensor | None, device: torch.device) -> torch.Tensor:
+def _embed(model, x: torch.Tensor, yaw: torch.Tensor | None, device: torch.device,
+           condition: torch.Tensor | None = None) -> torch.Tensor:
+    gate = {} if condition is None else {"condition": condition}
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            return model(x, yaw).float()
-    return model(x, yaw)
+            return model(x, yaw, **gate).float()
+    return model(x, yaw, **gate)
 
 
 def require_yaw(samples: pd.DataFrame, yaw_file: str | Path | None = None) -> None:
@@ -122,8 +140,11 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
         return feats, {**integrity.array_meta(cached), "cache": str(cached), "cache_hit": True,
                        "flip": flip}
     crops, inverse = unique_images(samples)
-    if model.dream is not None:
-        require_yaw(crops)
+    no_yaw = np.isnan(crops["yaw"].to_numpy(np.float64)) if model.dream is not None else \
+        np.zeros(len(crops), bool)
+    if opts.unknown_yaw == "refuse":
+        if model.dream is not None:
+            require_yaw(crops)
     yaw_all = crops["yaw"].to_numpy(np.float64)
     device = resolve_device(opts.device)
     block = shard_rows(len(crops), opts.batch_size, ctx.rank, ctx.world_size)
@@ -147,6 +168,9 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     info = {"cache_hit": False, "flip": flip, "n_images": int(len(crops)),
             "alignment": AlignReport.join([r for _, r in parts]).to_dict(),
             "device": str(device), "processes": ctx.world_size}
+    if no_yaw.any():  # --unknown-yaw stem: which images the block did not touch
+        info["unknown_yaw"] = {"policy": "stem (gate 0)", "n_images": int(no_yaw.sum()),
+                               "images": crops["path"].to_numpy()[no_yaw][:50].tolist()}
     if cached is not None:
         info["cache"] = str(cached)
         integrity.save_array(cached, feats, meta=info)
@@ -172,6 +196,11 @@ def _embed_images(model, crops: pd.DataFrame, yaw: np.ndarray, flip: bool,
     needs_yaw = model.dream is not None
     out = torch.empty((len(crops), model.feature_dim), dtype=torch.float32, device=device)
     yaw_t = torch.as_tensor(np.nan_to_num(yaw), dtype=torch.float32, device=device)
+    # an image without a yaw (allowed by --unknown-yaw stem) gets gate 0: the stem's feature
+    gate_t = None
+    if needs_yaw and np.isnan(yaw).any():
+        known = torch.as_tensor(np.isfinite(yaw), device=device)
+        gate_t = torch.where(known, gate_values(yaw_t, model.dream.gate), 0.0)
     stream = align_batches(crops, model.preprocess.template, device, opts.batch_size,
                            cache_dir=crop_cache, workers=opts.workers, warn=False)
     bar = progress_bar(total=len(crops), enabled=opts.progress,
@@ -181,9 +210,15 @@ def _embed_images(model, crops: pd.DataFrame, yaw: np.ndarray, flip: bool,
             bar.update(len(batch.rows))
             rows = torch.as_tensor(batch.rows, device=device)
             x = to_model_input(batch.crops, model.preprocess)
-            yaw_b = yaw_t[rows] if needs_yaw else None
-            f = _embed(model, x, yaw_b, device)
-            if flip:  # a mirrored face has the negated yaw; the gate reads |yaw|
-                f = f + _embed(model, x.flip(-1), None if yaw_b is None else -yaw_b, device)
+            if gate_t is not None:  # the gate of |yaw| is the mirror's too
+                f = _embed(model, x, None, device, gate_t[rows])
+                if flip:
+                    f = f + _embed(model, x.flip(-1), None, device, gate_t[rows])
+            else:
+                yaw_b = yaw_t[rows] if needs_yaw else None
+                f = _embed(model, x, yaw_b, device)
+                if flip:  # a mirrored face has the negated yaw; the gate reads |yaw|
+                    f = f + _embed(model, x.flip(-1), None if yaw_b is None else -yaw_b,
+                                   device)
             out[rows] = f
     return out.cpu().numpy(), stream.report

@@ -96,6 +96,7 @@ class RunConfig:
     detect: str = "auto"             # auto | always | never (bench.detect.stage)
     progress: bool = True            # progress bars on a terminal (quiet elsewhere)
     threads: int | None = None       # CPU threads of torch and ONNX Runtime (None: theirs)
+    unknown_yaw: str = "refuse"      # a DREAM model's images without yaw: refuse | stem
 
     def resolved_mode(self) -> str:
         if self.mode is not None:
@@ -345,6 +346,8 @@ def run_id_for(protocol_name: str, cfg: RunConfig, mode: str, protocol_hash: str
              "b": cfg.n_boot, "s": cfg.seed}
     if detection:
         parts["det"] = detection
+    if cfg.unknown_yaw != "refuse":  # DREAM features of images without yaw are the stem's
+        parts["unknown_yaw"] = cfg.unknown_yaw
     key = _digest(parts)[:10]
     return safe_name(f"{protocol_name}__{cfg.model}__{mode}__{key}", "run id")
 
@@ -399,7 +402,7 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     if (notes := report.notes_line()) is not None:
         echo(notes)
     digest = evalset_digest(eval_set, report.skipped)
-    if is_dream(cfg.model):  # said before any training, not after it
+    if is_dream(cfg.model) and cfg.unknown_yaw == "refuse":  # said before any training
         require_yaw(eval_set.samples.samples, cfg.yaw_file)
     timer.mark("data")
 
@@ -425,17 +428,22 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     fkey = feature_key(model_info["checkpoint_sha256"], model.preprocess.to_dict(), flip,
                        len(samples), device.type,
                        detection=detected_by if detection.n_samples else None,
-                       inputs=alignment_key(samples, model.preprocess.template))
+                       inputs=alignment_key(samples, model.preprocess.template),
+                       unknown_yaw=cfg.unknown_yaw)
     feats, finfo = extract_features(
         model, samples, ExtractOptions(device=str(device), batch_size=extract_batch(cfg, device),
-                                       flip=flip,
-                                       progress=cfg.progress),
+                                       flip=flip, progress=cfg.progress,
+                                       unknown_yaw=cfg.unknown_yaw),
         cache_dir=cache / "features", cache_key=fkey, crop_cache=cache / "crops", ctx=ctx,
         weights=model_info.get("checkpoint"))
     if not ctx.is_main:  # rank 0 alone scores and writes
         return None
     echo(f"features: {feats.shape[0]} x {feats.shape[1]}"
          + (" (cached)" if finfo.get("cache_hit") else f" on {finfo.get('device')}"))
+    if unknown := finfo.get("unknown_yaw"):
+        n = unknown["n_images"]
+        echo(f"unknown yaw: {n} image{'s' * (n != 1)} without a yaw ran through the stem "
+             f"alone (gate 0; --unknown-yaw stem), first: {unknown['images'][0]}")
     timer.mark("extract")
 
     pool_cfg = PoolingConfig.of(protocol.pooling)
@@ -488,7 +496,8 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
                "feature_dim": model.feature_dim, "config": model.config},
         preprocessing={**model.preprocess.to_dict(), "flip_test": flip,
                        "alignment": finfo.get("alignment"),
-                       "detection": detection.to_dict()},
+                       "detection": detection.to_dict(),
+                       "unknown_yaw": finfo.get("unknown_yaw")},
         pooling=pool_cfg.to_dict(),
         main_score=plan.main_score(metrics, ident),
         metrics=metrics,
