@@ -78,6 +78,24 @@ def test_another_template_gets_the_exact_template_to_template_warp(bin_set):
                                atol=1e-4)
 
 
+@pytest.mark.parametrize("side", [128, 224, 256])
+def test_a_bin_crop_is_resized_for_an_arcface_template_of_another_size(bin_set, side):
+    """Bug: for a model with a fixed 128 input (template arcface128, the 112 frame shifted
+    8 px in a 128 one), a .bin crop aligned at 112 was re-cut into the 128 frame, 23 % of
+    the input black; insightface feeds such a crop resized. Photos keep norm_crop's 128."""
+    crops, ev = bin_set
+    plan = plan_samples(ev.samples.samples, f"arcface{side}")
+    k = side / 112
+    expected = np.array([[k, 0.0, 0.5 * k - 0.5], [0.0, k, 0.5 * k - 0.5]])
+    np.testing.assert_allclose(plan.transforms, np.broadcast_to(expected, plan.transforms.shape),
+                               atol=1e-4)
+    aligned = align_samples(ev.samples.samples, f"arcface{side}", "cpu").crops
+    assert (aligned.reshape(len(aligned), 3, -1).max(axis=1) == 0).mean() < 0.01
+    resized = np.stack([cv2.resize(c, (side, side), interpolation=cv2.INTER_LINEAR)
+                        for c in crops]).transpose(0, 3, 1, 2)
+    assert np.abs(aligned.astype(float) - resized).mean() < 1.5
+
+
 def test_a_bin_without_subjects_bootstraps_pairs_with_a_real_width():
     # A .bin stores pair labels only: subject ids are empty. Resampling "subjects" then
     # drew the one empty id every time and gave low = high for every metric.

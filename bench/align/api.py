@@ -162,12 +162,19 @@ class SampleInputs:
     def key(self, paths: list[str], template: Template, options: AlignOptions) -> str:
         """Digest of everything the crops of these samples depend on (see
         :func:`bench.align.cache.cache_key`)."""
+        # 1 for a detector's points, 2 for a pre-aligned crop's (placed apart, see plan)
+        trust = np.where(self.pre_aligned, 2.0, self.trusted.astype(np.float64))
         return cache_key(paths, template, options, self.points, self.extents, self.boxes,
-                         self.yaw, self.pitch, self.trusted.astype(np.float64))
+                         self.yaw, self.pitch, trust)
+
+    @property
+    def pre_aligned(self) -> np.ndarray:
+        return self.sources == PRE_ALIGNED
 
     def plan(self, template: str | Template, options: AlignOptions) -> AlignPlan:
         return plan_alignment(self.points, self.boxes, self.extents, self.yaw, self.pitch,
-                              get_template(template), options, self.trusted)
+                              get_template(template), options, self.trusted,
+                              self.pre_aligned)
 
 
 def _numeric(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -127,7 +127,8 @@ def _posed_fit(points, visible, yaw, pitch, template, options):
 
 
 def _landmark_plan(points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
-                   template: Template, options: AlignOptions, trusted: np.ndarray):
+                   template: Template, options: AlignOptions, trusted: np.ndarray,
+                   pre_aligned: np.ndarray):
     """Fits of the samples that have landmarks: (rows, transforms, method, reason, yaw
     used) for those rows, ``method`` empty where no fit passes."""
     visible = np.isfinite(points).all(-1)
@@ -139,8 +140,10 @@ def _landmark_plan(points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
     defining = template.defining
     complete = vis[:, defining].all(1) if defining.any() else np.zeros(n, bool)
     fixed_w = np.where(complete[:, None], defining[None], vis).astype(float)
-    fixed = template.fit(pts, weights=fixed_w)
-    fixed_q = fit_quality(fixed, pts, template.reference, fixed_w)
+    refs = np.where(pre_aligned[rows][:, None, None], template.prealigned_reference,
+                    template.reference)
+    fixed = template.fit(pts, refs, fixed_w)
+    fixed_q = fit_quality(fixed, pts, refs, fixed_w)
     wants_fixed = {"fixed": np.ones(n, bool), "auto": vis[:, PUPILS].all(1),
                    "posed": np.zeros(n, bool)}[mode]
     sure = trusted[rows]
@@ -174,16 +177,21 @@ def _landmark_plan(points: np.ndarray, yaw: np.ndarray, pitch: np.ndarray,
 def plan_alignment(points: np.ndarray, boxes: np.ndarray, extents: np.ndarray,
                    yaw: np.ndarray, pitch: np.ndarray, template: Template,
                    options: AlignOptions = AlignOptions(),
-                   trusted: np.ndarray | None = None) -> AlignPlan:
+                   trusted: np.ndarray | None = None,
+                   pre_aligned: np.ndarray | None = None) -> AlignPlan:
     """Decide every sample's transform.
 
     ``points`` (N, 22, 2) canonical landmarks (NaN absent); ``boxes`` (N, 4) x, y, w, h
     (NaN absent); ``extents`` (N, 4) boxes around each sample's raw points (NaN absent);
     ``yaw``, ``pitch`` (N,) degrees (NaN unknown); ``trusted`` (N,) bool: points from a
-    detector or a pre-aligned crop (see the module doc), default none.
+    detector or a pre-aligned crop (see the module doc), default none; ``pre_aligned`` (N,)
+    bool: the crops already aligned (their points go to the template's
+    :attr:`~bench.align.templates.Template.prealigned` places where it has them).
     """
     n = len(points)
     trusted = np.zeros(n, bool) if trusted is None else np.asarray(trusted, bool).reshape(n)
+    pre_aligned = np.zeros(n, bool) if pre_aligned is None else \
+        np.asarray(pre_aligned, bool).reshape(n)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
     extents = np.asarray(extents, dtype=np.float64).reshape(n, 4)
     yaw = np.broadcast_to(np.asarray(yaw, dtype=np.float64), (n,))
@@ -197,7 +205,7 @@ def plan_alignment(points: np.ndarray, boxes: np.ndarray, extents: np.ndarray,
         reason[:] = np.where(np.isfinite(extents).all(1), "landmarks of no known scheme",
                              "no landmarks")
         rows, m, how, why, used = _landmark_plan(points, yaw, pitch, template, options,
-                                                 trusted)
+                                                 trusted, pre_aligned)
         transforms[rows], method[rows], reason[rows], yaw_used[rows] = m, how, why, used
     todo = method == ""
 

@@ -84,6 +84,9 @@ class Template:
     pivot_mm: float = PROFILE_PIVOT_MM
     description: str = ""
     fit_kind: str = "norm_crop"  # one of FITS: how fit() places points on the template
+    #: where the points of a crop already aligned to ``arcface112`` (an insightface .bin)
+    #: go, when not at ``points``: insightface resizes such a crop to a model's input size
+    prealigned: dict[str, tuple[float, float]] | None = None
 
     def __post_init__(self):
         if self.points is not None:
@@ -157,6 +160,18 @@ class Template:
         for name in self.points or ():
             mask[_INDEX[name]] = True
         return mask
+
+    @cached_property
+    def prealigned_reference(self) -> np.ndarray:
+        """:attr:`reference` with the :attr:`prealigned` points in place (the same array
+        when there are none)."""
+        if not self.prealigned:
+            return self.reference
+        ref = self.reference.copy()
+        for name, xy in self.prealigned.items():
+            ref[_INDEX[name]] = xy
+        ref.setflags(write=False)
+        return ref
 
     @cached_property
     def reference(self) -> np.ndarray:
@@ -244,9 +259,14 @@ def arcface_template(side: int) -> str:
     else:
         raise ConfigError(f"insightface's norm_crop has no template for a {side} px input "
                           "(it needs a multiple of 112 or 128)")
+    # a .bin crop (aligned at 112) is resized to the input, not re-cut: insightface feeds
+    # it so, and re-cutting leaves the 128 frame's margins black
+    resized = {k: ((x + 0.5) * side / 112 - 0.5, (y + 0.5) * side / 112 - 0.5)
+               for k, (x, y) in _ARCFACE.items()}
     TEMPLATES.add(name, Template(
         name, (side, side), points={k: (x * ratio + dx, y * ratio) for k, (x, y) in _ARCFACE.items()},
-        description=f"insightface norm_crop {side}x{side} five-point template"))
+        description=f"insightface norm_crop {side}x{side} five-point template",
+        prealigned=None if side == 112 else resized))
     return name
 
 
