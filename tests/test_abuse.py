@@ -1012,3 +1012,30 @@ def test_3_a_dream_model_runs_images_without_yaw_through_its_stem_when_asked(man
     gated, _ = extract_features(model, known, opts)
     np.testing.assert_allclose(np.delete(feats, [1, 4], axis=0), gated, rtol=1e-5, atol=1e-6)
     assert not np.allclose(feats[5], plain[5], atol=1e-3)  # yaw -70: the block moved it
+
+
+def test_5_a_feature_cache_hit_names_this_run_s_list_lines(tmp_path):
+    """Bug: two lists of the same images share their features (the key covers what a
+    feature depends on), and a hit returned the first list's line numbers for the
+    alignment fallbacks."""
+    import cv2
+
+    from bench.models import create_model
+    from bench.runner.features import ExtractOptions, extract_features
+    from bench.train.data import load_samples
+
+    for name in ("a", "b"):
+        cv2.imwrite(str(tmp_path / f"{name}.jpg"), np.full((40, 40, 3), 90, np.uint8))
+    body = "a.jpg,s1,\nb.jpg,s2,\n"
+    (tmp_path / "m1.csv").write_text("path,subject,yaw\n" + body)
+    (tmp_path / "m2.csv").write_text("path,subject,yaw\n\n\n" + body)
+    model = create_model(TINY)
+    opts = ExtractOptions(device="cpu", batch_size=8, workers=1)
+    lines = {}
+    for name in ("m1", "m2"):
+        samples = load_samples(tmp_path / f"{name}.csv").samples
+        _, info = extract_features(model, samples, opts, tmp_path / "cache", "key")
+        lines[name] = [f["listed_at"] for f in info["alignment"]["fallbacks"]]
+        assert info["cache_hit"] == (name == "m2")
+    assert lines["m1"] == [f"{tmp_path / 'm1.csv'}:2", f"{tmp_path / 'm1.csv'}:3"]
+    assert lines["m2"] == [f"{tmp_path / 'm2.csv'}:4", f"{tmp_path / 'm2.csv'}:5"]

@@ -130,3 +130,24 @@ def test_112x96_crops_are_the_arcface_template_without_its_8_px_margins(tmp_path
     # a 224x192 crop is the same frame at twice the size
     np.testing.assert_allclose(insightface_bin.aligned_points([224, 192]),
                                (points + 0.5) * 2 - 0.5, atol=1e-4)
+
+
+def test_a_lenient_bin_read_hashes_alike_wherever_the_cache_is(tmp_path):
+    """Bug: a lenient read hashed its kept images' paths relative to the .bin's folder,
+    and a .bin's images live in the bench cache: each cache location gave another data
+    hash, run id and leaderboard row for the same data."""
+    from bench.data.skipped import SkippedRows
+    from bench.runner.run import evalset_digest
+
+    crops = _crops(8)
+    blobs = [cv2.imencode(".png", c[..., ::-1])[1].tobytes() for c in crops]
+    blobs[5] = b"not an image at all"
+    insightface_bin.write_bin(tmp_path / "x.bin", blobs, [True, False, True, False])
+    digests = set()
+    for cache in ("a", "b/c"):
+        skipped = SkippedRows(lenient=True)
+        ev = insightface_bin.read(tmp_path / "x.bin", folds=2, cache_dir=tmp_path / cache,
+                                  skipped=skipped)
+        assert len(skipped) == 1
+        digests.add(evalset_digest(ev, skipped.as_records()))
+    assert len(digests) == 1

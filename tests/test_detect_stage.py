@@ -303,3 +303,34 @@ def test_a_face_filling_a_large_photo_is_found_where_it_is(t1, detector, tmp_pat
     want = (truth - [x0, y0] + 0.5) * k - 0.5 + [1300, 93]
     error = np.linalg.norm(_face_points(faces, (1650, 443)) - want, axis=1).max()
     assert error < 0.15 * eye_distance * k
+
+
+@pytest.mark.parametrize("misses, calls", [(True, 2), (False, 1)])
+def test_only_a_detector_that_misses_large_faces_looks_again(misses, calls):
+    """Bug: SCRFD resizes every input to its own size, so the second, shrunk pass gave it
+    the same face through a blur (and an extra inference per close-up)."""
+    from bench.detect.backends import FaceDetector
+    from bench.detect.faces import Faces
+    from bench.detect.stage import _detect_at_face_scale
+
+    class Fake(FaceDetector):
+        name = "fake"
+        misses_large_faces = misses
+
+        def __init__(self):
+            self.calls = 0
+
+        def detect(self, image):
+            self.calls += 1
+            h, w = image.shape[:2]
+            points = np.full((1, 22, 2), np.nan)
+            return Faces(np.array([[0.1 * w, 0.1 * h, 0.8 * w, 0.8 * h]]), np.array([0.9]),
+                         points, (w, h), "five")
+
+        def identity(self):
+            return {"backend": "fake"}
+
+    fake = Fake()
+    found = _detect_at_face_scale(fake, np.zeros((1000, 1000, 3), np.uint8), 1.0)
+    assert fake.calls == calls and len(found) == 1
+    np.testing.assert_allclose(found.boxes[0], [100, 100, 800, 800], atol=3)

@@ -176,7 +176,7 @@ def test_line_of_sight_yaw_of_a_face_looking_at_the_camera_from_a_photo_s_edge()
     axis = estimate_pose(uv, image_size=(width, 880))
     sight = estimate_pose(uv, image_size=(width, 880), principal_point=centre)
     assert abs(axis.yaw[0]) > 8  # 12 measured
-    assert abs(sight.yaw[0]) < 1.5, sight.yaw
+    assert abs(sight.yaw[0]) < 0.3, sight.yaw  # 1.7 with the box centre as principal point
     mirrored = estimate_pose(np.c_[width - 1 - uv[:, 0], uv[:, 1]][list(MIRROR)],
                              image_size=(width, 880),
                              principal_point=(width - 1 - centre[0], centre[1]))

@@ -232,6 +232,6 @@ def test_a_boxed_face_of_a_group_photo_is_posed_as_its_crop_shows_it(tmp_path):
             tmp_path / "m.csv", index=False)
         yaw = estimate_yaw(read_samples(tmp_path / "m.csv").samples, backend=None)["yaw"][0]
         if with_box:
-            assert abs(yaw) < 1.5, yaw
+            assert abs(yaw) < 0.3, yaw
         else:  # no box: the photo is the face's frame, as it always was
             assert abs(yaw) > 8, yaw

@@ -256,3 +256,23 @@ def test_features_are_reused_across_changes_that_cannot_change_them(sface_availa
     diff.write_text("".join(reversed(diff.read_text().splitlines(keepends=True))))
     assert "(cached)" in run()
     assert "(cached)" in run("--detect", "never")
+
+
+def test_unknown_yaw_stem_names_nothing_anew_where_it_changes_nothing(sface_available,
+                                                                      tiny_synth, tmp_path):
+    """Bug: `--unknown-yaw stem` on a model without a DREAM block (or data with every yaw)
+    gave the run another id and re-embedded every image, for the same numbers."""
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    outputs = []
+    for extra in ([], ["--unknown-yaw", "stem"]):
+        res = CliRunner().invoke(main, ["run", "-p", "cfp-fp", "-m", "sface", "--data",
+                                        str(tiny_synth), "--out", str(tmp_path / "out"),
+                                        "--n-boot", "0", "--quiet", *extra],
+                                 env={"BENCH_CACHE": str(tmp_path / "cache")})
+        assert res.exit_code == 0, res.output
+        outputs.append(res.output)
+    assert "(cached)" in outputs[1]
+    assert len(list((tmp_path / "out" / "runs").iterdir())) == 1

@@ -30,6 +30,9 @@ class FaceDetector:
 
     name = "?"
     scheme = "five"
+    #: the detector misreads faces far larger than it was trained on when it runs on the
+    #: image as given (YuNet); one that resizes every input itself (SCRFD) does not
+    misses_large_faces = False
 
     def detect(self, image_bgr: np.ndarray) -> Faces:
         """All faces in one (H, W, 3) uint8 BGR image, coordinates in its pixels."""

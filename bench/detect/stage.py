@@ -235,10 +235,12 @@ def detect_images(paths: Sequence[str], detector: FaceDetector, *,
 
 
 #: A face taller or wider than this many detection pixels is detected again in the image
-#: shrunk to put it at RETRY_FACE_PX: YuNet (trained on WIDER FACE) returns shifted half
-#: faces scored 0.55-0.8 for faces over ~450 px, so a 1024 px close-up or a 4000 px
-#: portrait got points a third of an eye distance off, and a yaw that followed the file's
-#: resolution. Smaller faces of the first pass are kept (a group photo's background).
+#: shrunk to put it at RETRY_FACE_PX, by a detector that ``misses_large_faces``: YuNet
+#: (trained on WIDER FACE) returns shifted half faces scored 0.55-0.8 for faces over
+#: ~450 px, so a 1024 px close-up or a 4000 px portrait got points a third of an eye
+#: distance off, and a yaw that followed the file's resolution. SCRFD resizes every input
+#: to its own size (shrinking first would only blur it). Smaller faces of the first pass
+#: are kept (a group photo's background).
 LARGE_FACE_PX = 320
 RETRY_FACE_PX = 224
 
@@ -246,7 +248,7 @@ RETRY_FACE_PX = 224
 def _detect_at_face_scale(detector, image: np.ndarray, scale: float) -> Faces:
     """Faces of a decoded detection image (at ``scale`` of the file), in file pixels."""
     found = detector.detect(image).scaled(1.0 / scale)
-    if not len(found):
+    if not len(found) or not detector.misses_large_faces:
         return found
     sides = found.boxes[:, 2:].max(1) * scale  # detection pixels
     if sides.max() <= LARGE_FACE_PX:

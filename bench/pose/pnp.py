@@ -8,7 +8,7 @@ Yaw, pitch and roll follow from the rotation with :func:`bench.face3d.euler_from
 they use the same convention as the synthetic generator (``R = Rz(roll) Rx(pitch) Ry(yaw)``).
 
 Camera: a pinhole with square pixels, no distortion, principal point at the image centre
-(or at a given point per face: :mod:`bench.pose.sources` gives a boxed face's box centre)
+(the pose of a boxed face is then turned to the line of sight through its box centre)
 ``((W - 1) / 2, (H - 1) / 2)`` (pixel-centre convention, so a mirrored image gives exactly the
 mirrored fit) and focal length ``focal_factor * max(W, H)`` pixels. The default factor 2.0
 (a 28 degree field of view, a face crop seen from about 4 face heights) is a middle ground:
@@ -71,19 +71,16 @@ def default_landmark_ids(n_points: int) -> tuple[int, ...]:
     return by_count[n_points]
 
 
-def camera_matrices(image_size: np.ndarray, focal_factor: float = DEFAULT_FOCAL_FACTOR,
-                    principal_point: np.ndarray | None = None) -> np.ndarray:
-    """(N, 2) image (width, height) -> (N, 3, 3) intrinsics (see module doc);
-    ``principal_point`` (N, 2) replaces the image centre where finite."""
+def camera_matrices(image_size: np.ndarray, focal_factor: float = DEFAULT_FOCAL_FACTOR
+                    ) -> np.ndarray:
+    """(N, 2) image (width, height) -> (N, 3, 3) intrinsics (see module doc)."""
     size = np.asarray(image_size, dtype=np.float64).reshape(-1, 2)
     if not np.all(size > 0):
         raise ConfigError("image sizes must be positive")
     k = np.zeros((len(size), 3, 3))
     k[:, 0, 0] = k[:, 1, 1] = focal_factor * size.max(1)
-    k[:, :2, 2] = (size - 1) / 2
-    if principal_point is not None:
-        given = np.broadcast_to(np.asarray(principal_point, np.float64), (len(size), 2))
-        k[:, :2, 2] = np.where(np.isfinite(given), given, k[:, :2, 2])
+    k[:, 0, 2] = (size[:, 0] - 1) / 2
+    k[:, 1, 2] = (size[:, 1] - 1) / 2
     k[:, 2, 2] = 1.0
     return k
 
@@ -109,12 +106,11 @@ def estimate_pose(points: np.ndarray, landmark_ids: Sequence[int] | None = None,
     each of the K columns, inferred for K in (22, 21, 5); ``image_size``: (W, H) for all faces
     or (N, 2) per face, None to frame each face by its landmarks; ``model_points``: the 3D face
     to fit (default :func:`bench.face3d.mean_landmarks_3d`, in canonical order).
-    ``principal_point``: (N, 2) or (2,) pixel per face (NaN: the image centre) where the
-    camera's axis meets the image, with ``image_size``: a face's box centre gives its pose
-    against the line of sight to it, as it looks in its own crop, rather than against the
-    photo's optical axis, off which a face near a group photo's edge that looks into the
-    camera is turned by the angle it is seen under (12 degrees 550 px off the centre of a
-    1280 px photo).
+    ``principal_point``: (N, 2) or (2,) pixel per face (NaN: none), with ``image_size``:
+    the pose is given against the line of sight through that pixel (a face's box centre:
+    as the face looks in its own crop) rather than against the photo's optical axis, off
+    which a face near a group photo's edge that looks into the camera is turned by the
+    angle it is seen under (12 degrees 550 px off the centre of a 1280 px photo).
     """
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim == 2:
@@ -137,8 +133,7 @@ def estimate_pose(points: np.ndarray, landmark_ids: Sequence[int] | None = None,
         size = np.where(framed[:, None], size, 1.0)
     else:
         size = np.broadcast_to(np.asarray(image_size, dtype=np.float64).reshape(-1, 2), (n, 2))
-    cams = camera_matrices(size, focal_factor,
-                           None if image_size is None else principal_point)
+    cams = camera_matrices(size, focal_factor)
 
     rot = np.full((n, 3, 3), np.nan)
     rms = np.full(n, np.nan)
@@ -147,8 +142,27 @@ def estimate_pose(points: np.ndarray, landmark_ids: Sequence[int] | None = None,
     todo = (counts >= MIN_POINTS) & framed
     if todo.any():
         rot[todo], rms[todo] = _fit_all(obj, pts[todo], finite[todo], cams[todo])
+    if principal_point is not None and image_size is not None:
+        rot = _towards(rot, principal_point, cams)
     yaw, pitch, roll = euler_from_matrix(rot)
     return PoseFit(yaw, pitch, roll, rms, counts)
+
+
+def _towards(rot: np.ndarray, point, cams: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) head rotations in the camera frame -> in the frame whose z axis is the
+    line of sight through ``point`` (N, 2) pixels (NaN rows: left as they are)."""
+    point = np.broadcast_to(np.asarray(point, np.float64), (len(rot), 2))
+    ray = np.concatenate([(point - cams[:, :2, 2]) / cams[:, [0, 1], [0, 1]],
+                          np.ones((len(rot), 1))], axis=1)
+    ray /= np.linalg.norm(ray, axis=1, keepdims=True)
+    # the rotation taking the optical axis (0, 0, 1) onto the ray: about z x ray
+    axis = np.stack([-ray[:, 1], ray[:, 0], np.zeros(len(ray))], axis=1)
+    angle = np.arccos(np.clip(ray[:, 2], -1.0, 1.0))
+    norm = np.linalg.norm(axis, axis=1, keepdims=True)
+    turn = rodrigues(np.where(norm > 0, axis / np.maximum(norm, 1e-12), 0.0) * angle[:, None])
+    out = np.einsum("nji,njk->nik", turn, rot)
+    given = np.isfinite(point).all(axis=1)
+    return np.where(given[:, None, None], out, rot)
 
 
 def rodrigues(rvec: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import torch
 
 from .. import integrity
 from ..align.api import AlignReport, align_batches
-from ..data.samples import unique_images
+from ..data.samples import LISTED_AT, unique_images
 from ..errors import ConfigError, DataError
 from ..models.gates import gate_values
 from ..models.preprocess import resize_crops
@@ -136,9 +136,10 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
     if ctx.broadcast(feats is not None):
         if feats is None:
             return None, {"cache_hit": True, "flip": flip}
-        # the first run's record (alignment, detection counts, device): a rerun's is whole
-        return feats, {**integrity.array_meta(cached), "cache": str(cached), "cache_hit": True,
-                       "flip": flip}
+        # the first run's record (alignment, detection counts, device): a rerun's is whole,
+        # its fallbacks named at this run's list lines (another list may share the features)
+        meta = _relisted(integrity.array_meta(cached), samples)
+        return feats, {**meta, "cache": str(cached), "cache_hit": True, "flip": flip}
     crops, inverse = unique_images(samples)
     no_yaw = np.isnan(crops["yaw"].to_numpy(np.float64)) if model.dream is not None else \
         np.zeros(len(crops), bool)
@@ -175,6 +176,16 @@ def extract_features(model, samples: pd.DataFrame, opts: ExtractOptions = Extrac
         info["cache"] = str(cached)
         integrity.save_array(cached, feats, meta=info)
     return feats, info
+
+
+def _relisted(meta: dict, samples: pd.DataFrame) -> dict:
+    """``meta`` with its alignment fallbacks' list lines taken from ``samples``."""
+    fallbacks = (meta.get("alignment") or {}).get("fallbacks")
+    if not fallbacks or LISTED_AT not in samples:
+        return meta
+    where = samples.drop_duplicates("path").set_index("path")[LISTED_AT]
+    relisted = [{**f, LISTED_AT: where.get(f.get("path"), f.get(LISTED_AT))} for f in fallbacks]
+    return {**meta, "alignment": {**meta["alignment"], "fallbacks": relisted}}
 
 
 def model_name(model, weights: str | None = None) -> str:

@@ -163,7 +163,9 @@ def evalset_digest(eval_set, skipped: Sequence = ()) -> str:
     base = _digest(files) if files else _digest(sorted(samples["path"].tolist()))
     if not len(skipped):
         return base
-    root = str(eval_set.samples.root)
+    # each kept image as it lies under the dataset (a .bin's, under the cache folder its
+    # reader unpacked it to), so the hash does not follow where the data or the cache is
+    root = Path(prov.get("image_cache") or eval_set.samples.root)
     kept = sorted(os.path.relpath(p, root) for p in samples["path"].astype(str))
     table = eval_set.comparisons if eval_set.comparisons is not None else eval_set.search
     rows = int(pd.util.hash_pandas_object(table.astype(str), index=False).sum())
@@ -335,19 +337,20 @@ def extract_batch(cfg: RunConfig, device: torch.device) -> int:
 
 def run_id_for(protocol_name: str, cfg: RunConfig, mode: str, protocol_hash: str,
                data_digest: str, ckpt_sha: str, flip: bool,
-               detection: dict | None = None) -> str:
+               detection: dict | None = None, unknown_yaw: str = "refuse") -> str:
     """``<protocol>__<model>__<mode>__<hash>``, named by the resolved protocol's name (never
     by what ``-p`` said: a path's folders have no place in a folder name).
 
     ``detection`` (detector identity and mode) is given when the run detected faces: runs
     with another detector or detection mode placed other crops, and must not replace each
-    other. Runs that detected nothing keep the key they always had."""
+    other. Runs that detected nothing keep the key they always had. ``unknown_yaw``: the
+    policy that gave a DREAM model's images without yaw the stem's features, when it did."""
     parts = {"p": protocol_hash, "d": data_digest, "c": ckpt_sha, "f": flip,
              "b": cfg.n_boot, "s": cfg.seed}
     if detection:
         parts["det"] = detection
-    if cfg.unknown_yaw != "refuse":  # DREAM features of images without yaw are the stem's
-        parts["unknown_yaw"] = cfg.unknown_yaw
+    if unknown_yaw != "refuse":
+        parts["unknown_yaw"] = unknown_yaw
     key = _digest(parts)[:10]
     return safe_name(f"{protocol_name}__{cfg.model}__{mode}__{key}", "run id")
 
@@ -425,11 +428,15 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     echo(detection.summary())
     timer.mark("detect")
     detected_by = {"detector": detection.detector, "mode": detection.mode}
+    # the policy names features and runs only where it changed some: a DREAM model, and
+    # images without a yaw
+    applied = cfg.unknown_yaw if (model.dream is not None
+                                  and samples["yaw"].isna().any()) else "refuse"
     fkey = feature_key(model_info["checkpoint_sha256"], model.preprocess.to_dict(), flip,
                        len(samples), device.type,
                        detection=detected_by if detection.n_samples else None,
                        inputs=alignment_key(samples, model.preprocess.template),
-                       unknown_yaw=cfg.unknown_yaw)
+                       unknown_yaw=applied)
     feats, finfo = extract_features(
         model, samples, ExtractOptions(device=str(device), batch_size=extract_batch(cfg, device),
                                        flip=flip, progress=cfg.progress,
@@ -471,7 +478,8 @@ def _run_benchmark(cfg: RunConfig, echo, ctx: DistContext) -> RunOutcome | None:
     protocol_hash = _digest({k: v for k, v in protocol_def.items() if k != "source"})
     run_id = run_id_for(protocol.name, cfg, mode, protocol_hash, digest,
                         model_info["checkpoint_sha256"], flip,
-                        detection=detected_by if detection.n_samples else None)
+                        detection=detected_by if detection.n_samples else None,
+                        unknown_yaw=applied)
     result = RunResult(
         schema_version=SCHEMA_VERSION,
         run_id=run_id,
