@@ -246,17 +246,17 @@ def compare_modes(protocol: str, stem: str, modes=None, base: RunConfig | None =
                           f"--stem onnx --weights FILE.onnx); compare trains {stem!r} itself")
     for mode in modes:  # unknown names fail before any mode runs
         MODELS.get(model_for_mode(stem, mode))
+    resolved = load_protocol(protocol)
+    plan = EvalPlan.from_protocol(resolved, n_boot=base.n_boot, seed=base.seed)
+    prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file,
+                                         base.train_yaw_file, base.weights),
+                       owned=(*leaderboard.OWNED, "compare"))
     # a missing file must not surface after the modes before it ran (hours of training)
     for flag, path in (("--data", base.data), ("--train-data", base.train_data),
                        ("--yaw-file", base.yaw_file), ("--train-yaw-file", base.train_yaw_file),
                        ("--weights", base.weights)):
         if path is not None and not Path(path).exists():
             raise DataError(f"{flag}: not found", path)
-    resolved = load_protocol(protocol)
-    plan = EvalPlan.from_protocol(resolved, n_boot=base.n_boot, seed=base.seed)
-    prepare_output_dir(base.out, inputs=(base.data, base.train_data, base.yaw_file,
-                                         base.train_yaw_file, base.weights),
-                       owned=(*leaderboard.OWNED, "compare"))
     report_name = safe_name(f"{resolved.name}__{stem}", "report name")
     tables, runs, results, searches = {}, {}, {}, {}
     # under torchrun every mode's run shares its extraction between the ranks, in one group
