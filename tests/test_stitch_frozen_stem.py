@@ -180,7 +180,8 @@ def test_two_stitched_checkpoints_are_two_models(sface_available, tiny_synth, tm
     for seed in (1, 2):
         torch.manual_seed(seed)
         ckpt = save_checkpoint(create_model("sface-dream"), tmp_path / f"block{seed}.pt")
-        outcome = run_benchmark(_cfg(tiny_synth, tmp_path, weights=str(ckpt)),
+        outcome = run_benchmark(_cfg(tiny_synth, tmp_path, weights=str(ckpt),
+                                     train_changes={}),  # a given block trains nothing
                                 echo=lambda s: None)
         assert outcome.result["model"]["mode"] == "pretrained"
         assert outcome.result["model"]["checkpoint_sha256"] == sha256_file(ckpt)
