@@ -179,6 +179,31 @@ def test_a_fiducial_file_with_another_count_is_refused(cfp_root, change):
     assert s.loc["F4", "landmarks"] is None and len(skipped) == 1
 
 
+def test_a_real_cfp_count_of_no_known_scheme_that_varies_is_kept_and_noted(cfp_root):
+    """Real CFP's fiducials (30 points of no documented order) only give a face box: a file
+    with 29 or 31 of them must not stop a run on the real release, whose counts nobody
+    here could check; it is counted in the notes. A count that would be read as a known
+    scheme (22 = the canonical set) is still refused."""
+    root, _ = cfp_root
+    folder = root / "Data/Fiducials"
+    for path in folder.rglob("*.txt"):  # the real layout: 30 points of no known scheme
+        lines = path.read_text().splitlines(keepends=True)
+        path.write_text("".join(lines + lines[:8]))
+    odd = folder / "002/frontal/01.txt"  # F4
+    lines = odd.read_text().splitlines(keepends=True)
+    odd.write_text("".join(lines[:-1]))
+    data = cfp.read(root, folds=2)
+    s = data.samples.samples.set_index("template")
+    assert len(s.loc["F4", "landmarks"]) == 29
+    notes = data.samples.provenance["notes"]
+    assert any("1 frontal fiducial files have another count than the usual 30: kept" in n
+               for n in notes), notes
+    odd.write_text("".join(lines[:22]))  # would read as canonical22: refused
+    with pytest.raises(DataError, match=r"22 fiducial points where this dataset's frontal "
+                                        r"files have 30"):
+        cfp.read(root, folds=2)
+
+
 def test_folds_none_counts_the_split_folders(cfp_root):
     root, _ = cfp_root
     assert cfp.read(root, folds=None).folds == [1, 2]

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..align.schemes import scheme_for
 from ..data.comparisons_io import REPEAT_KINDS, reject_bad_pairs
 from ..data.delimited import (
     LINE,
@@ -199,26 +200,39 @@ def _read_fiducials(root: Path, paths: pd.Series, skipped: SkippedRows
         listing.update(f"{sha256_file(txt)}  {txt.relative_to(folder).as_posix()}\n".encode())
         out.append(_read_points(txt, skipped))
         read_from.append(txt)
-    _reject_odd_counts(out, read_from, skipped)
-    note = f"{missing} images have no fiducial file in {folder.name}/" if missing else ""
-    return out, note, {f"{_rel(folder, root)}/": listing.hexdigest()}
+    odd = _check_counts(out, read_from, skipped)
+    notes = [f"{missing} images have no fiducial file in {folder.name}/" if missing else "",
+             odd]
+    return out, "; ".join(n for n in notes if n), {f"{_rel(folder, root)}/": listing.hexdigest()}
 
 
-def _reject_odd_counts(points: list, paths: list, skipped: SkippedRows) -> None:
-    """A fiducial file with another count of points than its view's (a line lost or
-    added) would be read as another landmark scheme, or as none, and crop that face from
-    the points' extent in silence: it is refused (lenient: its image is detected). Counts
-    are compared within each view folder (frontal, profile), which may differ."""
+def _check_counts(points: list, paths: list, skipped: SkippedRows) -> str:
+    """Fiducial files with another count of points than their view's (frontal, profile:
+    compared within each folder, which may differ). Where either count is a known scheme
+    (the synthetic set's 22), a line lost or added would read the file as another scheme,
+    or as none, and crop that face from the points' extent in silence: it is refused
+    (lenient: its image is detected). Where neither is (real CFP's 30 points of no
+    documented order), the points only ever give a face box, so the file is kept and
+    counted in the returned note: a real release is not refused over an undocumented
+    count it may well have."""
     rows = [(i, paths[i].parent.name, len(p)) for i, p in enumerate(points) if p is not None]
     if not rows:
-        return
+        return ""
     table = pd.DataFrame(rows, columns=["i", "view", "n"])
     usual = table.groupby("view")["n"].agg(lambda n: int(n.mode().min()))
+    kept: dict[str, int] = {}
     for i, view, n in rows:
-        if n != usual[view]:
-            skipped.reject(DataError(f"{n} fiducial points where this dataset's {view} files "
-                                     f"have {usual[view]} (a line lost or added?)", paths[i]))
-            points[i] = None
+        if n == usual[view]:
+            continue
+        if scheme_for(n) is None and scheme_for(usual[view]) is None:
+            kept[view] = kept.get(view, 0) + 1
+            continue
+        skipped.reject(DataError(f"{n} fiducial points where this dataset's {view} files "
+                                 f"have {usual[view]} (a line lost or added?)", paths[i]))
+        points[i] = None
+    return "; ".join(f"{k} {view} fiducial files have another count than the usual "
+                     f"{usual[view]}: kept (points of no known scheme give only a face box)"
+                     for view, k in sorted(kept.items()))
 
 
 def _read_points(path: Path, skipped: SkippedRows) -> np.ndarray | None:
