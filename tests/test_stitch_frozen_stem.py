@@ -205,11 +205,11 @@ def test_a_stitched_block_is_not_reused_when_the_stem_s_template_changes(sface_a
     template = TEMPLATES.get("arcface112")
     monkeypatch.setitem(TEMPLATES._entries, "arcface112",
                         dataclasses.replace(template, fit_kind="dlib_chip"))
-    modes._stem_file.cache_clear()
+    modes._model_template.cache_clear()
     try:
         assert modes.run_key("sface-dream", "stitch", config, "data") != before
     finally:
-        modes._stem_file.cache_clear()
+        modes._model_template.cache_clear()
 
 
 def test_unknown_yaw_stem_runs_a_dream_model_on_data_with_missing_yaw(sface_available,

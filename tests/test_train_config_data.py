@@ -10,6 +10,7 @@ import torch
 from train_helpers import make_manifest
 
 from bench.errors import ConfigError, DataError
+from bench.models import create_model
 from bench.models.preprocess import resize_crops
 from bench.train import TrainConfig, preset, run_key
 from bench.train.data import EpochSampler, data_hash, load_samples, load_train_data
@@ -55,6 +56,28 @@ def test_key_ignores_runtime_fields_but_not_training_ones():
     # the stem name and the -dream name denote the same run
     assert run_key("resnet18-dream", "end2end", cfg, "d" * 64) == run_key("resnet18", "end2end",
                                                                            cfg, "d" * 64)
+
+
+def test_a_trained_stage_is_not_reused_when_its_template_changes(monkeypatch):
+    """Bug: a trained stem's key named its template by name alone: had a template's
+    definition changed (as dlib150's fit did), a checkpoint trained on the old crops would
+    have been found again. Its stitch and retrain stages follow through their upstream."""
+    import dataclasses
+
+    from bench.align.templates import TEMPLATES
+    from bench.train import modes
+
+    cfg = preset("cpu", "cpu")
+    keys = {mode: run_key("resnet18", mode, cfg, "d" * 64) for mode in ("naive", "stitch")}
+    name = create_model("resnet18").preprocess.template
+    monkeypatch.setitem(TEMPLATES._entries, name,
+                        dataclasses.replace(TEMPLATES.get(name), fit_kind="dlib_chip"))
+    modes._model_template.cache_clear()
+    try:
+        for mode, key in keys.items():
+            assert run_key("resnet18", mode, cfg, "d" * 64) != key, mode
+    finally:
+        modes._model_template.cache_clear()
 
 
 def test_sampler_shards_union_to_the_single_process_batch():

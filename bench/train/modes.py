@@ -142,19 +142,29 @@ def frozen_stem_identity(model_name: str, config: TrainConfig) -> dict[str, Any]
     """The frozen stem a stitch run starts from: its name and model file with the file's
     sha256 (what a trained naive stage's key is for a stem trained here)."""
     stem = stem_name(model_name)
-    options = {k: v for k, v in config.model_options.items() if k in factory_options(stem)}
-    return dict(_stem_file(stem, tuple(sorted(options.items()))))
+    options = _options(stem, config)
+    path, sha = model_file(_built(stem, options))
+    return {"model": stem, "file": str(path), "sha256": sha,
+            "template": _model_template(stem, options)}
+
+
+def _options(model_name: str, config: TrainConfig) -> tuple:
+    return tuple(sorted((k, v) for k, v in config.model_options.items()
+                        if k in factory_options(model_name)))
 
 
 @functools.lru_cache(maxsize=8)
-def _stem_file(stem: str, options: tuple) -> tuple[tuple[str, str], ...]:
-    # building the stem resolves its packaged file and hashes it (an ONNX session, ~1 s)
-    model = create_model(stem, **dict(options))
-    path, sha = model_file(model)
-    # the crops the block is fitted on follow the template's definition, not its name
-    # alone (dlib150's fit changed direction: a block stitched on the old crops was reused)
-    template = repr(get_template(model.preprocess.template))
-    return (("model", stem), ("file", str(path)), ("sha256", sha), ("template", template))
+def _built(model_name: str, options: tuple) -> FaceModel:
+    # building a packaged stem resolves its file and hashes it (an ONNX session, ~1 s)
+    return create_model(model_name, **dict(options))
+
+
+@functools.lru_cache(maxsize=8)
+def _model_template(model_name: str, options: tuple) -> str:
+    """The definition of the template a model's crops are cut to: a stage trained or
+    stitched on crops follows that definition, not the template's name alone (dlib150's
+    fit changed direction, and a block stitched on the old crops was found again)."""
+    return repr(get_template(_built(model_name, options).preprocess.template))
 
 
 def run_key(model_name: str, mode: str, config: TrainConfig, data_digest: str) -> str:
@@ -170,7 +180,8 @@ def run_key(model_name: str, mode: str, config: TrainConfig, data_digest: str) -
         return digest({"mode": mode, "model": name, **config.hashed_part("stitch"),
                        "upstream": below, **start})
     return digest({"mode": mode, "model": name, **config.hashed_part("classify"),
-                   "data": data_digest})
+                   "data": data_digest,
+                   "template": _model_template(name, _options(name, config))})
 
 
 def run_dir(out_dir: str | Path, model_name: str, mode: str, key: str) -> Path:
